@@ -1,0 +1,21 @@
+"""minigan: generative networks from scratch, to read and to run on a CPU.
+
+    MLP          hand-written backprop network (minigan.mlp, minigan.layers)
+    GMN          generator trained directly by minimising MMD (minigan.gmn, minigan.mmd)
+    GAN          generator trained against a discriminator (minigan.gan, minigan.losses)
+    mmd2, mmd2_and_grad, median_heuristic   the MMD estimators and bandwidths
+    data         target distributions (1-D Gaussians, ring-8, grid-25)
+    gradcheck    finite differences for checking backward passes
+"""
+from . import data, gradcheck, layers, losses, mmd, optim
+from .gan import GAN
+from .gmn import GMN
+from .mlp import MLP
+from .mmd import median_heuristic, mmd2, mmd2_and_grad, mmd_and_grad
+from .optim import SGD, Adam
+from .trainer import sample_noise
+
+__version__ = "0.1.0"
+__all__ = ["MLP", "GMN", "GAN", "SGD", "Adam", "mmd2", "mmd2_and_grad", "mmd_and_grad",
+           "median_heuristic", "sample_noise", "data", "gradcheck", "layers", "losses", "mmd",
+           "optim", "__version__"]

@@ -1,0 +1,128 @@
+"""Target distributions to learn: Gaussian mixtures in 1-D and 2-D.
+
+Everything is a `GaussianMixture`: centres (k, d), one std per component and
+mixing weights. It samples (with a seed or a Generator), and gives the density;
+in 1-D also the CDF and its inverse (the ideal generator from uniform noise is
+G*(z) = F^-1((z + 1) / 2)). Mixtures expose `centres` and `std` for the
+mode-coverage metrics.
+
+Protocols (kept exact, see DESIGN.md):
+  ring: 8 Gaussians at r (cos 2 pi i/8, sin 2 pi i/8), r = 1, std 0.01 (8 distinct centres:
+        the widely copied np.linspace(0, 2 pi, 8) repeats the first one)
+  grid: 25 Gaussians at {-4, -2, 0, 2, 4}^2, std 0.05
+
+Deliberately left out: image data sets (the 8x8 digits come with the demos).
+"""
+import numpy as np
+from scipy.special import ndtr
+
+from ._checks import as_float_array, check_positive_float, check_positive_int
+
+
+class GaussianMixture:
+    """Isotropic Gaussian mixture: component i is N(centres[i], stds[i]^2 I) with weight w_i.
+
+    centres: (k, d); stds: scalar or (k,); weights: (k,) summing to 1 (default uniform)
+    """
+
+    def __init__(self, centres, stds, weights=None, name="mixture"):
+        self.centres = as_float_array(centres, "centres", ndim=2, dtype=np.float64)
+        k = len(self.centres)
+        self.stds = np.broadcast_to(np.asarray(stds, dtype=np.float64), (k,)).copy()
+        if not np.all(np.isfinite(self.stds) & (self.stds > 0)):
+            raise ValueError(f"stds must be finite and > 0, got {stds!r}")
+        w = np.full(k, 1.0 / k) if weights is None else np.asarray(weights, dtype=np.float64)
+        if w.shape != (k,) or np.any(w < 0) or not np.isclose(w.sum(), 1.0):
+            raise ValueError(f"weights must be {k} non-negative numbers summing to 1, got {weights!r}")
+        self.weights = w
+        self.name = name
+
+    @property
+    def dim(self):
+        return self.centres.shape[1]
+
+    @property
+    def std(self):
+        """The common std (mixtures with one std per component raise)."""
+        if not np.all(self.stds == self.stds[0]):
+            raise ValueError("this mixture has a different std per component; use .stds")
+        return float(self.stds[0])
+
+    @property
+    def mean(self):
+        """Mixture mean, (d,)."""
+        return self.weights @ self.centres
+
+    def sample(self, n, seed=None, return_labels=False):
+        """n samples, (n, d); with return_labels also the component of each, (n,)."""
+        n = check_positive_int(n, "n")
+        rng = np.random.default_rng(seed)
+        labels = rng.choice(len(self.centres), size=n, p=self.weights)
+        x = self.centres[labels] + self.stds[labels, None] * rng.standard_normal((n, self.dim))
+        return (x, labels) if return_labels else x
+
+    def pdf(self, x):
+        """Density at x: (n, d) (or (n,) in 1-D) -> (n,)."""
+        x = self._points(x)
+        d2 = ((x[:, None, :] - self.centres[None]) ** 2).sum(-1)          # (n, k)
+        norm = (2 * np.pi * self.stds**2) ** (-self.dim / 2)              # (k,)
+        return (np.exp(-0.5 * d2 / self.stds**2) * norm) @ self.weights
+
+    def cdf(self, x):
+        """1-D only: F(x) = sum_i w_i Phi((x - c_i) / s_i)."""
+        x = self._points(x, need_1d=True)[:, 0]
+        return ndtr((x[:, None] - self.centres[None, :, 0]) / self.stds) @ self.weights
+
+    def ppf(self, q):
+        """1-D only: F^-1(q) for q in (0, 1), by bisection (exact to ~1e-12)."""
+        self._points(np.zeros(1), need_1d=True)
+        q = np.asarray(q, dtype=np.float64)
+        if np.any((q <= 0) | (q >= 1)):
+            raise ValueError("q must lie strictly between 0 and 1")
+        lo = np.full(q.shape, (self.centres[:, 0] - 40 * self.stds).min())
+        hi = np.full(q.shape, (self.centres[:, 0] + 40 * self.stds).max())
+        for _ in range(100):
+            mid = 0.5 * (lo + hi)
+            below = self.cdf(mid.ravel()).reshape(q.shape) < q
+            lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+        return 0.5 * (lo + hi)
+
+    def _points(self, x, need_1d=False):
+        if need_1d and self.dim != 1:
+            raise ValueError(f"this needs a 1-D distribution; {self.name} is {self.dim}-D")
+        x = np.asarray(x, dtype=np.float64)
+        if self.dim == 1 and x.ndim == 1:
+            x = x[:, None]
+        return as_float_array(x, "x", ndim=2)
+
+    def __repr__(self):
+        return f"GaussianMixture({self.name}: {len(self.centres)} components in {self.dim}-D)"
+
+
+def gaussian_1d(mean=0.0, std=1.0):
+    """N(mean, std^2) in 1-D."""
+    return GaussianMixture([[float(mean)]], check_positive_float(std, "std"),
+                           name=f"N({mean:g}, {std:g}^2)")
+
+
+def mixture_1d(means=(-2.0, 2.0), stds=0.5, weights=None):
+    """A 1-D mixture of Gaussians, one component per mean."""
+    means = np.asarray(means, dtype=np.float64).reshape(-1, 1)
+    return GaussianMixture(means, stds, weights, name="mixture_1d")
+
+
+def ring(n_modes=8, radius=1.0, std=0.01):
+    """n_modes Gaussians evenly spaced on a circle (ring-8 protocol by default)."""
+    n_modes = check_positive_int(n_modes, "n_modes")
+    angles = 2 * np.pi * np.arange(n_modes) / n_modes  # endpoint excluded: n distinct centres
+    centres = radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    return GaussianMixture(centres, check_positive_float(std, "std"), name=f"ring-{n_modes}")
+
+
+def grid(side=5, spacing=2.0, std=0.05):
+    """side x side Gaussians on a square grid centred at 0 (grid-25 protocol by default)."""
+    side = check_positive_int(side, "side")
+    ticks = spacing * (np.arange(side) - (side - 1) / 2)
+    xx, yy = np.meshgrid(ticks, ticks, indexing="ij")
+    centres = np.stack([xx.ravel(), yy.ravel()], axis=1)
+    return GaussianMixture(centres, check_positive_float(std, "std"), name=f"grid-{side * side}")

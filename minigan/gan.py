@@ -1,0 +1,103 @@
+"""Generative Adversarial Network: train a generator *indirectly*, through a critic.
+
+A discriminator D (an MLP ending in one logit s, D(x) = sigmoid(s)) learns to tell
+real from generated; the generator G learns to make it fail (Goodfellow et al. 2014).
+
+One training step:
+  d_steps times:  z ~ noise;  X = G(z)
+                  L_D = mean BCE of D on [real -> 1, X -> 0]     (ln 2 when D says 1/2)
+                  backprop L_D through D only; Adam step on D
+  once:           z ~ noise;  X = G(z);  s = D(X)
+                  L_G = "non-saturating": mean -log D(X)  |  "minimax": mean log(1 - D(X))
+                  dL_G/dX = backprop through D *without* touching D's gradients,
+                  then through G; Adam step on G
+
+At the ideal equilibrium G matches the data and D(x) = p_data / (p_data + p_g) = 1/2.
+"""
+import numpy as np
+
+from ._checks import check_choice, check_positive_int
+from .layers import sigmoid
+from .losses import GENERATOR_LOSSES, discriminator_loss
+from .optim import Adam
+from .trainer import Trainer
+
+
+class GAN(Trainer):
+    """Generator and discriminator MLPs trained against each other.
+
+    data_dim, noise_dim, noise, hidden, activation, generator: as for GMN
+    d_hidden:    hidden widths of the discriminator (default: hidden)
+    d_activation: hidden activation of the discriminator (default leaky_relu, slope 0.2)
+    discriminator: an MLP mapping data_dim -> 1 logit, to use instead of a new one
+    loss:        generator loss, "non-saturating" (default) or "minimax"
+    d_steps:     discriminator updates per generator update
+    lr_g, lr_d, betas: Adam settings (beta1 = 0.5 is the usual GAN choice)
+    standardize: train on standardised data (see minigan.trainer), default True
+    real_label:  target for real samples (1.0; 0.9 is one-sided label smoothing)
+
+    history: "d_loss", "g_loss", and "d_real" / "d_fake", D's mean output on the
+    real and generated batches of the step's last discriminator update.
+    """
+
+    kind = "GAN"
+    history_keys = ("d_loss", "g_loss", "d_real", "d_fake")
+
+    def __init__(self, data_dim, *, noise_dim=None, hidden=(64, 64), activation="relu",
+                 d_hidden=None, d_activation="leaky_relu", generator=None, discriminator=None,
+                 loss="non-saturating", d_steps=1, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
+                 real_label=1.0, noise="uniform", standardize=True, seed=None, dtype=np.float64):
+        super().__init__(data_dim, noise_dim, noise, seed, dtype, standardize)
+        self.loss = check_choice(loss, "loss", GENERATOR_LOSSES)
+        self.d_steps = check_positive_int(d_steps, "d_steps")
+        if not 0 < real_label <= 1:
+            raise ValueError(f"real_label must lie in (0, 1], got {real_label}")
+        self.real_label = float(real_label)
+        d_hidden = hidden if d_hidden is None else d_hidden
+        self.nets["G"] = self._network(generator, [self.noise_dim, *hidden, self.data_dim],
+                                       activation, "identity", self._init_rngs[0], "generator")
+        self.nets["D"] = self._network(discriminator, [self.data_dim, *d_hidden, 1],
+                                       d_activation, "identity", self._init_rngs[1], "discriminator")
+        self.opts["G"] = Adam(self.generator.params, lr=lr_g, betas=betas)
+        self.opts["D"] = Adam(self.discriminator.params, lr=lr_d, betas=betas)
+        self._config = {"data_dim": self.data_dim, "noise_dim": self.noise_dim, "loss": loss,
+                        "d_steps": self.d_steps, "lr_g": lr_g, "lr_d": lr_d, "betas": list(betas),
+                        "real_label": self.real_label, "noise": noise,
+                        "standardize": self.standardize, "dtype": self.dtype.name}
+
+    @classmethod
+    def _from_config(cls, config, nets):
+        return cls(**config, generator=nets["G"], discriminator=nets["D"])
+
+    @property
+    def discriminator(self):
+        return self.nets["D"]
+
+    def discriminate(self, x):
+        """D(x) as probabilities: x: (n, data_dim) (or (n,) in 1-D) -> (n,)."""
+        x = self._check_real(x)
+        return sigmoid(self.discriminator._forward(self._to_model(x)))[:, 0]
+
+    def _rows_per_step(self, batch_size):
+        return self.d_steps * batch_size
+
+    def step(self, real):
+        """One GAN step. real: (d_steps * b, d), split into d_steps discriminator batches."""
+        real = self._model_batch(real, min_rows=self.d_steps)
+        G, D = self.generator, self.discriminator
+        for batch in np.array_split(real, self.d_steps):
+            n = len(batch)
+            fake = G._forward(self._noise(n))                                  # X = G(z), G frozen
+            logits = D._forward(np.concatenate([batch, fake]))                 # one pass over both
+            d_loss, d_real, d_fake = discriminator_loss(logits[:n], logits[n:], self.real_label)
+            D.zero_grad()
+            D._backward(np.concatenate([d_real, d_fake]), need_input_grad=False)  # dL_D/dtheta_D
+            self.opts["D"].step(D.grads)
+        p = sigmoid(logits[:, 0])
+        fake = G._forward(self._noise(len(real) // self.d_steps))             # X = G(z)
+        g_loss, dlogits = GENERATOR_LOSSES[self.loss](D._forward(fake))        # L_G and dL_G/ds
+        dfake = D._backward_input(dlogits)                                     # dL_G/dX, D untouched
+        G.zero_grad()
+        G._backward(dfake, need_input_grad=False)                              # dL_G/dtheta_G
+        self.opts["G"].step(G.grads)
+        return self._record(d_loss=d_loss, g_loss=g_loss, d_real=p[:n].mean(), d_fake=p[n:].mean())

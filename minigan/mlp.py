@@ -1,0 +1,145 @@
+"""A multilayer perceptron with hand-written backpropagation.
+
+    h_0 = x,   h_l = act_l(h_{l-1} @ W_l + b_l)   for l = 1..L
+
+Hidden layers use `activation`, the last layer `output_activation`. The MLP keeps
+the caches of its last forward pass; `backward(dout)` walks the layers in reverse,
+accumulating dL/dW_l and dL/db_l into `grads` (aligned with `params`) and returning
+dL/dx. `backward_input(dout)` returns dL/dx only and leaves `grads` untouched: that
+is how a GAN's generator gradient passes through a frozen discriminator.
+
+Deliberately left out: autodiff, layer objects, regularisers (use the optimiser).
+"""
+import numpy as np
+
+from ._checks import as_float_array, check_choice
+from .layers import ACTIVATIONS, affine_backward, affine_backward_input, affine_forward
+
+_HE_ACTIVATIONS = ("relu", "leaky_relu")
+
+
+class MLP:
+    """Fully connected network.
+
+    sizes:  layer widths [d_in, h_1, ..., d_out] (at least two entries)
+    activation: hidden activation, one of relu, leaky_relu, tanh, sigmoid, identity
+    output_activation: activation of the last layer (default identity: raw outputs/logits)
+    seed:   int or numpy Generator for the initial weights
+    dtype:  np.float64 (default, needed by gradient checks) or np.float32
+
+    Initialisation: He normal, N(0, 2 / fan_in), for layers followed by relu/leaky_relu;
+    Xavier uniform, U(+-sqrt(6 / (fan_in + fan_out))), otherwise. Biases start at 0.
+    """
+
+    def __init__(self, sizes, activation="relu", output_activation="identity", seed=None,
+                 dtype=np.float64):
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"sizes must list at least two positive widths, got {sizes}")
+        check_choice(activation, "activation", ACTIVATIONS)
+        check_choice(output_activation, "output_activation", ACTIVATIONS)
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.sizes = sizes
+        self.activation = activation
+        self.output_activation = output_activation
+        self.activations = [activation] * (len(sizes) - 2) + [output_activation]
+        rng = np.random.default_rng(seed)
+        self.params = []
+        for fan_in, fan_out, act in zip(sizes[:-1], sizes[1:], self.activations):
+            if act in _HE_ACTIVATIONS:
+                W = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
+            else:
+                limit = np.sqrt(6.0 / (fan_in + fan_out))
+                W = rng.uniform(-limit, limit, size=(fan_in, fan_out))
+            self.params += [W.astype(self.dtype), np.zeros(fan_out, dtype=self.dtype)]
+        self.grads = [np.zeros_like(p) for p in self.params]
+        self._caches = None
+
+    @property
+    def n_layers(self):
+        return len(self.sizes) - 1
+
+    def config(self):
+        """JSON-ready constructor arguments (weights excluded)."""
+        return {"sizes": self.sizes, "activation": self.activation,
+                "output_activation": self.output_activation, "dtype": self.dtype.name}
+
+    def zero_grad(self):
+        """Reset every accumulated parameter gradient to 0."""
+        for g in self.grads:
+            g.fill(0)
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x):
+        """x: (n, d_in) -> out: (n, d_out); caches what backward needs."""
+        x = as_float_array(x, "x", ndim=2, dtype=self.dtype)
+        if x.shape[1] != self.sizes[0]:
+            raise ValueError(f"x must have {self.sizes[0]} columns, got shape {x.shape}")
+        return self._forward(x)
+
+    __call__ = forward
+
+    def _forward(self, x):
+        caches = []
+        h = x
+        for l, act in enumerate(self.activations):
+            W, b = self.params[2 * l], self.params[2 * l + 1]
+            a, affine_cache = affine_forward(h, W, b)  # pre-activation
+            h, act_cache = ACTIVATIONS[act][0](a)
+            caches.append((affine_cache, act_cache))
+        self._caches = caches
+        return h
+
+    # ----------------------------------------------------------------- backward
+    def _check_dout(self, dout):
+        if self._caches is None:
+            raise RuntimeError("call forward(x) before backward(dout)")
+        n = self._caches[0][0][0].shape[0]
+        dout = as_float_array(dout, "dout", ndim=2, dtype=self.dtype)
+        if dout.shape != (n, self.sizes[-1]):
+            raise ValueError(f"dout must have shape {(n, self.sizes[-1])} (the last output), "
+                             f"got {dout.shape}")
+        return dout
+
+    def backward(self, dout, need_input_grad=True):
+        """Backpropagate dL/dout, accumulating parameter gradients into `grads`.
+
+        dout: (n, d_out) -> dx: (n, d_in), or None when need_input_grad is False
+        (which skips the first layer's dx matmul).
+        """
+        dout = self._check_dout(dout)
+        return self._backward(dout, need_input_grad)
+
+    def _backward(self, dout, need_input_grad=True):
+        dh = dout
+        for l in reversed(range(self.n_layers)):
+            affine_cache, act_cache = self._caches[l]
+            da = ACTIVATIONS[self.activations[l]][1](dh, act_cache)  # through the activation
+            need_dx = l > 0 or need_input_grad
+            dh, dW, db = affine_backward(da, affine_cache, need_dx)  # through the affine map
+            self.grads[2 * l] += dW                                   # accumulate, micrograd-style
+            self.grads[2 * l + 1] += db
+        return dh
+
+    def backward_input(self, dout):
+        """dL/dx only; parameter gradients are not touched.
+
+        dout: (n, d_out) -> dx: (n, d_in)
+        """
+        dout = self._check_dout(dout)
+        return self._backward_input(dout)
+
+    def _backward_input(self, dout):
+        dh = dout
+        for l in reversed(range(self.n_layers)):
+            affine_cache, act_cache = self._caches[l]
+            da = ACTIVATIONS[self.activations[l]][1](dh, act_cache)  # through the activation
+            dh = affine_backward_input(da, affine_cache)             # through W only
+        return dh
+
+    def __repr__(self):
+        arrows = " -> ".join(map(str, self.sizes))
+        return (f"MLP({arrows}, activation={self.activation!r}, "
+                f"output_activation={self.output_activation!r}, dtype={self.dtype.name})")

@@ -1,0 +1,174 @@
+"""Maximum Mean Discrepancy (MMD) between two samples, and its gradient.
+
+Kernel (a mixture of Gaussians; each sigma is a *length-scale*):
+
+    k(x, y) = sum_s exp(-||x - y||^2 / (2 sigma_s^2))
+
+(The official GMMN code divides by 2*sigma, i.e. its "sigma" is a variance; here it is not.)
+
+Estimators of MMD^2 = E k(x,x') + E k(y,y') - 2 E k(x,y), from X: (n, d) and Y: (m, d)
+(Gretton et al., 2012):
+
+    biased   (V-statistic, >= 0):   1/n^2 sum_ij k(x_i,x_j) + 1/m^2 sum_ij k(y_i,y_j)
+                                    - 2/(nm) sum_ij k(x_i,y_j)
+    unbiased (U-statistic, may be < 0): the same with the i = j terms left out of the
+                                    X-X and Y-Y sums, divided by n(n-1) and m(m-1)
+
+Gradient with respect to the generated samples X only. With w_ij = sum_s k_s(x_i, z_j) / sigma_s^2,
+    d k(x_a, z) / d x_a = -w (x_a - z), so
+    dMMD^2/dx_a = -2 c_xx sum_j w_aj (x_a - x_j) + 2 c_xy sum_j w_aj (x_a - y_j)
+where c_xx = 1/(n(n-1)) (unbiased) or 1/n^2 (biased) and c_xy = 1/(nm).
+
+This is the readable NumPy reference: it builds full n x m matrices (O(nm) memory).
+
+Deliberately left out: other kernels, the linear-time estimator's gradient.
+"""
+import numpy as np
+from scipy.spatial.distance import pdist
+
+from ._checks import as_float_array, check_choice, check_same_width, common_dtype
+
+ESTIMATORS = ("unbiased", "biased")
+LOSSES = ("mmd2", "mmd")
+
+
+# ------------------------------------------------------------------ bandwidths
+def median_heuristic(X, Y=None, max_points=1000):
+    """Median of the non-zero pairwise Euclidean distances of the pooled sample.
+
+    X: (n, d), Y: (m, d) or None. At most `max_points` evenly spaced rows of the pooled
+    sample are used (the median of a subsample is a fine estimate, and O(n^2) is not).
+    Never NaN, never zero: returns 1.0 when all points coincide.
+    """
+    Z = as_float_array(X, "X", ndim=2)
+    if Y is not None:
+        Y = as_float_array(Y, "Y", ndim=2)
+        check_same_width(Z, Y, "X", "Y")
+        Z = np.vstack([Z, Y.astype(Z.dtype)])
+    if len(Z) > max_points:
+        Z = Z[np.linspace(0, len(Z) - 1, max_points).astype(int)]
+    dists = pdist(Z.astype(np.float64))
+    dists = dists[dists > 0]
+    return float(np.median(dists)) if dists.size else 1.0
+
+
+def default_sigmas(X, Y=None, n_bandwidths=5):
+    """A ratio-2 ladder of bandwidths around the median heuristic m:
+
+        m * 2^k  for k = -(n_bandwidths // 2), ..., covering [m/4, 4m] for 5 bandwidths.
+    """
+    m = median_heuristic(X, Y)
+    ks = np.arange(n_bandwidths) - n_bandwidths // 2
+    return [float(m * 2.0 ** k) for k in ks]
+
+
+def check_sigmas(sigmas):
+    """Validate bandwidths: a positive finite number or a non-empty sequence of them."""
+    s = np.atleast_1d(np.asarray(sigmas, dtype=np.float64)) if sigmas is not None else None
+    if s is None or s.ndim != 1 or s.size == 0:
+        raise ValueError(f"sigmas must be a positive number or a non-empty list, got {sigmas!r}")
+    if not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise ValueError(f"sigmas must all be finite and > 0, got {sigmas!r}")
+    return [float(v) for v in s]
+
+
+# --------------------------------------------------------------------- kernels
+def squared_distances(X, Y):
+    """D2[i, j] = ||x_i - y_j||^2 = ||x_i||^2 + ||y_j||^2 - 2 x_i . y_j, clipped at 0.
+
+    X: (n, d), Y: (m, d) -> (n, m)
+    """
+    D2 = (X * X).sum(1)[:, None] + (Y * Y).sum(1)[None, :] - 2 * (X @ Y.T)
+    return np.maximum(D2, 0, out=D2)
+
+
+def gaussian_kernel(X, Y, sigmas):
+    """K[i, j] = sum_s exp(-||x_i - y_j||^2 / (2 sigma_s^2)).  X: (n, d), Y: (m, d) -> (n, m)."""
+    K, _ = _kernel_and_weights(squared_distances(X, Y), check_sigmas(sigmas))
+    return K
+
+
+def _kernel_and_weights(D2, sigmas):
+    """K = sum_s exp(-D2 / (2 s^2)) and W = sum_s exp(-D2 / (2 s^2)) / s^2 (for the gradient)."""
+    K = np.zeros_like(D2)
+    W = np.zeros_like(D2)
+    for s in sigmas:
+        Ks = np.exp(D2 * (-0.5 / s**2))
+        K += Ks
+        W += Ks / s**2
+    return K, W
+
+
+# ------------------------------------------------------------------ estimators
+def _validate(X, Y, sigmas, estimator):
+    check_choice(estimator, "estimator", ESTIMATORS)
+    min_rows = 2 if estimator == "unbiased" else 1
+    X = as_float_array(X, "X", ndim=2, min_rows=min_rows)
+    Y = as_float_array(Y, "Y", ndim=2, min_rows=min_rows)
+    check_same_width(X, Y, "X", "Y")
+    dtype = common_dtype(X, Y)
+    X, Y = X.astype(dtype, copy=False), Y.astype(dtype, copy=False)
+    sigmas = default_sigmas(X, Y) if sigmas is None else check_sigmas(sigmas)
+    return X, Y, sigmas
+
+
+def _mmd2_terms(X, Y, sigmas, estimator, with_grad):
+    """MMD^2 and (optionally) dMMD^2/dX from the three kernel blocks."""
+    n, m = len(X), len(Y)
+    Kxx, Wxx = _kernel_and_weights(squared_distances(X, X), sigmas)
+    Kyy, _ = _kernel_and_weights(squared_distances(Y, Y), sigmas)
+    Kxy, Wxy = _kernel_and_weights(squared_distances(X, Y), sigmas)
+    if estimator == "unbiased":
+        np.fill_diagonal(Kxx, 0)  # leave out the i = j terms
+        np.fill_diagonal(Kyy, 0)
+        c_xx, c_yy = 1.0 / (n * (n - 1)), 1.0 / (m * (m - 1))
+    else:
+        c_xx, c_yy = 1.0 / n**2, 1.0 / m**2
+    c_xy = 1.0 / (n * m)
+    value = c_xx * Kxx.sum() + c_yy * Kyy.sum() - 2 * c_xy * Kxy.sum()
+    if not with_grad:
+        return float(value), None
+    # X-X term: x_a appears as both arguments, hence the 2; the diagonal adds w_aa (x_a - x_a) = 0
+    dX = -2 * c_xx * (Wxx.sum(1)[:, None] * X - Wxx @ X)
+    # X-Y term: dMMD^2/dx_a += -2 c_xy * sum_j (-w_aj (x_a - y_j))
+    dX += 2 * c_xy * (Wxy.sum(1)[:, None] * X - Wxy @ Y)
+    return float(value), dX
+
+
+def mmd2(X, Y, sigmas=None, estimator="unbiased"):
+    """MMD^2 between samples X: (n, d) and Y: (m, d) (see the module docstring).
+
+    sigmas: a bandwidth or list of them; None uses default_sigmas(X, Y), a ratio-2
+            ladder around the pooled median distance.
+    estimator: "unbiased" (needs n, m >= 2) or "biased".
+    Returns a Python float.
+    """
+    X, Y, sigmas = _validate(X, Y, sigmas, estimator)
+    return _mmd2_terms(X, Y, sigmas, estimator, with_grad=False)[0]
+
+
+def mmd2_and_grad(X, Y, sigmas=None, estimator="unbiased"):
+    """MMD^2 and its gradient with respect to X.
+
+    X: (n, d) generated, Y: (m, d) real  ->  (value: float, dX: (n, d), dtype of the inputs)
+    """
+    X, Y, sigmas = _validate(X, Y, sigmas, estimator)
+    return _mmd2_terms(X, Y, sigmas, estimator, with_grad=True)
+
+
+def mmd_and_grad(X, Y, sigmas=None, estimator="unbiased", eps=1e-10):
+    """The square-root loss the GMMN paper trained on, and its gradient w.r.t. X.
+
+    MMD = sqrt(max(MMD^2, 0));   dMMD/dX = dMMD^2/dX / (2 max(MMD, sqrt(eps)))
+    (the floor keeps the gradient finite where an unbiased MMD^2 is <= 0).
+    """
+    value, dX = mmd2_and_grad(X, Y, sigmas, estimator)
+    root = np.sqrt(max(value, 0.0))
+    return float(root), dX / (2 * max(root, np.sqrt(eps)))
+
+
+def mmd_loss_and_grad(X, Y, sigmas=None, estimator="unbiased", loss="mmd2"):
+    """The GMN training loss: loss="mmd2" (MMD^2) or "mmd" (its square root)."""
+    check_choice(loss, "loss", LOSSES)
+    fn = mmd2_and_grad if loss == "mmd2" else mmd_and_grad
+    return fn(X, Y, sigmas, estimator)

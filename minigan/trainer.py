@@ -1,0 +1,233 @@
+"""What the GMN and GAN trainers share: noise, data batches, the fit loop, checkpoints.
+
+A trainer owns its networks (`nets`, name -> MLP), one optimiser per network
+(`opts`), a numpy Generator `rng` that drives every random draw of training
+(noise and data batches), a step counter and a `history` of per-step figures.
+Subclasses implement `step(real)` and say how to rebuild themselves from a config.
+
+Standardisation (standardize=True, the default): the networks work on
+    x_model = (x - shift) / scale
+with shift the per-feature mean and scale one global spread (the root mean of the
+per-feature variances, so the geometry of the data, and of the MMD, is unchanged),
+both fixed from the first real data seen. sample() and transform() map back. Without
+it a net whose ReLU kinks start at 0 must first drag its biases to where the data
+lives (a discriminator on N(3, 0.5^2) barely learns in thousands of steps).
+
+Resuming is exact: a checkpoint carries the weights, the optimiser moments, the
+step count, the history and the Generator's state, so save -> load -> fit gives
+the numbers an uninterrupted run would have given.
+
+Deliberately left out: learning-rate schedules, early stopping, multiprocessing.
+"""
+import numpy as np
+from tqdm.auto import tqdm
+
+from ._checks import as_float_array, check_choice, check_positive_int
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .mlp import MLP
+
+NOISES = ("uniform", "gaussian")
+
+
+def sample_noise(n, dim, kind="uniform", seed=None, dtype=np.float64):
+    """Noise z: (n, dim), uniform on [-1, 1]^dim (default) or standard Gaussian."""
+    check_choice(kind, "noise", NOISES)
+    rng = np.random.default_rng(seed)
+    if kind == "uniform":
+        z = rng.uniform(-1.0, 1.0, size=(n, dim))
+    else:
+        z = rng.standard_normal((n, dim))
+    return z.astype(dtype, copy=False)
+
+
+class Trainer:
+    """Base class of GMN and GAN (not used on its own)."""
+
+    kind = None           # the checkpoint's "kind"
+    history_keys = ()     # names of the per-step figures in `history`
+
+    def __init__(self, data_dim, noise_dim, noise, seed, dtype, standardize):
+        self.data_dim = check_positive_int(data_dim, "data_dim")
+        self.noise_dim = self.data_dim if noise_dim is None else check_positive_int(noise_dim, "noise_dim")
+        self.noise = check_choice(noise, "noise", NOISES)
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
+        # one seed -> independent streams for the generator's and discriminator's initial
+        # weights and for training (noise and batches)
+        root = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self._init_rngs = root.spawn(2)
+        self.rng = root.spawn(1)[0]
+        self.step_count = 0
+        self.history = {k: [] for k in self.history_keys}
+        self.nets, self.opts = {}, {}
+        self.standardize = bool(standardize)
+        self.data_shift, self.data_scale = None, None  # fixed by _calibrate
+
+    # ----------------------------------------------------------- networks
+    def _network(self, given, sizes, activation, output_activation, init_rng, name):
+        """The MLP passed in (checked against the expected in/out widths) or a new one."""
+        if given is None:
+            return MLP(sizes, activation, output_activation, seed=init_rng, dtype=self.dtype)
+        if not isinstance(given, MLP):
+            raise TypeError(f"{name} must be a minigan.MLP, got {type(given).__name__}")
+        if given.sizes[0] != sizes[0] or given.sizes[-1] != sizes[-1]:
+            raise ValueError(f"{name} must map {sizes[0]} -> {sizes[-1]} features, "
+                             f"got {given.sizes[0]} -> {given.sizes[-1]}")
+        if given.dtype != self.dtype:
+            raise TypeError(f"{name} has dtype {given.dtype}, the trainer uses {self.dtype}")
+        return given
+
+    @property
+    def generator(self):
+        return self.nets["G"]
+
+    # -------------------------------------------------------------- noise
+    def _noise(self, n, rng=None):
+        return sample_noise(n, self.noise_dim, self.noise, self.rng if rng is None else rng, self.dtype)
+
+    def sample(self, n, seed=None):
+        """n generated samples, (n, data_dim). Uses its own Generator (seed), not training's."""
+        n = check_positive_int(n, "n")
+        return self._to_data(self.generator._forward(self._noise(n, np.random.default_rng(seed))))
+
+    def transform(self, z):
+        """G(z) for given noise z: (n, noise_dim) -> (n, data_dim)."""
+        z = as_float_array(z, "z", ndim=2, dtype=self.dtype)
+        if z.shape[1] != self.noise_dim:
+            raise ValueError(f"z must have {self.noise_dim} columns, got shape {z.shape}")
+        return self._to_data(self.generator._forward(z))
+
+    # ------------------------------------------------------- standardisation
+    def _is_calibrated(self):
+        return self.data_shift is not None
+
+    def _calibrate(self, real):
+        """Fix, from the first real data seen, what training then keeps constant."""
+        if self.data_shift is None:
+            shift, scale = np.zeros(self.data_dim), 1.0
+            if self.standardize:
+                shift = real.mean(axis=0)
+                scale = float(np.sqrt(real.var(axis=0).mean())) or 1.0
+            self.data_shift, self.data_scale = shift.astype(self.dtype), scale
+
+    def _to_model(self, x):
+        """Data space -> the networks' standardised space."""
+        return (x - self.data_shift) / self.dtype.type(self.data_scale)
+
+    def _to_data(self, y):
+        """The networks' space -> data space (identity before calibration)."""
+        if self.data_shift is None:
+            return y
+        return y * self.dtype.type(self.data_scale) + self.data_shift
+
+    # ------------------------------------------------------------ training
+    def _check_real(self, real, min_rows=1):
+        real = np.asarray(real)
+        if self.data_dim == 1 and real.ndim == 1:
+            real = real[:, None]  # documented: a flat array is a column of 1-D samples
+        real = as_float_array(real, "real", ndim=2, dtype=self.dtype, min_rows=min_rows)
+        if real.shape[1] != self.data_dim:
+            raise ValueError(f"real must have {self.data_dim} columns, got shape {real.shape}")
+        return real
+
+    def _model_batch(self, real, min_rows=1):
+        """A checked real batch in the networks' space (calibrating on the first one)."""
+        real = self._check_real(real, min_rows)
+        if not self._is_calibrated():
+            self._calibrate(real)
+        return self._to_model(real)
+
+    def _data_source(self, X):
+        """A function k -> (k, data_dim) batch, from an array (rows drawn with replacement)
+        or from a distribution with a `sample(n, seed)` method (e.g. minigan.data's)."""
+        if hasattr(X, "sample") and not isinstance(X, np.ndarray):
+            return lambda k: X.sample(k, seed=self.rng)
+        X = self._check_real(X)
+        return lambda k: X[self.rng.integers(0, len(X), size=k)]
+
+    def _rows_per_step(self, batch_size):
+        return batch_size
+
+    def _prepare(self, draw):
+        """Before the first fit: calibrate on 1000 real samples."""
+        if not self._is_calibrated():
+            self._calibrate(self._check_real(draw(1000)))
+
+    def _record(self, **figures):
+        self.step_count += 1
+        for k, v in figures.items():
+            self.history[k].append(float(v))
+        return figures
+
+    def fit(self, X, steps=1000, batch_size=128, progress=True, callback=None):
+        """Train for `steps` steps on batches drawn from X.
+
+        X: (N, data_dim) array of real samples, or a distribution with `sample(n, seed)`
+        callback: called as callback(trainer) after every step
+        Returns self; per-step figures accumulate in `history`.
+        """
+        steps = check_positive_int(steps, "steps")
+        batch_size = check_positive_int(batch_size, "batch_size", minimum=2)
+        draw = self._data_source(X)
+        self._prepare(draw)
+        bar = tqdm(range(steps), desc=self.kind, disable=not progress, leave=False)
+        for _ in bar:
+            figures = self.step(draw(self._rows_per_step(batch_size)))
+            if progress and self.step_count % 50 == 0:
+                bar.set_postfix({k: f"{v:.4f}" for k, v in figures.items()}, refresh=False)
+            if callback is not None:
+                callback(self)
+        return self
+
+    # --------------------------------------------------------- checkpoints
+    def config(self):
+        """JSON-ready constructor arguments (networks described by their MLP configs)."""
+        return {**self._config, "nets": {name: net.config() for name, net in self.nets.items()}}
+
+    def _extra_meta(self):
+        shift = None if self.data_shift is None else self.data_shift.tolist()
+        return {"data_shift": shift, "data_scale": self.data_scale}
+
+    def _load_extra_meta(self, meta):
+        shift = meta["data_shift"]
+        self.data_shift = None if shift is None else np.asarray(shift, dtype=self.dtype)
+        self.data_scale = meta["data_scale"]
+
+    def save(self, path):
+        """Write a resumable checkpoint (.npz + JSON metadata, atomic). Returns the path."""
+        arrays, opt_meta = {}, {}
+        for name, net in self.nets.items():
+            arrays.update({f"{name}.param.{i}": p for i, p in enumerate(net.params)})
+            opt_arrays, opt_meta[name] = self.opts[name].state_dict()
+            arrays.update({f"{name}.opt.{k}": a for k, a in opt_arrays.items()})
+        arrays.update({f"history.{k}": np.asarray(v, dtype=np.float64) for k, v in self.history.items()})
+        meta = {"kind": self.kind, "config": self.config(), "step": self.step_count,
+                "rng": self.rng.bit_generator.state, "optimizers": opt_meta, **self._extra_meta()}
+        return save_checkpoint(path, arrays, meta)
+
+    @classmethod
+    def load(cls, path):
+        """Rebuild a trainer from save(path), ready to sample or to continue training."""
+        arrays, meta = load_checkpoint(path, kind=cls.kind)
+        try:
+            config = dict(meta["config"])
+            nets = {name: MLP(**c) for name, c in config.pop("nets").items()}
+            obj = cls._from_config(config, nets)
+            for name, net in obj.nets.items():
+                for i, p in enumerate(net.params):
+                    a = arrays[f"{name}.param.{i}"]
+                    if a.shape != p.shape:
+                        raise ValueError(f"{name}.param.{i} has shape {a.shape}, expected {p.shape}")
+                    p[...] = a
+                prefix = f"{name}.opt."
+                opt_arrays = {k[len(prefix):]: a for k, a in arrays.items() if k.startswith(prefix)}
+                obj.opts[name].load_state_dict(opt_arrays, meta["optimizers"][name])
+            obj.history = {k: arrays[f"history.{k}"].tolist() for k in cls.history_keys}
+            obj.step_count = int(meta["step"])
+            obj.rng.bit_generator.state = meta["rng"]
+            obj._load_extra_meta(meta)
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{path!r} is an incomplete or inconsistent {cls.kind} "
+                                  f"checkpoint: {e!r}") from None
+        return obj

@@ -1,0 +1,127 @@
+"""MMD^2: gradients, statistical properties, a hand-worked case, bandwidths, bad input."""
+import numpy as np
+import pytest
+
+from minigan import mmd
+from minigan.gradcheck import numerical_gradient, rel_error
+
+E = np.exp
+
+
+@pytest.mark.parametrize("estimator", ["unbiased", "biased"])
+@pytest.mark.parametrize("d", [1, 2, 7])
+@pytest.mark.parametrize("sigmas", [[1.0], [0.5, 2.0], [0.3, 0.6, 1.2, 2.4, 4.8]])
+def test_mmd2_gradient_matches_finite_differences(estimator, d, sigmas):
+    rng = np.random.default_rng(d)
+    X = rng.normal(size=(6, d))
+    Y = rng.normal(loc=0.5, size=(5, d))
+    value, dX = mmd.mmd2_and_grad(X, Y, sigmas, estimator)
+    assert value == pytest.approx(mmd.mmd2(X, Y, sigmas, estimator), rel=1e-12)
+    num = numerical_gradient(lambda: mmd.mmd2(X, Y, sigmas, estimator), X)
+    assert rel_error(dX, num) < 1e-7
+
+
+@pytest.mark.parametrize("estimator", ["unbiased", "biased"])
+def test_sqrt_mmd_gradient_matches_finite_differences(estimator):
+    rng = np.random.default_rng(5)
+    X, Y = rng.normal(size=(6, 2)), rng.normal(loc=1.0, size=(7, 2))
+    value, dX = mmd.mmd_and_grad(X, Y, [0.5, 1.0, 2.0], estimator)
+    assert value == pytest.approx(np.sqrt(mmd.mmd2(X, Y, [0.5, 1.0, 2.0], estimator)))
+    num = numerical_gradient(lambda: mmd.mmd_and_grad(X, Y, [0.5, 1.0, 2.0], estimator)[0], X)
+    assert rel_error(dX, num) < 1e-7
+
+
+def test_hand_worked_case():
+    # X = {0, 1}, Y = {0, 2}, sigma = 1: k(0,1) = e^-1/2, k(0,2) = e^-2, k(1,2) = e^-1/2
+    X, Y = np.array([[0.0], [1.0]]), np.array([[0.0], [2.0]])
+    # unbiased: e^-1/2 + e^-2 - (2/4)(1 + e^-2 + 2 e^-1/2) = e^-2/2 - 1/2
+    assert mmd.mmd2(X, Y, 1.0) == pytest.approx(0.5 * E(-2) - 0.5, rel=1e-12)
+    # biased: (2 + 2e^-1/2)/4 + (2 + 2e^-2)/4 - (1 + e^-2 + 2e^-1/2)/2 = 1/2 - e^-1/2 / 2
+    assert mmd.mmd2(X, Y, 1.0, "biased") == pytest.approx(0.5 - 0.5 * E(-0.5), rel=1e-12)
+    # biased gradient at x_0 = 0: -2/4 e^-1/2 (0 - 1) + 2/4 (1 (0 - 0) + e^-2 (0 - 2))
+    _, dX = mmd.mmd2_and_grad(X, Y, 1.0, "biased")
+    assert dX[0, 0] == pytest.approx(0.5 * E(-0.5) - E(-2), rel=1e-12)
+
+
+def test_unbiased_estimate_averages_zero_under_the_null():
+    rng = np.random.default_rng(0)
+    vals = [mmd.mmd2(rng.normal(size=(50, 2)), rng.normal(size=(50, 2)), 1.0) for _ in range(400)]
+    se = np.std(vals) / np.sqrt(len(vals))
+    assert abs(np.mean(vals)) < 3 * se
+    assert min(vals) < 0  # the U-statistic does go negative
+
+
+def test_biased_estimate_is_never_negative():
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        n = rng.integers(1, 20)
+        X, Y = rng.normal(size=(n, 3)), rng.normal(size=(rng.integers(1, 20), 3))
+        assert mmd.mmd2(X, Y, [0.5, 2.0], "biased") >= 0
+    X = rng.normal(size=(10, 2))
+    assert mmd.mmd2(X, X, 1.0, "biased") == pytest.approx(0, abs=1e-12)
+
+
+def test_mmd_grows_with_the_mean_shift():
+    rng = np.random.default_rng(2)
+    X, noise = rng.normal(size=(300, 2)), rng.normal(size=(300, 2))
+    vals = [mmd.mmd2(X, noise + [shift, 0], [1.0]) for shift in (0.0, 0.5, 1.0, 2.0, 4.0)]
+    assert all(a < b for a, b in zip(vals, vals[1:]))
+
+
+def test_kernel_convention_is_length_scale():
+    # k(x, y) = exp(-||x - y||^2 / (2 sigma^2)), not the GMMN code's exp(-||x - y||^2 / (2 sigma))
+    K = mmd.gaussian_kernel(np.array([[0.0]]), np.array([[3.0]]), [3.0])
+    assert K[0, 0] == pytest.approx(E(-0.5))
+    assert mmd.gaussian_kernel(np.zeros((1, 1)), np.zeros((1, 1)), [1.0, 2.0])[0, 0] == 2.0
+
+
+def test_median_heuristic():
+    X = np.array([[0.0], [1.0], [3.0]])  # distances 1, 2, 3
+    assert mmd.median_heuristic(X) == 2.0
+    assert mmd.median_heuristic(np.zeros((5, 2))) == 1.0  # all equal: no non-zero distance
+    dup = np.array([[0.0], [0.0], [0.0], [4.0]])  # zeros are left out: median of {4, 4, 4}
+    assert mmd.median_heuristic(dup) == 4.0
+    big = np.random.default_rng(0).normal(size=(5000, 2))
+    assert np.isfinite(mmd.median_heuristic(big)) and mmd.median_heuristic(big) > 0
+
+
+def test_default_sigmas_is_a_ratio_two_ladder():
+    X = np.array([[0.0], [1.0], [3.0]])
+    assert mmd.default_sigmas(X) == [0.5, 1.0, 2.0, 4.0, 8.0]
+
+
+def test_float32_inputs_give_float32_gradient():
+    rng = np.random.default_rng(3)
+    X, Y = rng.normal(size=(20, 2)), rng.normal(size=(20, 2))
+    v64, g64 = mmd.mmd2_and_grad(X, Y, [1.0])
+    v32, g32 = mmd.mmd2_and_grad(X.astype(np.float32), Y.astype(np.float32), [1.0])
+    assert g32.dtype == np.float32
+    assert v32 == pytest.approx(v64, rel=1e-3, abs=1e-5)
+    assert np.allclose(g32, g64, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("X, Y, sigmas, estimator, match", [
+    (np.zeros((1, 2)), np.zeros((3, 2)), 1.0, "unbiased", "at least 2 rows"),
+    (np.zeros((0, 2)), np.zeros((3, 2)), 1.0, "biased", "non-empty"),
+    (np.zeros((3, 2)), np.zeros((3, 3)), 1.0, "unbiased", "same number of columns"),
+    (np.zeros(3), np.zeros((3, 1)), 1.0, "unbiased", "2-D"),
+    (np.array([[np.nan], [0.0]]), np.zeros((3, 1)), 1.0, "unbiased", "NaN"),
+    (np.zeros((3, 1)), np.array([[np.inf], [0.0]]), 1.0, "unbiased", "Y contains NaN or inf"),
+    (np.zeros((3, 1)), np.zeros((3, 1)), 0.0, "unbiased", "sigmas"),
+    (np.zeros((3, 1)), np.zeros((3, 1)), [1.0, -2.0], "unbiased", "sigmas"),
+    (np.zeros((3, 1)), np.zeros((3, 1)), [], "unbiased", "sigmas"),
+    (np.zeros((3, 1)), np.zeros((3, 1)), 1.0, "linear-ish", "estimator"),
+])
+def test_bad_input_gets_a_clear_error(X, Y, sigmas, estimator, match):
+    with pytest.raises(ValueError, match=match):
+        mmd.mmd2_and_grad(X, Y, sigmas, estimator)
+
+
+def test_non_numeric_input_is_a_type_error():
+    with pytest.raises(TypeError, match="X"):
+        mmd.mmd2(np.array([["a"], ["b"]]), np.zeros((2, 1)), 1.0)
+
+
+def test_integer_input_is_converted():
+    Xi, Yi = np.array([[0], [1]]), np.array([[0], [2]])
+    assert mmd.mmd2(Xi, Yi, 1.0) == mmd.mmd2(Xi.astype(float), Yi.astype(float), 1.0)
