@@ -6,6 +6,7 @@ extensions, because their flags depend on the compiler found at build time.
 Environment switches (read at build time):
   MINIGAN_NATIVE=1     add -march=native (fastest, not portable to other CPUs)
   MINIGAN_NO_OPENMP=1  build the serial loops even if the compiler has OpenMP
+  MINIGAN_ONLY_EXT=a,b build only ext/a.pyx, ext/b.pyx (for working on one module)
 """
 import os
 import sys
@@ -61,6 +62,9 @@ class BuildExt(build_ext):
 def extensions():
     """One Extension per ext/<name>.pyx, named minigan._ext.<name>."""
     sources = sorted((HERE / "ext").glob("*.pyx"))
+    only = os.environ.get("MINIGAN_ONLY_EXT")
+    if only:
+        sources = [s for s in sources if s.stem in only.split(",")]
     if not sources:
         return []
     import numpy

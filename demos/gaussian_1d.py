@@ -120,11 +120,11 @@ def plot(path, target, results, gmn, gan, xs, snapshots):
     a.plot(_smooth(gan.history["d_loss"]), color=colours["GAN"], label="GAN: D loss (mean BCE)")
     a.plot(_smooth(gan.history["g_loss"]), color=colours["GAN"], ls=":", label="GAN: G loss")
     a.axhline(np.log(2), color="k", ls="--", lw=1, label="ln 2 (D says ½)")
-    a.set(title="(d) training curves (running mean over 100 steps)", xlabel="step", ylabel="loss")
+    a.set(title="(d) training curves (running mean over 250 steps)", xlabel="step", ylabel="loss")
     b = a.twinx()
     b.plot(_smooth(gmn.history["loss"]), color=colours["GMN"], label="GMN: MMD² (right axis)")
     b.set_ylabel("MMD²", color=colours["GMN"])
-    b.set_yscale("symlog", linthresh=1e-4)
+    b.set_yscale("symlog", linthresh=1e-3)  # the unbiased MMD^2 estimate dips below 0
     lines = a.get_legend_handles_labels()[0] + b.get_legend_handles_labels()[0]
     a.legend(lines, [l.get_label() for l in lines], fontsize=8)
     fig.tight_layout()
@@ -132,7 +132,7 @@ def plot(path, target, results, gmn, gan, xs, snapshots):
     plt.close(fig)
 
 
-def _smooth(values, width=100):
+def _smooth(values, width=250):
     v = np.asarray(values)
     width = max(1, min(width, len(v)))
     return np.convolve(v, np.ones(width) / width, mode="valid")

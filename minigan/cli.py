@@ -1,7 +1,8 @@
 """The `minigan` command (also `python -m minigan`).
 
-    minigan demo gaussian-1d [options]     run a demo (options: minigan demo NAME --help)
-    minigan demo --list                    list the demos
+    minigan demo NAME [options]     run a demo (minigan demo --list; minigan demo NAME --help)
+
+Each command lives in its own module with a `main(argv)`; this file only dispatches.
 """
 import argparse
 import importlib
@@ -9,20 +10,34 @@ import sys
 
 DEMOS = {"gaussian-1d": "minigan.demos.gaussian_1d"}
 
+# command -> (module with main(argv), one-line help)
+COMMANDS = {
+    "demo": ("minigan.cli", "run a demo: minigan demo NAME [options]; minigan demo --list"),
+}
+
+
+def demo_main(argv):
+    """minigan demo NAME [demo options]."""
+    parser = argparse.ArgumentParser(prog="minigan demo", add_help=False)
+    parser.add_argument("name", nargs="?", help=f"one of: {', '.join(DEMOS)}")
+    parser.add_argument("--list", action="store_true", help="list the demos")
+    args, rest = parser.parse_known_args(argv)
+    if args.list or args.name is None:
+        print("demos: " + ", ".join(DEMOS))
+        return 0
+    if args.name not in DEMOS:
+        parser.error(f"unknown demo {args.name!r}; choose from {', '.join(DEMOS)}")
+    importlib.import_module(DEMOS[args.name]).main(rest)
+    return 0
+
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = argparse.ArgumentParser(prog="minigan", description="Generative networks from scratch.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run a demo", add_help=False)
-    demo.add_argument("name", nargs="?", help=f"one of: {', '.join(DEMOS)}")
-    demo.add_argument("--list", action="store_true", help="list the demos")
-    args, rest = parser.parse_known_args(argv)
-    if args.command == "demo":
-        if args.list or args.name is None:
-            print("demos: " + ", ".join(DEMOS))
-            return 0
-        if args.name not in DEMOS:
-            parser.error(f"unknown demo {args.name!r}; choose from {', '.join(DEMOS)}")
-        importlib.import_module(DEMOS[args.name]).main(rest)
-    return 0
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        lines = [f"  {name:10} {help_}" for name, (_, help_) in COMMANDS.items()]
+        print("usage: minigan COMMAND [options]\n\ncommands:\n" + "\n".join(lines))
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    command, rest = argv[0], argv[1:]
+    if command == "demo":
+        return demo_main(rest)
+    return importlib.import_module(COMMANDS[command][0]).main(rest) or 0

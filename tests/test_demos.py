@@ -29,11 +29,13 @@ def test_cli_runs_the_demo(tmp_path, capsys):
     assert (tmp_path / "gaussian_1d.png").exists()
 
 
-def test_cli_lists_and_refuses_unknown_demos(capsys):
+def test_cli_lists_and_refuses_unknown_demos_and_commands(capsys):
     cli.main(["demo", "--list"])
     assert "gaussian-1d" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         cli.main(["demo", "no-such-demo"])
+    assert cli.main(["no-such-command"]) == 2
+    assert "demo" in capsys.readouterr().out
 
 
 def test_python_dash_m_entry_point():

@@ -1,0 +1,73 @@
+"""The one switch between the NumPy reference and the compiled (Cython) core.
+
+    "numpy"   the readable reference in minigan.mmd / minigan.mlp; always available
+    "cython"  the compiled modules under minigan._ext (built from ext/*.pyx); same
+              functions, same results (float64 within rtol 1e-10, float32 within 1e-4)
+    "auto"    "cython" when it is built, else "numpy" with one warning
+
+The choice comes from the `backend=` argument of a call or constructor, else from the
+MINIGAN_BACKEND environment variable, else "auto". Asking for "cython" when it is not
+built is an error that says how to build it.
+"""
+import importlib
+import os
+import warnings
+
+BACKENDS = ("numpy", "cython")
+CHOICES = BACKENDS + ("auto",)
+EXT_MODULES = ("mmd", "dense")
+BUILD_HINT = ('build it with `pip install -e ".[test]"` (or `python setup.py build_ext --inplace`) '
+              "from the repository root; a C compiler is needed")
+
+_modules = {}
+_warned = False
+
+
+class BackendWarning(UserWarning):
+    """The compiled core was asked for by "auto" but is not built."""
+
+
+def _load(name):
+    """The compiled module minigan._ext.<name>, or None when it is not built."""
+    if name not in _modules:
+        try:
+            _modules[name] = importlib.import_module(f"minigan._ext.{name}")
+        except ImportError:
+            _modules[name] = None
+    return _modules[name]
+
+
+def available():
+    """The backends that can run here: ["numpy"] or ["numpy", "cython"]."""
+    built = all(_load(name) is not None for name in EXT_MODULES)
+    return ["numpy", "cython"] if built else ["numpy"]
+
+
+def resolve(backend=None):
+    """Turn a requested backend (None, "auto", "numpy", "cython") into "numpy" or "cython"."""
+    global _warned
+    if backend is None:
+        backend = os.environ.get("MINIGAN_BACKEND", "auto") or "auto"
+    if backend not in CHOICES:
+        raise ValueError(f"backend must be one of {list(CHOICES)}, got {backend!r}")
+    if backend == "numpy":
+        return "numpy"
+    if "cython" in available():
+        return "cython"
+    if backend == "cython":
+        missing = [n for n in EXT_MODULES if _load(n) is None]
+        raise RuntimeError(f"the cython backend is not built (missing minigan._ext: "
+                           f"{', '.join(missing)}); {BUILD_HINT}")
+    if not _warned:
+        _warned = True
+        warnings.warn(f"minigan's compiled core is not built; using the NumPy backend. To build: "
+                      f"{BUILD_HINT}", BackendWarning, stacklevel=3)
+    return "numpy"
+
+
+def ext(name):
+    """The compiled module minigan._ext.<name> (call after resolve(...) returned "cython")."""
+    module = _load(name)
+    if module is None:
+        raise RuntimeError(f"minigan._ext.{name} is not built; {BUILD_HINT}")
+    return module
