@@ -11,8 +11,13 @@ Protocols (kept exact, see DESIGN.md):
         the widely copied np.linspace(0, 2 pi, 8) repeats the first one)
   grid: 25 Gaussians at {-4, -2, 0, 2, 4}^2, std 0.05
 
-Deliberately left out: image data sets (the 8x8 digits come with the demos).
+Images: `digits()` gives scikit-learn's bundled 8x8 digits (1,797 images, no download)
+flattened to 64-vectors and scaled to [-1, 1], with a fixed train/held-out split.
+
+Deliberately left out: downloads of larger image data sets.
 """
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.special import ndtr
 
@@ -126,3 +131,40 @@ def grid(side=5, spacing=2.0, std=0.05):
     xx, yy = np.meshgrid(ticks, ticks, indexing="ij")
     centres = np.stack([xx.ravel(), yy.ravel()], axis=1)
     return GaussianMixture(centres, check_positive_float(std, "std"), name=f"grid-{side * side}")
+
+
+@dataclass(frozen=True)
+class Digits:
+    """The 8x8 digits: x arrays (n, 64) in [-1, 1] (pixel p in 0..16 -> p / 8 - 1), labels (n,)."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+
+    @staticmethod
+    def to_images(x):
+        """(n, 64) vectors -> (n, 8, 8) images."""
+        return np.asarray(x).reshape(-1, 8, 8)
+
+
+def digits(test_fraction=1 / 6, seed=0):
+    """scikit-learn's 8x8 digits scaled to [-1, 1], split into train and held-out parts.
+
+    The split is a fixed permutation (seed 0 by default): 1,498 train / 299 held-out images.
+    Needs scikit-learn: pip install "minigan[demos]".
+    """
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise ImportError('minigan.data.digits() needs scikit-learn: pip install "minigan[demos]" '
+                          '(or pip install scikit-learn)') from None
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+    bunch = load_digits()
+    x = bunch.data.astype(np.float64) / 8.0 - 1.0
+    y = bunch.target.astype(np.int64)
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_test = int(round(test_fraction * len(x)))
+    test, train = order[:n_test], order[n_test:]
+    return Digits(x[train], y[train], x[test], y[test])

@@ -81,3 +81,22 @@ GENERATOR_LOSSES = {
     "minimax": generator_loss_minimax,
     "non-saturating": generator_loss_nonsaturating,
 }
+
+
+def softmax_cross_entropy(logits, labels):
+    """Mean cross-entropy of a softmax classifier and its gradient.
+
+    logits: (n, k) raw class scores s;  labels: (n,) integers in [0, k)
+    loss = mean_i (logsumexp(s_i) - s_i[y_i]);   dloss/ds = (softmax(s) - onehot(y)) / n
+    """
+    s = as_float_array(logits, "logits", ndim=2)
+    y = np.asarray(labels)
+    if y.shape != (len(s),) or y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= s.shape[1]:
+        raise ValueError(f"labels must be {len(s)} integers in [0, {s.shape[1]})")
+    shifted = s - s.max(axis=1, keepdims=True)            # logsumexp without overflow
+    log_z = np.log(np.exp(shifted).sum(axis=1))
+    rows = np.arange(len(s))
+    loss = np.mean(log_z - shifted[rows, y])
+    dlogits = np.exp(shifted - log_z[:, None])            # softmax(s)
+    dlogits[rows, y] -= 1                                  # - onehot(y)
+    return loss, dlogits / len(s)

@@ -48,3 +48,13 @@ def test_bad_arguments():
         data.ring().cdf(np.zeros((1, 2)))
     with pytest.raises(ValueError, match="q must"):
         data.gaussian_1d().ppf(np.array([1.0]))
+
+
+def test_digits_are_scaled_and_split_deterministically():
+    d = data.digits()
+    assert d.train_x.shape == (1498, 64) and d.test_x.shape == (299, 64)
+    assert d.train_x.min() == -1.0 and d.train_x.max() == 1.0
+    assert set(np.unique(d.train_y)) == set(range(10))
+    again = data.digits()
+    assert np.array_equal(d.test_x, again.test_x) and np.array_equal(d.train_y, again.train_y)
+    assert data.Digits.to_images(d.test_x[:3]).shape == (3, 8, 8)

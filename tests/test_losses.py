@@ -67,3 +67,17 @@ def test_bad_targets_and_logits():
         losses.bce_with_logits(np.zeros((2, 1)), 2.0)
     with pytest.raises(ValueError, match="NaN"):
         losses.generator_loss_nonsaturating(np.array([[np.nan]]))
+
+
+def test_softmax_cross_entropy_value_and_gradient():
+    rng = np.random.default_rng(3)
+    s = rng.normal(scale=3, size=(5, 4))
+    y = np.array([0, 3, 1, 1, 2])
+    loss, ds = losses.softmax_cross_entropy(s, y)
+    p = np.exp(s) / np.exp(s).sum(1, keepdims=True)
+    assert loss == pytest.approx(-np.mean(np.log(p[np.arange(5), y])), rel=1e-12)
+    assert rel_error(ds, numerical_gradient(lambda: losses.softmax_cross_entropy(s, y)[0], s)) < 1e-7
+    big = losses.softmax_cross_entropy(np.array([[1e4, -1e4]]), np.array([1]))
+    assert big[0] == pytest.approx(2e4) and np.all(np.isfinite(big[1]))
+    with pytest.raises(ValueError, match="labels"):
+        losses.softmax_cross_entropy(s, np.array([0, 4, 1, 1, 2]))
