@@ -151,7 +151,7 @@ class Digits:
 def digits(test_fraction=1 / 6, seed=0):
     """scikit-learn's 8x8 digits scaled to [-1, 1], split into train and held-out parts.
 
-    The split is a fixed permutation (seed 0 by default): 1,498 train / 299 held-out images.
+    The split is a fixed permutation (seed 0 by default): 1,497 train / 300 held-out images.
     Needs scikit-learn: pip install "minigan[demos]".
     """
     try:
