@@ -39,7 +39,7 @@ class Optimizer:
     def state_dict(self):
         """Arrays {'<slot>.<i>': array} and the step count, for a checkpoint."""
         arrays = {f"{name}.{i}": a for name, arrs in self.state.items() for i, a in enumerate(arrs)}
-        return arrays, {"t": self.t}
+        return arrays, {"t": self.t, "lr": self.lr}
 
     def load_state_dict(self, arrays, meta):
         """Restore what state_dict() returned; shapes must match the parameters."""
@@ -51,6 +51,7 @@ class Optimizer:
                                      f"parameter has {p.shape}")
                 self.state[name][i][...] = a
         self.t = int(meta["t"])
+        self.lr = check_positive_float(meta.get("lr", self.lr), "lr")
 
 
 class SGD(Optimizer):

@@ -160,19 +160,27 @@ class Trainer:
             self.history[k].append(float(v))
         return figures
 
-    def fit(self, X, steps=1000, batch_size=128, progress=True, callback=None):
+    def fit(self, X, steps=1000, batch_size=128, progress=True, callback=None, lr_decay=None):
         """Train for `steps` steps on batches drawn from X.
 
         X: (N, data_dim) array of real samples, or a distribution with `sample(n, seed)`
         callback: called as callback(trainer) after every step
+        lr_decay: None, or a factor f in (0, 1]: every learning rate then decays geometrically
+                  from its current value lr0 to f * lr0 over these steps (and stays there)
         Returns self; per-step figures accumulate in `history`.
         """
         steps = check_positive_int(steps, "steps")
         batch_size = check_positive_int(batch_size, "batch_size", minimum=2)
+        if lr_decay is not None and not 0 < lr_decay <= 1:
+            raise ValueError(f"lr_decay must lie in (0, 1], got {lr_decay!r}")
         draw = self._data_source(X)
         self._prepare(draw)
+        lr0 = {name: opt.lr for name, opt in self.opts.items()}
         bar = tqdm(range(steps), desc=self.kind, disable=not progress, leave=False)
-        for _ in bar:
+        for i in bar:
+            if lr_decay is not None:
+                for name, opt in self.opts.items():
+                    opt.lr = lr0[name] * lr_decay ** (i / max(steps - 1, 1))
             figures = self.step(draw(self._rows_per_step(batch_size)))
             if progress and self.step_count % 50 == 0:
                 bar.set_postfix({k: f"{v:.4f}" for k, v in figures.items()}, refresh=False)

@@ -168,3 +168,12 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path):
     gmn.save(tmp_path / "a")
     gmn.save(tmp_path / "a.npz")  # overwrite in place
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz"]
+
+
+def test_lr_decay_reaches_the_final_factor_and_is_saved(tmp_path):
+    gan = GAN(2, hidden=(4,), lr_g=1e-3, lr_d=2e-3, seed=0)
+    gan.fit(data.ring(), steps=11, batch_size=8, progress=False, lr_decay=0.1)
+    assert gan.opts["G"].lr == pytest.approx(1e-4) and gan.opts["D"].lr == pytest.approx(2e-4)
+    assert GAN.load(gan.save(tmp_path / "g")).opts["D"].lr == pytest.approx(2e-4)
+    with pytest.raises(ValueError, match="lr_decay"):
+        gan.fit(data.ring(), steps=1, progress=False, lr_decay=0.0)
