@@ -43,19 +43,25 @@ def available():
     return ["numpy", "cython"] if built else ["numpy"]
 
 
-def resolve(backend=None):
-    """Turn a requested backend (None, "auto", "numpy", "cython") into "numpy" or "cython"."""
+def resolve(backend=None, module=None):
+    """Turn a requested backend (None, "auto", "numpy", "cython") into "numpy" or "cython".
+
+    module: the one compiled module the caller needs (e.g. "dense" for an MLP);
+            None (default): all of EXT_MODULES.
+    """
     global _warned
     if backend is None:
         backend = os.environ.get("MINIGAN_BACKEND", "auto") or "auto"
     if backend not in CHOICES:
         raise ValueError(f"backend must be one of {list(CHOICES)}, got {backend!r}")
+    if module is not None and module not in EXT_MODULES:
+        raise ValueError(f"module must be one of {list(EXT_MODULES)}, got {module!r}")
     if backend == "numpy":
         return "numpy"
-    if "cython" in available():
+    missing = [n for n in (EXT_MODULES if module is None else (module,)) if _load(n) is None]
+    if not missing:
         return "cython"
     if backend == "cython":
-        missing = [n for n in EXT_MODULES if _load(n) is None]
         raise RuntimeError(f"the cython backend is not built (missing minigan._ext: "
                            f"{', '.join(missing)}); {BUILD_HINT}")
     if not _warned:
