@@ -1,6 +1,7 @@
 """The `minigan` command (also `python -m minigan`).
 
     minigan demo NAME [options]     run a demo (minigan demo --list; minigan demo NAME --help)
+    minigan modes [options]         the mode-collapse protocol over seeds (minigan.protocol)
 
 Each command lives in its own module with a `main(argv)`; this file only dispatches.
 """
@@ -8,11 +9,18 @@ import argparse
 import importlib
 import sys
 
-DEMOS = {"gaussian-1d": "minigan.demos.gaussian_1d"}
+# demo name -> (module with main(argv), arguments put in front of the user's)
+DEMOS = {
+    "gaussian-1d": ("minigan.demos.gaussian_1d", []),
+    "ring": ("minigan.demos.mixtures", ["--dataset", "ring"]),
+    "grid": ("minigan.demos.mixtures", ["--dataset", "grid"]),
+    "digits": ("minigan.demos.digits", []),
+}
 
 # command -> (module with main(argv), one-line help)
 COMMANDS = {
     "demo": ("minigan.cli", "run a demo: minigan demo NAME [options]; minigan demo --list"),
+    "modes": ("minigan.protocol", "mode-collapse protocol (ring-8, grid-25) over seeds, as a table"),
 }
 
 
@@ -27,7 +35,8 @@ def demo_main(argv):
         return 0
     if args.name not in DEMOS:
         parser.error(f"unknown demo {args.name!r}; choose from {', '.join(DEMOS)}")
-    importlib.import_module(DEMOS[args.name]).main(rest)
+    module, preset = DEMOS[args.name]
+    importlib.import_module(module).main(preset + rest)
     return 0
 
 

@@ -35,6 +35,7 @@ class GAN(Trainer):
     lr_g, lr_d, betas: Adam settings (beta1 = 0.5 is the usual GAN choice)
     standardize: train on standardised data (see minigan.trainer), default True
     real_label:  target for real samples (1.0; 0.9 is one-sided label smoothing)
+    seed, dtype, backend: as for GMN
 
     history: "d_loss", "g_loss", and "d_real" / "d_fake", D's mean output on the
     real and generated batches of the step's last discriminator update.
@@ -46,8 +47,9 @@ class GAN(Trainer):
     def __init__(self, data_dim, *, noise_dim=None, hidden=(64, 64), activation="relu",
                  d_hidden=None, d_activation="leaky_relu", generator=None, discriminator=None,
                  loss="non-saturating", d_steps=1, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
-                 real_label=1.0, noise="uniform", standardize=True, seed=None, dtype=np.float64):
-        super().__init__(data_dim, noise_dim, noise, seed, dtype, standardize)
+                 real_label=1.0, noise="uniform", standardize=True, seed=None, dtype=np.float64,
+                 backend=None):
+        super().__init__(data_dim, noise_dim, noise, seed, dtype, standardize, backend)
         self.loss = check_choice(loss, "loss", GENERATOR_LOSSES)
         self.d_steps = check_positive_int(d_steps, "d_steps")
         if not 0 < real_label <= 1:
@@ -66,8 +68,8 @@ class GAN(Trainer):
                         "standardize": self.standardize, "dtype": self.dtype.name}
 
     @classmethod
-    def _from_config(cls, config, nets):
-        return cls(**config, generator=nets["G"], discriminator=nets["D"])
+    def _from_config(cls, config, nets, backend):
+        return cls(**config, generator=nets["G"], discriminator=nets["D"], backend=backend)
 
     @property
     def discriminator(self):

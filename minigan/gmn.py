@@ -33,6 +33,7 @@ class GMN(Trainer):
     estimator: "unbiased" (default) or "biased" MMD^2;  loss: "mmd2" or "mmd" (square root)
     standardize: train on standardised data (see minigan.trainer), default True
     lr, betas: Adam settings;  seed: int or Generator;  dtype: float64 or float32
+    backend:   "numpy", "cython" or "auto" for the networks and the MMD (see minigan.backend)
 
     history["loss"] holds the loss of every step.
     """
@@ -43,8 +44,8 @@ class GMN(Trainer):
     def __init__(self, data_dim, *, noise_dim=None, hidden=(64, 64), activation="relu",
                  generator=None, sigmas=None, estimator="unbiased", loss="mmd2",
                  noise="uniform", standardize=True, lr=1e-3, betas=(0.9, 0.999), seed=None,
-                 dtype=np.float64):
-        super().__init__(data_dim, noise_dim, noise, seed, dtype, standardize)
+                 dtype=np.float64, backend=None):
+        super().__init__(data_dim, noise_dim, noise, seed, dtype, standardize, backend)
         self.sigmas = None if sigmas is None else check_sigmas(sigmas)
         self.estimator = check_choice(estimator, "estimator", ESTIMATORS)
         self.loss = check_choice(loss, "loss", LOSSES)
@@ -57,8 +58,8 @@ class GMN(Trainer):
                         "betas": list(betas), "dtype": self.dtype.name}
 
     @classmethod
-    def _from_config(cls, config, nets):
-        return cls(**config, generator=nets["G"])
+    def _from_config(cls, config, nets, backend):
+        return cls(**config, generator=nets["G"], backend=backend)
 
     def _is_calibrated(self):
         return super()._is_calibrated() and self.sigmas is not None

@@ -46,7 +46,7 @@ class Trainer:
     kind = None           # the checkpoint's "kind"
     history_keys = ()     # names of the per-step figures in `history`
 
-    def __init__(self, data_dim, noise_dim, noise, seed, dtype, standardize):
+    def __init__(self, data_dim, noise_dim, noise, seed, dtype, standardize, backend):
         self.data_dim = check_positive_int(data_dim, "data_dim")
         self.noise_dim = self.data_dim if noise_dim is None else check_positive_int(noise_dim, "noise_dim")
         self.noise = check_choice(noise, "noise", NOISES)
@@ -62,13 +62,15 @@ class Trainer:
         self.history = {k: [] for k in self.history_keys}
         self.nets, self.opts = {}, {}
         self.standardize = bool(standardize)
+        self.backend = backend  # as asked: None, "auto", "numpy" or "cython" (see minigan.backend)
         self.data_shift, self.data_scale = None, None  # fixed by _calibrate
 
     # ----------------------------------------------------------- networks
     def _network(self, given, sizes, activation, output_activation, init_rng, name):
         """The MLP passed in (checked against the expected in/out widths) or a new one."""
         if given is None:
-            return MLP(sizes, activation, output_activation, seed=init_rng, dtype=self.dtype)
+            return MLP(sizes, activation, output_activation, seed=init_rng, dtype=self.dtype,
+                       backend=self.backend)
         if not isinstance(given, MLP):
             raise TypeError(f"{name} must be a minigan.MLP, got {type(given).__name__}")
         if given.sizes[0] != sizes[0] or given.sizes[-1] != sizes[-1]:
@@ -215,13 +217,16 @@ class Trainer:
         return save_checkpoint(path, arrays, meta)
 
     @classmethod
-    def load(cls, path):
-        """Rebuild a trainer from save(path), ready to sample or to continue training."""
+    def load(cls, path, backend=None):
+        """Rebuild a trainer from save(path), ready to sample or to continue training.
+
+        backend: how to run it here (the checkpoint does not depend on the backend).
+        """
         arrays, meta = load_checkpoint(path, kind=cls.kind)
         try:
             config = dict(meta["config"])
-            nets = {name: MLP(**c) for name, c in config.pop("nets").items()}
-            obj = cls._from_config(config, nets)
+            nets = {name: MLP(**c, backend=backend) for name, c in config.pop("nets").items()}
+            obj = cls._from_config(config, nets, backend)
             for name, net in obj.nets.items():
                 for i, p in enumerate(net.params):
                     a = arrays[f"{name}.param.{i}"]
