@@ -25,7 +25,9 @@ compiled version changes is only how it is run:
 
 Deliberately left out: threads of our own (BLAS may use its threads), layer types other than
 affine + activation, and value checks (NaN, inf): minigan.mlp validates values at its public
-methods. The `def` methods here still check every array's type, dtype, shape, contiguity and
+methods. Also a hand-written vectorised exp/tanh: the loops call libm's, which gcc vectorises
+through glibc's libmvec under -ffast-math; in the portable (SSE2) build that tanh is slower
+than NumPy's own AVX-512 one, which a native build (MINIGAN_NATIVE=1) makes up for. The `def` methods here still check every array's type, dtype, shape, contiguity and
 writeability, because with bounds checks off a wrong shape would read or write out of bounds.
 """
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
@@ -56,9 +58,9 @@ cdef struct Net:
     int n              # batch rows of the last forward pass (0: none yet)
     int *sizes         # widths d_0..d_L
     int *act           # activation code of each layer
-    void **W           # W[l]: (d_l, d_{l+1}) weights of layer l (0-based), and so on
-    void **b
-    void **dW          # gradients, accumulated into (+=)
+    void **W           # W[l]: (d_l, d_{l+1}) weights of layer l (0-based here)
+    void **b           # b[l]: (d_{l+1},) its biases
+    void **dW          # dW[l], db[l]: their gradients, accumulated into (+=)
     void **db
     void **h           # h[0] = x, h[l + 1]: (n, d_{l+1}) output of layer l
     void *scratch[2]   # two (n, max width) buffers for the backward's dh / da
@@ -81,6 +83,15 @@ cdef inline floating tanh_(floating x) noexcept nogil:
         return tanh(x)
 
 
+# Row-major arrays, column-major BLAS. A C-contiguous (n, k) array is, byte for byte, the
+# column-major (k, n) array holding its transpose. So to compute C = A @ B on row-major
+# arrays we ask BLAS for C^T = B^T @ A^T, handing it B first and A second, untransposed,
+# with each array's row length as its "leading dimension". Wanting A^T instead of A in the
+# row-major product flips 'N' <-> 'T' for that operand. The three products of a layer:
+#
+#   a  = h_prev @ W      (n, d_out):  a^T  = W^T @ h_prev^T    gemm(N, N, d_out, n, d_in)
+#   dW += h_prev^T @ da  (d_in, d_out): dW^T += da^T @ h_prev  gemm(N, T, d_out, d_in, n)
+#   dh_prev = da @ W^T   (n, d_in):   dh_prev^T = W @ da^T     gemm(T, N, d_in, n, d_out)
 cdef inline void gemm(char *transa, char *transb, int m, int n, int k,
                       const floating *a, int lda, const floating *b, int ldb,
                       floating beta, floating *c, int ldc) noexcept nogil:
@@ -93,16 +104,6 @@ cdef inline void gemm(char *transa, char *transb, int m, int n, int k,
     else:
         sgemm(transa, transb, &m, &n, &k, &one, <float *>a, &lda, <float *>b, &ldb,
               &beta, c, &ldc)
-
-# Row-major arrays, column-major BLAS. A C-contiguous (n, k) array is, byte for byte, the
-# column-major (k, n) array holding its transpose. So to compute C = A @ B on row-major
-# arrays we ask BLAS for C^T = B^T @ A^T, handing it B first and A second, untransposed,
-# with each array's row length as its "leading dimension". Wanting A^T instead of A in the
-# row-major product flips 'N' <-> 'T' for that operand. The three products of a layer:
-#
-#   a  = h_prev @ W      (n, d_out):  a^T  = W^T @ h_prev^T    gemm(N, N, d_out, n, d_in)
-#   dW += h_prev^T @ da  (d_in, d_out): dW^T += da^T @ h_prev  gemm(N, T, d_out, d_in, n)
-#   dh_prev = da @ W^T   (n, d_in):   dh_prev^T = W @ da^T     gemm(T, N, d_in, n, d_out)
 
 
 # ------------------------------------------------------------------- elementwise kernels

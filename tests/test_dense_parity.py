@@ -8,6 +8,7 @@ MINIGAN_REQUIRE_EXT=1 (as in CI), where they fail.
 import copy
 import os
 import pickle
+import threading
 
 import numpy as np
 import pytest
@@ -275,11 +276,40 @@ def test_the_compiled_passes_refuse_what_they_cannot_read_safely():
         net._forward(x)
 
 
+def test_threads_run_separate_nets_and_refuse_to_share_one():
+    """The GIL is released during a pass: separate nets run side by side; one net used from
+    two threads at once gives a clear RuntimeError, never a crash or a torn result."""
+    pairs = [pair([3, 32, 32, 2], "tanh", seed=s) for s in range(2)]
+    x, dout = inputs([3, 32, 32, 2], 64, np.float64)
+    expected = [ref.forward(x) for ref, _ in pairs]
+    results, errors = {}, []
+
+    def run(i, net):
+        for _ in range(200):
+            try:
+                results[i] = net._forward(x)
+                net._backward_input(dout)
+            except RuntimeError as e:
+                errors.append(str(e))
+
+    threads = [threading.Thread(target=run, args=(i, fast)) for i, (_, fast) in enumerate(pairs)]
+    threads += [threading.Thread(target=run, args=(2 + i, pairs[0][1])) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, out in results.items():
+        close(out, expected[i if i < 2 else 0], np.float64)
+    assert all("already running" in e for e in errors)
+
+
 # ------------------------------------------------------------------------ bookkeeping
 def test_backend_choice_config_copy_and_pickle(monkeypatch):
     net = MLP([2, 3, 1], seed=0, backend="cython")
     assert "backend='cython'" in repr(net)
     assert "backend" not in net.config()          # checkpoints load on any machine
+    with pytest.raises(ValueError, match="module"):
+        backend.resolve("cython", module="no_such_module")
     monkeypatch.setenv("MINIGAN_BACKEND", "cython")
     assert MLP(**net.config()).backend == "cython"
     monkeypatch.setenv("MINIGAN_BACKEND", "numpy")
