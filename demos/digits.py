@@ -66,14 +66,20 @@ def plot(path, digits, samples, figures):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    def tile(x, rows=10, cols=10):
+    def tile(x, rows=10, cols=10, pad=1):
+        """rows x cols images on one canvas, `pad` blank pixels between them."""
         imgs = data.Digits.to_images(np.clip(x[: rows * cols], -1, 1))
-        return imgs.reshape(rows, cols, 8, 8).transpose(0, 2, 1, 3).reshape(rows * 8, cols * 8)
+        canvas = np.full((rows * (8 + pad) + pad, cols * (8 + pad) + pad), -1.0)
+        for i, img in enumerate(imgs):
+            r, c = divmod(i, cols)
+            canvas[pad + r * (8 + pad): pad + r * (8 + pad) + 8,
+                   pad + c * (8 + pad): pad + c * (8 + pad) + 8] = img
+        return canvas
 
     order = np.argsort(digits.test_y[:100], kind="stable")
     panels = [("real (held-out)", digits.test_x[:100][order], None)] + [
         (m, samples[m], figures[m]) for m in ("GMN", "GAN")]
-    fig, axes = plt.subplots(2, 3, figsize=(13, 8.5), gridspec_kw={"height_ratios": [3, 1]})
+    fig, axes = plt.subplots(2, 3, figsize=(13, 6.8), gridspec_kw={"height_ratios": [3, 1]})
     for col, (name, x, f) in enumerate(panels):
         axes[0, col].imshow(tile(x), cmap="gray_r", vmin=-1, vmax=1)
         axes[0, col].set_title(name if f is None else
