@@ -20,13 +20,18 @@ Gradient with respect to the generated samples X only. With w_ij = sum_s k_s(x_i
 where c_xx = 1/(n(n-1)) (unbiased) or 1/n^2 (biased) and c_xy = 1/(nm).
 
 This is the readable NumPy reference: it builds full n x m matrices (O(nm) memory).
+backend="cython" runs the same estimators in the compiled kernel minigan._ext.mmd (ext/mmd.pyx:
+tiled, no n x m matrix, one exp per pair for a ratio-2 bandwidth ladder, optional threads);
+the choice of backend is made by minigan.backend.
 
 Deliberately left out: other kernels, the linear-time estimator's gradient.
 """
 import numpy as np
 from scipy.spatial.distance import pdist
 
-from ._checks import as_float_array, check_choice, check_same_width, common_dtype
+from . import backend as backends
+from ._checks import (as_float_array, check_choice, check_positive_int, check_same_width,
+                      common_dtype)
 
 ESTIMATORS = ("unbiased", "biased")
 LOSSES = ("mmd2", "mmd")
@@ -135,40 +140,56 @@ def _mmd2_terms(X, Y, sigmas, estimator, with_grad):
     return float(value), dX
 
 
-def mmd2(X, Y, sigmas=None, estimator="unbiased"):
+def _run(X, Y, sigmas, estimator, with_grad, backend, n_threads):
+    """Validated inputs -> (MMD^2, dX or None), on the NumPy reference or the compiled kernel."""
+    if n_threads is not None:
+        n_threads = check_positive_int(n_threads, "n_threads")
+    if backends.resolve(backend) == "numpy":
+        return _mmd2_terms(X, Y, sigmas, estimator, with_grad)
+    kernel = backends.ext("mmd").mmd2_and_grad
+    threads = 0 if n_threads is None else n_threads  # 0: by problem size (1 for small work)
+    return kernel(X, Y, np.asarray(sigmas, np.float64), estimator == "unbiased", with_grad,
+                  threads)
+
+
+def mmd2(X, Y, sigmas=None, estimator="unbiased", backend=None, n_threads=None):
     """MMD^2 between samples X: (n, d) and Y: (m, d) (see the module docstring).
 
     sigmas: a bandwidth or list of them; None uses default_sigmas(X, Y), a ratio-2
             ladder around the pooled median distance.
     estimator: "unbiased" (needs n, m >= 2) or "biased".
+    backend: "numpy", "cython", "auto" or None (see minigan.backend).
+    n_threads: threads for the compiled kernel (None: by problem size and OMP_NUM_THREADS).
     Returns a Python float.
     """
     X, Y, sigmas = _validate(X, Y, sigmas, estimator)
-    return _mmd2_terms(X, Y, sigmas, estimator, with_grad=False)[0]
+    return _run(X, Y, sigmas, estimator, False, backend, n_threads)[0]
 
 
-def mmd2_and_grad(X, Y, sigmas=None, estimator="unbiased"):
+def mmd2_and_grad(X, Y, sigmas=None, estimator="unbiased", backend=None, n_threads=None):
     """MMD^2 and its gradient with respect to X.
 
     X: (n, d) generated, Y: (m, d) real  ->  (value: float, dX: (n, d), dtype of the inputs)
     """
     X, Y, sigmas = _validate(X, Y, sigmas, estimator)
-    return _mmd2_terms(X, Y, sigmas, estimator, with_grad=True)
+    return _run(X, Y, sigmas, estimator, True, backend, n_threads)
 
 
-def mmd_and_grad(X, Y, sigmas=None, estimator="unbiased", eps=1e-10):
+def mmd_and_grad(X, Y, sigmas=None, estimator="unbiased", eps=1e-10, backend=None,
+                 n_threads=None):
     """The square-root loss the GMMN paper trained on, and its gradient w.r.t. X.
 
     MMD = sqrt(max(MMD^2, 0));   dMMD/dX = dMMD^2/dX / (2 max(MMD, sqrt(eps)))
     (the floor keeps the gradient finite where an unbiased MMD^2 is <= 0).
     """
-    value, dX = mmd2_and_grad(X, Y, sigmas, estimator)
+    value, dX = mmd2_and_grad(X, Y, sigmas, estimator, backend=backend, n_threads=n_threads)
     root = np.sqrt(max(value, 0.0))
     return float(root), dX / (2 * max(root, np.sqrt(eps)))
 
 
-def mmd_loss_and_grad(X, Y, sigmas=None, estimator="unbiased", loss="mmd2"):
+def mmd_loss_and_grad(X, Y, sigmas=None, estimator="unbiased", loss="mmd2", backend=None,
+                      n_threads=None):
     """The GMN training loss: loss="mmd2" (MMD^2) or "mmd" (its square root)."""
     check_choice(loss, "loss", LOSSES)
     fn = mmd2_and_grad if loss == "mmd2" else mmd_and_grad
-    return fn(X, Y, sigmas, estimator)
+    return fn(X, Y, sigmas, estimator, backend=backend, n_threads=n_threads)

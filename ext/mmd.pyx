@@ -1,0 +1,387 @@
+# cython: language_level=3
+"""Compiled MMD^2 and its gradient with respect to X: the fast twin of minigan/mmd.py.
+
+Same kernel, estimators and gradient as the NumPy reference (read that first):
+
+    k(x, y) = sum_s exp(-||x - y||^2 / (2 s^2))          (s a length-scale)
+    MMD^2   = c_xx sum k(x_i, x_j) + c_yy sum k(y_i, y_j) - 2 c_xy sum k(x_i, y_j)
+    dMMD^2/dx_a = -2 c_xx sum_j w_aj (x_a - x_j) + 2 c_xy sum_j w_aj (x_a - y_j),
+    w = sum_s exp(-||.||^2 / (2 s^2)) / s^2
+
+How it is fast:
+  * one fused pass over the pairs, tile by tile (TI rows x TJ columns): no n x m matrix is
+    ever made; extra memory is O((n + m) d + tile) per thread;
+  * the X-X and Y-Y sums are symmetric: only the pairs j > i are visited, and each X-X pair
+    adds to the gradient of both of its rows;
+  * within a tile row, unit-stride passes over an L1-sized buffer (distances, then one exp
+    pass per bandwidth, then the reductions), so gcc vectorises the exp calls (with
+    -ffast-math it calls glibc's vector exp, _ZGVbN2v_exp);
+  * ratio-2 bandwidth ladders use one exp per pair (see _row_kernel);
+  * for d >= GEMM_MIN_D the cross products x.z and the gradient sums of a tile are BLAS gemms;
+  * row blocks are shared among OpenMP threads (prange) with per-thread accumulators.
+
+Left out: input validation beyond what keeps memory safe (minigan.mmd does it: finite values,
+dtypes, sizes), the linear-time estimator, other kernels.
+"""
+import numpy as np
+
+from cython.parallel cimport parallel, prange, threadid
+from libc.math cimport exp, expf
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+cdef extern from *:
+    """
+    /* Flush-to-zero / denormals-are-zero for the kernel's threads (x86 SSE control word).
+       Repeated squaring pushes small kernel values into the subnormal range, where every
+       operation costs 10-100x. Elsewhere these are no-ops. */
+    #if defined(__SSE2__) || defined(_M_X64)
+    #include <xmmintrin.h>
+    #include <pmmintrin.h>
+    static unsigned int minigan_ftz_on(void) {
+        unsigned int old = _mm_getcsr();
+        _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
+        _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
+        return old;
+    }
+    static void minigan_ftz_restore(unsigned int old) { _mm_setcsr(old); }
+    #else
+    static unsigned int minigan_ftz_on(void) { return 0; }
+    static void minigan_ftz_restore(unsigned int old) { (void)old; }
+    #endif
+
+    #ifdef _OPENMP
+    #include <omp.h>
+    #define MINIGAN_HAVE_OPENMP 1
+    static int minigan_max_threads(void) { return omp_get_max_threads(); }
+    #else
+    #define MINIGAN_HAVE_OPENMP 0
+    static int minigan_max_threads(void) { return 1; }
+    #endif
+    """
+    unsigned int minigan_ftz_on() noexcept nogil
+    void minigan_ftz_restore(unsigned int old) noexcept nogil
+    int minigan_max_threads() noexcept nogil
+    int MINIGAN_HAVE_OPENMP
+
+ctypedef fused floating:
+    float
+    double
+
+cdef enum:
+    TI = 64           # rows of a tile (one task of the thread pool is TI rows against all columns)
+    TJ = 256          # columns of a tile: a tile row of distances and weights is 2 KiB, in L1
+    GEMM_MIN_D = 16   # from this width on, x.z and the gradient sums come from BLAS gemm
+    MAX_THREADS = 64
+
+OPENMP = bool(MINIGAN_HAVE_OPENMP)  # True when built with OpenMP (else n_threads is always 1)
+SMALL_WORK = 1_000_000              # n * m below this runs on one thread unless asked otherwise
+
+
+cdef void _gemm(char ta, char tb, int M, int N, int K, floating alpha,
+                const floating* A, int lda, const floating* B, int ldb,
+                floating beta, floating* C, int ldc) noexcept nogil:
+    """Row-major C (M, N) = alpha op(A) op(B) + beta C, with op(A): (M, K) and op(B): (K, N)."""
+    # BLAS is column-major, and a row-major array is the column-major storage of its
+    # transpose. So ask BLAS for C^T = op(B)^T op(A)^T: swap the operands and M <-> N;
+    # the transpose flags stay as they are.
+    if floating is double:
+        dgemm(&tb, &ta, &N, &M, &K, &alpha, <double*>B, &ldb, <double*>A, &lda,
+              &beta, C, &ldc)
+    else:
+        sgemm(&tb, &ta, &N, &M, &K, &alpha, <float*>B, &ldb, <float*>A, &lda,
+              &beta, C, &ldc)
+
+
+cdef void _row_kernel(floating* D, floating* W, floating* K, Py_ssize_t lo, Py_ssize_t hi,
+                      const double* coef, const double* inv_s2, int ns,
+                      bint ladder) noexcept nogil:
+    """W_j = sum_s e_sj / s^2 and K_j += sum_s e_sj for j in [lo, hi), e_sj = exp(coef_s D_j).
+
+    coef_s = -1 / (2 s^2), sigmas sorted ascending. D is overwritten. K collects kernel
+    sums per column slot across the rows of a tile: no reduction chain in these loops.
+    """
+    cdef Py_ssize_t j
+    cdef int s
+    cdef floating e, t, c, w
+    # below these arguments glibc's vector exp takes a slow scalar path (and the result is 0)
+    cdef floating floor = -708.0 if floating is double else -87.0
+    if ladder:
+        # Ladder s_k = s_{k+1} / 2: exp(-D / (2 s_k^2)) = exp(-4 D / (2 s_{k+1}^2))
+        #                                              = (exp(-D / (2 s_{k+1}^2)))^4,
+        # so e_k = (e_{k+1}^2)^2: one exp for the widest bandwidth, two multiplies per step
+        # down the ladder (e_0 = e_top^(4^(ns-1))).
+        c = <floating>coef[ns - 1]
+        w = <floating>inv_s2[ns - 1]
+        for j in range(lo, hi):
+            t = c * D[j]
+            t = t if t > floor else floor
+            if floating is double:
+                e = exp(t)
+            else:
+                e = expf(t)
+            D[j] = e
+            W[j] = w * e
+            K[j] += e
+        for s in range(ns - 2, -1, -1):
+            w = <floating>inv_s2[s]
+            for j in range(lo, hi):
+                e = D[j] * D[j]
+                e = e * e
+                D[j] = e
+                W[j] += w * e
+                K[j] += e
+    else:
+        for j in range(lo, hi):
+            W[j] = 0
+        for s in range(ns):
+            c = <floating>coef[s]
+            w = <floating>inv_s2[s]
+            for j in range(lo, hi):
+                t = c * D[j]
+                t = t if t > floor else floor
+                if floating is double:
+                    e = exp(t)
+                else:
+                    e = expf(t)
+                W[j] += w * e
+                K[j] += e
+
+
+cdef inline Py_ssize_t _buf_size(Py_ssize_t d) noexcept nogil:
+    """Per-thread work space of _rows_vs: two (TI, TJ) tiles, three (d, TJ) and three TJ rows."""
+    return 2 * TI * TJ + 3 * d * TJ + 3 * TJ
+
+
+cdef double _rows_vs(const floating* A, const floating* nA, Py_ssize_t i0, Py_ssize_t i1,
+                     const floating* Z, const floating* nZ, Py_ssize_t jb, Py_ssize_t je,
+                     Py_ssize_t d, bint symmetric,
+                     const double* coef, const double* inv_s2, int ns, bint ladder,
+                     double f, double* grad_A, double* grad_Z, floating* buf) noexcept nogil:
+    """sum k(a_i, z_j) over rows i in [i0, i1) of A, columns j in [jb, je) of Z (j > i if symmetric).
+
+    Adds f sum_j w_ij (a_i - z_j) to grad_A[i] and f sum_i w_ij (z_j - a_i) to grad_Z[j]
+    (each when not NULL). nA, nZ: squared row norms (read only when d >= GEMM_MIN_D).
+    buf: work space of _buf_size(d) elements.
+    """
+    cdef Py_ssize_t ti = i1 - i0, tj, jt, j0, ii, jj, i, a, lo
+    cdef bint gemm = d >= GEMM_MIN_D, grads = grad_A != NULL or grad_Z != NULL
+    # work space: tiles D (distances, then e) and W (weights), then rows of length TJ
+    cdef floating* D = buf
+    cdef floating* W = buf + TI * TJ
+    cdef floating* zT = buf + 2 * TI * TJ       # (d, tj): the tile's columns (small d)
+    cdef floating* colT = zT + d * TJ           # (d, tj): column gradient sums (small d)
+    cdef floating* V = colT + d * TJ            # (max(ti, tj), d): gemm gradient sums
+    cdef floating* K = V + TJ * d               # (tj,): kernel sums per column slot
+    cdef floating* cw = K + TJ                  # (tj,): column sums of W (gemm)
+    cdef floating* rw = cw + TJ                 # (ti,): row sums of W (gemm)
+    cdef const floating* Ai = A + i0 * d
+    cdef const floating* Zj
+    cdef const floating* ai
+    cdef floating* Drow
+    cdef floating* Wrow
+    cdef floating xa, t, acc
+    cdef double ksum = 0.0
+    for jt in range((je - jb + TJ - 1) // TJ):
+        j0 = jb + jt * TJ
+        tj = min(TJ, je - j0)
+        Zj = Z + j0 * d
+        for jj in range(tj):
+            K[jj] = 0
+        # 1. distances: ||a - z||^2 = ||a||^2 + ||z||^2 - 2 a.z with a.z from one gemm, or
+        #    (small d) directly, from the tile's columns laid out as zT (d, tj)
+        if gemm:
+            _gemm(c'N', c'T', <int>ti, <int>tj, <int>d, <floating>1.0, Ai, <int>d, Zj, <int>d,
+                  <floating>0.0, D, <int>tj)
+            for ii in range(ti):
+                Drow = D + ii * tj
+                for jj in range(tj):
+                    t = nA[i0 + ii] + nZ[j0 + jj] - 2 * Drow[jj]
+                    Drow[jj] = t if t > 0 else 0
+        else:
+            for jj in range(tj):
+                for a in range(d):
+                    zT[a * tj + jj] = Zj[jj * d + a]
+            for jj in range(d * tj):
+                colT[jj] = 0
+        for ii in range(ti):
+            i = i0 + ii
+            ai = A + i * d
+            Drow = D + ii * tj
+            Wrow = W + ii * tj
+            lo = min(max(0, i + 1 - j0), tj) if symmetric else 0  # symmetric: pairs j > i only
+            if not gemm:
+                xa = ai[0]
+                for jj in range(lo, tj):
+                    t = xa - zT[jj]
+                    Drow[jj] = t * t
+                for a in range(1, d):
+                    xa = ai[a]
+                    for jj in range(lo, tj):
+                        t = xa - zT[a * tj + jj]
+                        Drow[jj] += t * t
+            # 2. kernel values and gradient weights: one unit-stride pass per bandwidth
+            _row_kernel(Drow, Wrow, K, lo, tj, coef, inv_s2, ns, ladder)
+            if not grads:
+                continue
+            # 3. the gradient sums of the pairs (a_i, z_j): per row for small d, else gemm below
+            if gemm:
+                for jj in range(lo):
+                    Wrow[jj] = 0  # pairs left out must not reach the gemm
+                continue
+            for a in range(d):
+                xa = ai[a]
+                if grad_A != NULL and grad_Z != NULL:
+                    acc = 0
+                    for jj in range(lo, tj):
+                        t = Wrow[jj] * (xa - zT[a * tj + jj])
+                        acc += t                # w_ij (a_i - z_j) for row i
+                        colT[a * tj + jj] -= t  # w_ij (z_j - a_i) for column j
+                    grad_A[i * d + a] += f * acc
+                elif grad_A != NULL:
+                    acc = 0
+                    for jj in range(lo, tj):
+                        acc += Wrow[jj] * (xa - zT[a * tj + jj])
+                    grad_A[i * d + a] += f * acc
+                else:
+                    for jj in range(lo, tj):
+                        colT[a * tj + jj] += Wrow[jj] * (zT[a * tj + jj] - xa)
+        for jj in range(tj):
+            ksum += K[jj]
+        if not grads:
+            continue
+        if not gemm:
+            if grad_Z != NULL:
+                for jj in range(tj):
+                    for a in range(d):
+                        grad_Z[(j0 + jj) * d + a] += f * colT[a * tj + jj]
+            continue
+        if grad_A != NULL:
+            # sum_j w_ij (a_i - z_j) = (sum_j w_ij) a_i - (W Z)_i, with W Z: (ti, tj) x (tj, d)
+            _gemm(c'N', c'N', <int>ti, <int>d, <int>tj, <floating>1.0, W, <int>tj, Zj, <int>d,
+                  <floating>0.0, V, <int>d)
+            for ii in range(ti):
+                Wrow = W + ii * tj
+                rw[ii] = 0
+                for jj in range(tj):
+                    rw[ii] += Wrow[jj]
+                for a in range(d):
+                    grad_A[(i0 + ii) * d + a] += f * (rw[ii] * Ai[ii * d + a] - V[ii * d + a])
+        if grad_Z != NULL:
+            # sum_i w_ij (z_j - a_i) = (sum_i w_ij) z_j - (W^T A)_j, W^T A: (tj, ti) x (ti, d)
+            _gemm(c'T', c'N', <int>tj, <int>d, <int>ti, <floating>1.0, W, <int>tj, Ai, <int>d,
+                  <floating>0.0, V, <int>d)
+            for jj in range(tj):
+                cw[jj] = 0
+            for ii in range(ti):
+                Wrow = W + ii * tj
+                for jj in range(tj):
+                    cw[jj] += Wrow[jj]
+            for jj in range(tj):
+                for a in range(d):
+                    grad_Z[(j0 + jj) * d + a] += f * (cw[jj] * Zj[jj * d + a] - V[jj * d + a])
+    return ksum
+
+
+cdef object _run(const floating[:, ::1] X, const floating[:, ::1] Y,
+                 const double[::1] coef, const double[::1] inv_s2, bint ladder,
+                 bint unbiased, bint with_grad, int n_threads):
+    """Allocate the per-thread buffers, run the tasks on the thread pool, reduce."""
+    dtype = np.float64 if floating is double else np.float32
+    cdef Py_ssize_t n = X.shape[0], m = Y.shape[0], d = X.shape[1]
+    cdef Py_ssize_t nbx = (n + TI - 1) // TI, nby = (m + TI - 1) // TI
+    cdef int ns = coef.shape[0]
+    # a task is one block of TI rows: of X, or of Y
+    cdef Py_ssize_t ntasks = nbx + nby, task
+    cdef int T = n_threads
+    if T <= 0:
+        T = 1 if n * m < SMALL_WORK else minigan_max_threads()
+    T = max(1, min(T, ntasks, MAX_THREADS)) if OPENMP else 1
+
+    # per-thread work space and accumulators (row t belongs to thread t)
+    cdef floating[:, ::1] work = np.empty((T, _buf_size(d)), dtype)
+    cdef double[:, ::1] grads = np.zeros((T, n * d if with_grad else 1), np.float64)
+    cdef double[:, ::1] sums = np.zeros((T, 8), np.float64)  # 8: one cache line per thread
+    norms_x = np.einsum("ij,ij->i", X, X)
+    norms_y = np.einsum("ij,ij->i", Y, Y)
+    cdef const floating[::1] nX = norms_x, nY = norms_y
+
+    cdef double c_xx = 1.0 / (n * (n - 1)) if unbiased else 1.0 / (n * n)
+    cdef double c_yy = 1.0 / (m * (m - 1)) if unbiased else 1.0 / (m * m)
+    cdef double c_xy = 1.0 / (n * m)
+    cdef double f_xx = -2.0 * c_xx, f_xy = 2.0 * c_xy
+
+    cdef int tid
+    cdef unsigned int csr
+    cdef Py_ssize_t i0, i1
+    cdef floating* buf
+    cdef double* g
+    with nogil, parallel(num_threads=T):
+        tid = threadid()
+        csr = minigan_ftz_on()
+        buf = &work[tid, 0]
+        g = &grads[tid, 0] if with_grad else NULL
+        for task in prange(ntasks, schedule="dynamic"):
+            if task < nbx:  # rows of X against X (pairs j > i): both ends get a gradient
+                i0 = task * TI
+                i1 = min(n, i0 + TI)
+                sums[tid, 0] += _rows_vs(&X[0, 0], &nX[0], i0, i1, &X[0, 0], &nX[0], i0, n, d,
+                                         True, &coef[0], &inv_s2[0], ns, ladder, f_xx, g, g, buf)
+            else:  # rows of Y against Y (pairs j > i), then against X: X is the column side
+                i0 = (task - nbx) * TI
+                i1 = min(m, i0 + TI)
+                sums[tid, 1] += _rows_vs(&Y[0, 0], &nY[0], i0, i1, &Y[0, 0], &nY[0], i0, m, d,
+                                         True, &coef[0], &inv_s2[0], ns, ladder, 0.0, NULL, NULL,
+                                         buf)
+                sums[tid, 2] += _rows_vs(&Y[0, 0], &nY[0], i0, i1, &X[0, 0], &nX[0], 0, n, d,
+                                         False, &coef[0], &inv_s2[0], ns, ladder, f_xy, NULL, g,
+                                         buf)
+        minigan_ftz_restore(csr)
+
+    s_xx, s_yy, s_xy = np.asarray(sums).sum(0)[:3]
+    diag = 0.0 if unbiased else float(ns)  # k(x, x) = ns, left out by the U-statistic
+    value = (c_xx * (2 * s_xx + n * diag) + c_yy * (2 * s_yy + m * diag) - 2 * c_xy * s_xy)
+    if not with_grad:
+        return float(value), None
+    dX = np.asarray(grads).sum(0).reshape(n, d).astype(dtype)
+    return float(value), dX
+
+
+def _is_ladder(s):
+    """True when the sorted bandwidths double at each step (within 1e-12 relative)."""
+    return s.size >= 2 and bool(np.all(np.abs(s[1:] - 2 * s[:s.size - 1]) <= 1e-12 * s[1:]))
+
+
+def mmd2_and_grad(X, Y, sigmas, bint unbiased, bint with_grad, int n_threads):
+    """MMD^2 of X: (n, d) against Y: (m, d) and (if with_grad) its gradient w.r.t. X.
+
+    X, Y: C-contiguous, both float32 or both float64, finite (minigan.mmd checks this);
+    sigmas: float64 1-D C-contiguous positive bandwidths (length-scales).
+    unbiased: U-statistic (else V-statistic). n_threads <= 0: 1 thread when n m < SMALL_WORK,
+    else omp_get_max_threads() (OMP_NUM_THREADS).
+    Returns (value: float, dX: (n, d) of X's dtype, or None).
+    Shapes, dtypes and layout are re-checked here (ValueError) so that no call can read out
+    of bounds.
+    """
+    for name, arr in (("X", X), ("Y", Y)):
+        if not isinstance(arr, np.ndarray) or arr.ndim != 2:
+            raise ValueError(f"{name} must be a 2-D numpy array")
+        if arr.dtype not in (np.float32, np.float64) or not arr.flags.c_contiguous:
+            raise ValueError(f"{name} must be C-contiguous float32 or float64, "
+                             f"got {arr.dtype}, C-contiguous={arr.flags.c_contiguous}")
+        if arr.shape[0] < 1 + unbiased or arr.shape[1] < 1:
+            raise ValueError(f"{name} must have at least {1 + unbiased} rows and 1 column, "
+                             f"got shape {arr.shape}")
+    if X.dtype != Y.dtype or X.shape[1] != Y.shape[1]:
+        raise ValueError(f"X and Y must share dtype and width, got {X.dtype} {X.shape} "
+                         f"and {Y.dtype} {Y.shape}")
+    if (not isinstance(sigmas, np.ndarray) or sigmas.dtype != np.float64 or sigmas.ndim != 1
+            or sigmas.size == 0 or not sigmas.flags.c_contiguous):
+        raise ValueError("sigmas must be a non-empty 1-D C-contiguous float64 array")
+    if not np.all(np.isfinite(sigmas)) or np.any(sigmas <= 0):
+        raise ValueError("sigmas must be finite and > 0")
+    s = np.sort(sigmas)
+    coef = -0.5 / s**2
+    inv_s2 = 1.0 / s**2
+    if X.dtype == np.float64:
+        return _run[double](X, Y, coef, inv_s2, _is_ladder(s), unbiased, with_grad, n_threads)
+    return _run[float](X, Y, coef, inv_s2, _is_ladder(s), unbiased, with_grad, n_threads)

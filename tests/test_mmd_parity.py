@@ -1,0 +1,283 @@
+"""The compiled MMD kernel (minigan._ext.mmd) against the NumPy reference, and its safety.
+
+NumPy is the oracle: value and gradient must agree (float64 rtol 1e-10, float32 rtol 1e-4)
+over random shapes, bandwidth ladders and general bandwidth sets, both estimators, and any
+thread count. Bad input at the public functions gives the right answer or a clear error.
+
+These tests need the compiled module. Without it they skip, unless MINIGAN_REQUIRE_EXT=1
+(set by CI), where a missing build fails them.
+"""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from minigan import backend, mmd
+
+EXT = backend._load("mmd")
+RTOL = {np.float64: 1e-10, np.float32: 1e-4}
+
+
+@pytest.fixture
+def ext(monkeypatch):
+    """The compiled module; also lets backend="cython" run once the MMD kernel alone is built."""
+    if EXT is None:
+        reason = f"minigan._ext.mmd is not built; {backend.BUILD_HINT}"
+        if os.environ.get("MINIGAN_REQUIRE_EXT") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    # this file tests the MMD kernel only: it must not wait for the other compiled modules
+    monkeypatch.setattr(backend, "EXT_MODULES", ("mmd",))
+    return EXT
+
+
+def reference_scales(X, Y, sigmas):
+    """The sizes of the terms that cancel in MMD^2 and in its gradient (NumPy, float64).
+
+    MMD^2 and dMMD^2/dX are differences of sums of kernel terms. Where the difference is much
+    smaller than the terms (similar samples, or a row whose X-X and X-Y pulls balance), two
+    correct implementations differ by the rounding of the terms, not of the result, so a pure
+    rtol is meaningless there: the tests add an atol = rtol * (size of the terms).
+    """
+    X, Y = X.astype(np.float64), Y.astype(np.float64)
+    n, m = len(X), len(Y)
+    Kxx, Wxx = mmd._kernel_and_weights(mmd.squared_distances(X, X), sigmas)
+    Kyy, _ = mmd._kernel_and_weights(mmd.squared_distances(Y, Y), sigmas)
+    Kxy, Wxy = mmd._kernel_and_weights(mmd.squared_distances(X, Y), sigmas)
+    value = Kxx.sum() / n**2 + Kyy.sum() / m**2 + 2 * Kxy.sum() / (n * m)
+    grad = (2 / n**2 * (Wxx.sum(1)[:, None] * np.abs(X) + Wxx @ np.abs(X))
+            + 2 / (n * m) * (Wxy.sum(1)[:, None] * np.abs(X) + Wxy @ np.abs(Y)))
+    return value, grad.max()
+
+
+def assert_parity(X, Y, sigmas, estimator, got):
+    """`got` = (value, dX) from the compiled kernel matches the NumPy reference."""
+    rtol = RTOL[X.dtype.type]
+    value, dX = mmd._mmd2_terms(X, Y, list(sigmas), estimator, with_grad=got[1] is not None)
+    value_scale, grad_scale = reference_scales(X, Y, list(sigmas))
+    assert isinstance(got[0], float)
+    np.testing.assert_allclose(got[0], value, rtol=rtol, atol=rtol * value_scale)
+    if dX is not None:
+        assert got[1].dtype == X.dtype and got[1].shape == X.shape
+        np.testing.assert_allclose(got[1], dX, rtol=rtol, atol=rtol * grad_scale)
+
+
+def random_case(seed):
+    """Shapes, samples and bandwidths (a ratio-2 ladder or not) drawn from `seed`."""
+    rng = np.random.default_rng(seed)
+    n, m = rng.integers(2, 301, size=2)
+    d = int(rng.choice([1, 2, 3, 5, 15, 16, 17, 33, 64, 70]) if seed % 3 else rng.integers(1, 71))
+    X = rng.normal(size=(n, d))
+    Y = rng.normal(loc=0.3, scale=1.3, size=(m, d))
+    median = mmd.median_heuristic(X, Y)
+    ns = int(rng.integers(1, 7))
+    if seed % 2:  # ladder (unsorted on purpose: the kernel sorts)
+        sigmas = rng.permutation(median * 2.0 ** (np.arange(ns) - ns // 2))
+    else:
+        sigmas = median * rng.uniform(0.2, 4.0, size=ns)
+    estimator = "unbiased" if seed % 4 < 2 else "biased"
+    return X, Y, sigmas, estimator
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("seed", range(40))
+def test_parity_random_shapes(ext, seed, dtype):
+    X, Y, sigmas, estimator = random_case(seed)
+    X, Y = X.astype(dtype), Y.astype(dtype)
+    got = ext.mmd2_and_grad(X, Y, np.asarray(sigmas), estimator == "unbiased", True, 1)
+    assert_parity(X, Y, sigmas, estimator, got)
+    value_only = ext.mmd2_and_grad(X, Y, np.asarray(sigmas), estimator == "unbiased", False, 1)
+    assert value_only[1] is None
+    assert value_only[0] == pytest.approx(got[0], rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("estimator", ["unbiased", "biased"])
+@pytest.mark.parametrize("d", [2, 40])  # direct distances, and the gemm path
+def test_public_functions_agree_between_backends(ext, estimator, d):
+    rng = np.random.default_rng(d)
+    X, Y = rng.normal(size=(150, d)), rng.normal(loc=0.2, size=(90, d))
+    args = (X, Y, None, estimator)  # None: the default ladder around the median heuristic
+    assert mmd.mmd2(*args, backend="cython") == pytest.approx(
+        mmd.mmd2(*args, backend="numpy"), rel=1e-10)
+    for fn in (mmd.mmd2_and_grad, mmd.mmd_and_grad):
+        v_c, g_c = fn(*args, backend="cython")
+        v_n, g_n = fn(*args, backend="numpy")
+        assert v_c == pytest.approx(v_n, rel=1e-10)
+        np.testing.assert_allclose(g_c, g_n, rtol=1e-10, atol=1e-10 * np.abs(g_n).max())
+    v_c, _ = mmd.mmd_loss_and_grad(*args, loss="mmd", backend="cython", n_threads=2)
+    assert v_c == pytest.approx(mmd.mmd_loss_and_grad(*args, loss="mmd")[0], rel=1e-10)
+
+
+def test_ladder_trick_matches_separate_exps(ext):
+    # A ladder and the same bandwidths nudged off it (1e-9 relative: the general path) agree.
+    rng = np.random.default_rng(7)
+    X, Y = rng.normal(size=(200, 3)), rng.normal(size=(180, 3))
+    ladder = 0.25 * 2.0 ** np.arange(6)
+    nudged = ladder * (1 + 1e-9 * np.arange(6))
+    a = ext.mmd2_and_grad(X, Y, ladder, True, True, 1)
+    b = ext.mmd2_and_grad(X, Y, nudged, True, True, 1)
+    assert a[0] == pytest.approx(b[0], rel=1e-7)
+    np.testing.assert_allclose(a[1], b[1], rtol=1e-7, atol=1e-9 * np.abs(b[1]).max())
+
+
+def test_far_apart_samples_underflow_to_zero_not_nan(ext):
+    # exp arguments far below the clamp, and squares deep in the subnormal range
+    X, Y = np.zeros((3, 2)), np.full((4, 2), 1e3)
+    for dtype in (np.float64, np.float32):
+        value, dX = ext.mmd2_and_grad(X.astype(dtype), Y.astype(dtype),
+                                      np.array([0.01, 0.02, 0.04]), False, True, 1)
+        assert value == pytest.approx(2 * 3.0, rel=1e-6)  # k(x,x) + k(y,y) = 3 + 3, k(x,y) = 0
+        # the clamped exp leaves ~1e-308 (float32: ~1e-38) where the true value is smaller
+        assert np.all(np.isfinite(dX)) and np.abs(dX).max() < 1e-30
+
+
+def test_the_kernel_leaves_denormals_on(ext):
+    # the kernel sets flush-to-zero in its threads and must restore the caller's mode
+    tiny = np.array([1e-310])
+    ext.mmd2_and_grad(np.zeros((5, 2)), np.ones((5, 2)), np.array([0.1, 0.2]), True, True, 1)
+    assert tiny[0] * 1.0 != 0.0 and tiny[0] / 2 != 0.0
+
+
+@pytest.mark.parametrize("d", [2, 20])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_thread_count_does_not_change_the_answer(ext, d, dtype):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, d)).astype(dtype)
+    Y = rng.normal(size=(260, d)).astype(dtype)
+    sigmas = np.array([0.5, 1.0, 2.0, 4.0]) * np.sqrt(d)
+    one = ext.mmd2_and_grad(X, Y, sigmas, True, True, 1)
+    two = ext.mmd2_and_grad(X, Y, sigmas, True, True, 2)
+    auto = mmd.mmd2_and_grad(X, Y, sigmas, backend="cython")
+    # only the order of the per-thread partial sums differs (they are float64)
+    assert two[0] == pytest.approx(one[0], rel=1e-12)
+    np.testing.assert_allclose(two[1], one[1], rtol=1e-12, atol=1e-12 * np.abs(one[1]).max())
+    np.testing.assert_allclose(auto[1], one[1], rtol=1e-12, atol=1e-12 * np.abs(one[1]).max())
+
+
+# ------------------------------------------------------------------ memory safety
+def _sample(seed=0, n=40, m=30, d=5):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d)), rng.normal(size=(m, d))
+
+
+@pytest.mark.parametrize("layout", ["rows", "columns", "fortran", "readonly", "int", "float16",
+                                    "mixed_dtypes", "list"])
+def test_awkward_but_valid_inputs_give_the_numpy_answer(ext, layout):
+    X, Y = _sample(d=6)
+    if layout == "rows":
+        X, Y = np.repeat(X, 2, axis=0)[::2], Y[::-1]
+    elif layout == "columns":
+        X, Y = np.hstack([X, X])[:, ::2], np.hstack([Y, Y])[:, ::2]
+    elif layout == "fortran":
+        X, Y = np.asfortranarray(X), np.asfortranarray(Y)
+    elif layout == "readonly":
+        X.setflags(write=False)
+        Y.setflags(write=False)
+    elif layout == "int":
+        X, Y = np.round(3 * X).astype(np.int32), np.round(3 * Y).astype(np.int64)
+    elif layout == "float16":
+        X = X.astype(np.float16)
+    elif layout == "mixed_dtypes":
+        X = X.astype(np.float32)
+    elif layout == "list":
+        X, Y = X.tolist(), Y.tolist()
+    v_c, g_c = mmd.mmd2_and_grad(X, Y, [0.5, 1.0, 2.0], backend="cython")
+    v_n, g_n = mmd.mmd2_and_grad(X, Y, [0.5, 1.0, 2.0], backend="numpy")
+    assert g_c.dtype == g_n.dtype and g_c.shape == g_n.shape
+    rtol = 1e-4 if g_n.dtype == np.float32 else 1e-10
+    assert v_c == pytest.approx(v_n, rel=rtol, abs=rtol)
+    np.testing.assert_allclose(g_c, g_n, rtol=rtol, atol=rtol * np.abs(g_n).max())
+
+
+@pytest.mark.parametrize("case, error", [
+    ("nan", ValueError), ("inf", ValueError), ("empty_rows", ValueError),
+    ("empty_cols", ValueError), ("mismatched_d", ValueError), ("one_row_unbiased", ValueError),
+    ("one_d", ValueError), ("three_d", ValueError), ("complex", TypeError), ("strings", TypeError),
+    ("object", TypeError), ("bad_sigma", ValueError), ("empty_sigmas", ValueError),
+    ("bad_threads", ValueError), ("bad_estimator", ValueError),
+])
+def test_bad_inputs_raise_clear_errors(ext, case, error):
+    X, Y = _sample()
+    kwargs = dict(sigmas=[1.0], estimator="unbiased", n_threads=None)
+    if case == "nan":
+        X[3, 1] = np.nan
+    elif case == "inf":
+        Y[0, 0] = -np.inf
+    elif case == "empty_rows":
+        X = X[:0]
+    elif case == "empty_cols":
+        X, Y = X[:, :0], Y[:, :0]
+    elif case == "mismatched_d":
+        Y = Y[:, :3]
+    elif case == "one_row_unbiased":
+        X = X[:1]
+    elif case == "one_d":
+        X = X[:, 0]
+    elif case == "three_d":
+        X = X[None]
+    elif case == "complex":
+        X = X + 1j
+    elif case == "strings":
+        X = "abc"
+    elif case == "object":
+        X = np.array([[1.0, None]], dtype=object)
+    elif case == "bad_sigma":
+        kwargs["sigmas"] = [1.0, -2.0]
+    elif case == "empty_sigmas":
+        kwargs["sigmas"] = []
+    elif case == "bad_threads":
+        kwargs["n_threads"] = 0
+    elif case == "bad_estimator":
+        kwargs["estimator"] = "linear"
+    with pytest.raises(error):
+        mmd.mmd2_and_grad(X, Y, backend="cython", **kwargs)
+
+
+def test_the_low_level_function_rechecks_its_inputs(ext):
+    # called directly, with inputs the Python layer would have fixed: ValueError, no crash
+    X, Y = _sample()
+    s = np.array([1.0])
+    bad_calls = [
+        (np.asfortranarray(X), Y, s), (X[:, ::2], Y[:, ::2], s), (X.astype(np.float32), Y, s),
+        (X.astype(np.int64), Y.astype(np.int64), s), (X, Y[:, :2], s), (X[:0], Y, s),
+        (X[:, :0], Y[:, :0], s), (X[0], Y, s), (X.tolist(), Y, s), (X, Y, np.array([1.0, 0.0])),
+        (X, Y, np.array([], dtype=np.float64)), (X, Y, np.array([1], dtype=np.int64)),
+        (X, Y, np.array([[1.0]])), (X, Y, [1.0]), (X, Y, np.array([np.nan])),
+        (X[:1], Y, s),  # one row, unbiased
+    ]
+    for args in bad_calls:
+        with pytest.raises(ValueError):
+            ext.mmd2_and_grad(*args, True, True, 1)
+    # one row is fine for the biased estimator; absurd thread counts are capped
+    assert np.isfinite(ext.mmd2_and_grad(X[:1], Y[:1], s, False, True, 1000)[0])
+
+
+# the `ext` fixture only patches a constant: sharing it between examples is fine
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), n=st.integers(0, 40), m=st.integers(0, 40), d=st.integers(0, 20),
+       dtype=st.sampled_from([np.float64, np.float32]), estimator=st.sampled_from(
+           ["unbiased", "biased"]), n_sigmas=st.integers(1, 5), ladder=st.booleans(),
+       threads=st.sampled_from([None, 1, 2]))
+def test_fuzz_shapes_and_dtypes(ext, data, n, m, d, dtype, estimator, n_sigmas, ladder,
+                                threads):
+    # Any shape, either dtype, values on a bounded scale (far from the origin, the float32
+    # *reference* loses digits in ||x||^2 + ||y||^2 - 2 x.y and stops being an oracle).
+    # Either the right answer, or a ValueError for shapes that cannot work.
+    elements = st.floats(-4, 4, width=32 if dtype == np.float32 else 64)
+    X = data.draw(hnp.arrays(dtype, (n, d), elements=elements))
+    Y = data.draw(hnp.arrays(dtype, (m, d), elements=elements))
+    base = data.draw(st.floats(0.5, 4.0))
+    sigmas = base * 2.0 ** np.arange(n_sigmas) if ladder else data.draw(
+        st.lists(st.floats(0.5, 8.0), min_size=n_sigmas, max_size=n_sigmas))
+    min_rows = 2 if estimator == "unbiased" else 1
+    if d == 0 or min(n, m) < min_rows:
+        with pytest.raises(ValueError):
+            mmd.mmd2_and_grad(X, Y, sigmas, estimator, backend="cython", n_threads=threads)
+        return
+    got = mmd.mmd2_and_grad(X, Y, sigmas, estimator, backend="cython", n_threads=threads)
+    assert np.isfinite(got[0]) and np.all(np.isfinite(got[1]))
+    assert_parity(X, Y, np.asarray(sigmas, np.float64), estimator, got)
