@@ -4,6 +4,7 @@
     GMN          generator trained directly by minimising MMD (minigan.gmn, minigan.mmd)
     GAN          generator trained against a discriminator (minigan.gan, minigan.losses)
     mmd2, mmd2_and_grad, median_heuristic   the MMD estimators and bandwidths
+    mmd_test     the kernel two-sample test: a p-value for "same distribution?"
     data         target distributions (1-D Gaussians, ring-8, grid-25)
     gradcheck    finite differences for checking backward passes
 """
@@ -14,8 +15,9 @@ from .mlp import MLP
 from .mmd import median_heuristic, mmd2, mmd2_and_grad, mmd_and_grad
 from .optim import SGD, Adam
 from .trainer import sample_noise
+from .two_sample import mmd_test
 
 __version__ = "0.1.0"
 __all__ = ["MLP", "GMN", "GAN", "SGD", "Adam", "mmd2", "mmd2_and_grad", "mmd_and_grad",
-           "median_heuristic", "sample_noise", "data", "gradcheck", "layers", "losses", "mmd",
-           "optim", "__version__"]
+           "median_heuristic", "mmd_test", "sample_noise", "data", "gradcheck", "layers", "losses",
+           "mmd", "optim", "__version__"]

@@ -20,6 +20,7 @@ DEMOS = {
 # command -> (module with main(argv), one-line help)
 COMMANDS = {
     "demo": ("minigan.cli", "run a demo: minigan demo NAME [options]; minigan demo --list"),
+    "mmd-test": ("minigan.mmd_test_cli", "two-sample test on two files: minigan mmd-test A B"),
     "modes": ("minigan.protocol", "mode-collapse protocol (ring-8, grid-25) over seeds, as a table"),
 }
 

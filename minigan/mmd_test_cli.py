@@ -1,0 +1,152 @@
+"""`minigan mmd-test A B`: are the samples in two files from the same distribution?
+
+    minigan mmd-test real.npy fake.npy
+    minigan mmd-test a.csv b.csv --permutations 1000 --alpha 0.01 --seed 0 --json
+    minigan mmd-test run.npz held_out.npz --key samples --sigma split
+
+Files: .npy, .npz (the single array inside, or the one named by --key) and .csv (comma
+separated, an optional header line). Loaded without pickle. Rows are samples: a 1-D array is n
+samples of one number, and an array with more than 2 dimensions is flattened per row (images).
+
+Prints the statistic, p-value and decision (or one JSON object with --json). Exit status 0 when
+the test ran, 1 for unreadable or unusable files, 2 for bad options.
+"""
+import argparse
+import json
+import math
+import sys
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ._checks import as_float_array, check_same_width
+from .two_sample import ESTIMATORS, METHODS, mmd_test, required_rows
+
+LOAD_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
+
+
+class DataError(Exception):
+    """A file that cannot be read or used; reported in one line."""
+
+
+def load_sample(path, key=None):
+    """The (rows, columns) float64 array stored in `path` (.npy, .npz or .csv)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".npy", ".npz", ".csv"):
+        raise DataError(f"{path}: unsupported file type {suffix or '(none)'!r}; "
+                        "use .npy, .npz or .csv")
+    try:
+        if suffix == ".npy":
+            arr = np.load(path, allow_pickle=False)
+        elif suffix == ".npz":
+            arr = _load_npz(path, key)
+        else:
+            arr = _load_csv(path)
+    except DataError:
+        raise
+    except LOAD_ERRORS as e:
+        raise DataError(f"{path}: cannot read it ({type(e).__name__}: {e})") from None
+    if not isinstance(arr, np.ndarray) or arr.ndim == 0:
+        raise DataError(f"{path}: expected an array of samples, got a single value")
+    arr = arr[:, None] if arr.ndim == 1 else arr.reshape(arr.shape[0], np.prod(arr.shape[1:]))
+    try:
+        return as_float_array(arr, str(path), ndim=2, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise DataError(str(e)) from None
+
+
+def _load_npz(path, key):
+    """The array named `key`, or the only array in the archive."""
+    with np.load(path, allow_pickle=False) as archive:
+        names = archive.files
+        if key is None and len(names) != 1:
+            raise DataError(f"{path}: holds {len(names)} arrays ({', '.join(names) or 'none'}); "
+                            "choose one with --key")
+        if key is not None and key not in names:
+            raise DataError(f"{path}: no array named {key!r} (it has: {', '.join(names)})")
+        return archive[key if key is not None else names[0]]
+
+
+def _load_csv(path):
+    """Comma-separated numbers; a first line that is not all numbers is taken as a header."""
+    with open(path) as f:
+        first = f.readline()
+    skip = 0 if _is_numeric_row(first) else 1
+    with warnings.catch_warnings():     # an empty file is reported below, not warned about
+        warnings.simplefilter("ignore", UserWarning)
+        return np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2)
+
+
+def _is_numeric_row(line):
+    try:
+        [float(field) for field in line.split(",")]
+    except ValueError:
+        return False
+    return True
+
+
+def _sigmas(text):
+    """--sigma: "median", "split" or comma-separated bandwidths."""
+    if text in ("median", "split"):
+        return None if text == "median" else "split"
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'median', 'split' or numbers like 0.5,1,2, got {text!r}") from None
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="minigan mmd-test", description=__doc__.split("\n")[0])
+    p.add_argument("a", help="first sample (X): .npy, .npz or .csv")
+    p.add_argument("b", help="second sample (Y): .npy, .npz or .csv")
+    p.add_argument("--key", help="array name inside .npz files")
+    p.add_argument("--method", choices=METHODS, default="permutation")
+    p.add_argument("--estimator", choices=ESTIMATORS, default="unbiased")
+    p.add_argument("--permutations", type=int, default=500, help="B (default %(default)s)")
+    p.add_argument("--alpha", type=float, default=0.05, help="level (default %(default)s)")
+    p.add_argument("--sigma", type=_sigmas, default=None,
+                   help="'median' (default), 'split', or bandwidths like 0.5,1,2")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        X, Y = load_sample(args.a, args.key), load_sample(args.b, args.key)
+        _check_pair(X, Y, args)
+        result = mmd_test(X, Y, sigmas=args.sigma, estimator=args.estimator,
+                          method=args.method, n_permutations=args.permutations,
+                          alpha=args.alpha, seed=args.seed)
+    except (DataError, TypeError, ValueError) as e:
+        print(f"minigan mmd-test: error: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        report = {"a": args.a, "b": args.b, **result.as_dict()}
+        print(json.dumps({k: _json_number(v) for k, v in report.items()}, allow_nan=False))
+    else:
+        print(f"A = {args.a} ({X.shape[0]} x {X.shape[1]}),  B = {args.b} "
+              f"({Y.shape[0]} x {Y.shape[1]})")
+        print(result.summary())
+    return 0
+
+
+def _check_pair(X, Y, args):
+    """Same number of columns, and enough rows for the chosen test (files named)."""
+    try:
+        check_same_width(X, Y, args.a, args.b)
+    except ValueError as e:
+        raise DataError(str(e)) from None
+    need = required_rows(args.method, args.estimator, split=args.sigma == "split")
+    for path, arr in ((args.a, X), (args.b, Y)):
+        if len(arr) < need:
+            raise DataError(f"{path}: has {len(arr)} rows; this test needs at least {need}")
+
+
+def _json_number(v):
+    """JSON has no inf: an infinite threshold becomes null."""
+    return None if isinstance(v, float) and not math.isfinite(v) else v
