@@ -2,6 +2,7 @@
 
     minigan demo NAME [options]     run a demo (minigan demo --list; minigan demo NAME --help)
     minigan modes [options]         the mode-collapse protocol over seeds (minigan.protocol)
+    minigan bench [options]         the compiled core against NumPy (minigan.bench)
 
 Each command lives in its own module with a `main(argv)`; this file only dispatches.
 """
@@ -21,6 +22,7 @@ DEMOS = {
 COMMANDS = {
     "demo": ("minigan.cli", "run a demo: minigan demo NAME [options]; minigan demo --list"),
     "mmd-test": ("minigan.mmd_test_cli", "two-sample test on two files: minigan mmd-test A B"),
+    "bench": ("minigan.bench", "time the compiled core against NumPy: minigan bench [--quick]"),
     "modes": ("minigan.protocol", "mode-collapse protocol (ring-8, grid-25) over seeds, as a table"),
 }
 

@@ -75,7 +75,7 @@ class GMN(Trainer):
         G = self.generator
         fake = G._forward(self._noise(len(real)))                 # X = G(z)
         loss, dfake = mmd_loss_and_grad(fake, real, self.sigmas,  # L and dL/dX
-                                        self.estimator, self.loss)
+                                        self.estimator, self.loss, backend=self.backend)
         G.zero_grad()
         G._backward(dfake, need_input_grad=False)                 # dL/dtheta through G
         self.opts["G"].step(G.grads)
