@@ -17,7 +17,8 @@ How it is fast:
     pass per bandwidth, then the reductions), so gcc vectorises the exp calls (with
     -ffast-math it calls glibc's vector exp, _ZGVbN2v_exp);
   * ratio-2 bandwidth ladders use one exp per pair (see _row_kernel);
-  * for d >= GEMM_MIN_D the cross products x.z and the gradient sums of a tile are BLAS gemms;
+  * for d >= GEMM_MIN_D (6) the cross products x.z and the gradient sums of a tile are BLAS
+    gemms;
   * row blocks are shared among OpenMP threads (prange) with per-thread accumulators.
 
 Left out: input validation beyond what keeps memory safe (minigan.mmd does it: finite values,
@@ -70,7 +71,8 @@ ctypedef fused floating:
 cdef enum:
     TI = 64           # rows of a tile (one task of the thread pool is TI rows against all columns)
     TJ = 256          # columns of a tile: a tile row of distances and weights is 2 KiB, in L1
-    GEMM_MIN_D = 16   # from this width on, x.z and the gradient sums come from BLAS gemm
+    GEMM_MIN_D = 6    # from this width on, x.z and the gradient sums come from BLAS gemm
+                      # (measured here: the direct loops win up to d = 4-6, gemm beyond)
     MAX_THREADS = 64
 
 OPENMP = bool(MINIGAN_HAVE_OPENMP)  # True when built with OpenMP (else n_threads is always 1)
@@ -102,7 +104,7 @@ cdef void _row_kernel(floating* D, floating* W, floating* K, Py_ssize_t lo, Py_s
     """
     cdef Py_ssize_t j
     cdef int s
-    cdef floating e, t, c, w
+    cdef floating e, e2, t, c, w, w2
     # below these arguments glibc's vector exp takes a slow scalar path (and the result is 0)
     cdef floating floor = -708.0 if floating is double else -87.0
     if ladder:
@@ -122,12 +124,25 @@ cdef void _row_kernel(floating* D, floating* W, floating* K, Py_ssize_t lo, Py_s
             D[j] = e
             W[j] = w * e
             K[j] += e
-        for s in range(ns - 2, -1, -1):
+        # the steps down the ladder, two per pass (half the loads and stores of W and K)
+        s = ns - 2
+        while s >= 1:
             w = <floating>inv_s2[s]
+            w2 = <floating>inv_s2[s - 1]
             for j in range(lo, hi):
                 e = D[j] * D[j]
                 e = e * e
-                D[j] = e
+                e2 = e * e
+                e2 = e2 * e2
+                D[j] = e2
+                W[j] += w * e + w2 * e2
+                K[j] += e + e2
+            s -= 2
+        if s == 0:
+            w = <floating>inv_s2[0]
+            for j in range(lo, hi):
+                e = D[j] * D[j]
+                e = e * e
                 W[j] += w * e
                 K[j] += e
     else:
