@@ -267,7 +267,7 @@ def _paired_kernel(U, V, sigmas):
 
 
 def _linear_test(X, Y, sigmas, alpha, rng):
-    """(MMD^2_l, p-value, threshold) with the asymptotic normal null (Gretton et al. 2012, sec. 6)."""
+    """(MMD^2_l, p-value, threshold), asymptotic normal null (Gretton et al. 2012, sec. 6)."""
     h = linear_statistic(X[rng.permutation(len(X))], Y[rng.permutation(len(Y))], sigmas)
     T, scale = h.mean(), h.std(ddof=1) / np.sqrt(len(h))              # sd of MMD^2_l
     if scale == 0:                      # every h_i equal: no spread to compare T with

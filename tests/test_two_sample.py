@@ -285,3 +285,14 @@ def test_cli_entry_point_exit_status(files):
     usage = subprocess.run([sys.executable, "-m", "minigan", "mmd-test", "--sigma", "wide",
                             str(d / "x.npy"), str(d / "y.npy")], capture_output=True, text=True)
     assert usage.returncode == 2 and "--sigma" in usage.stderr
+
+
+# -------------------------------------------------------------------- demo
+def test_power_demo_runs_and_writes_its_files(tmp_path):
+    from minigan.demos import two_sample_power
+    rows = two_sample_power.run(tmp_path, null_trials=3, power_trials=3, blobs_trials=2,
+                                blobs_ns=(20,), progress=False)
+    assert all(0 <= r["rate"] <= 1 for r in rows) and len(rows) == 8
+    saved = json.loads((tmp_path / "two_sample_power.json").read_text())
+    assert saved["settings"]["alpha"] == 0.05 and len(saved["results"]) == 8
+    assert (tmp_path / "two_sample_power.png").read_bytes()[:4] == b"\x89PNG"
