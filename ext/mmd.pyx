@@ -24,6 +24,8 @@ How it is fast:
 Left out: input validation beyond what keeps memory safe (minigan.mmd does it: finite values,
 dtypes, sizes), the linear-time estimator, other kernels.
 """
+import ctypes
+
 import numpy as np
 
 from cython.parallel cimport parallel, prange, threadid
@@ -361,6 +363,40 @@ cdef object _run(const floating[:, ::1] X, const floating[:, ::1] Y,
     return float(value), dX
 
 
+def _openblas_thread_controls():
+    """(get_num_threads, set_num_threads) of each OpenBLAS loaded in this process (Linux only).
+
+    The tiles' gemms are small: OpenBLAS's own thread pool, woken for each of them, made the
+    kernel 20x slower here, and it fights the OpenMP threads. So the kernel holds OpenBLAS to
+    one thread while it runs (what OPENBLAS_NUM_THREADS=1 does for the whole process).
+    """
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line[line.index("/"):].strip() for line in maps
+                            if "openblas" in line.lower() and "/" in line})
+    except OSError:
+        return []
+    controls = []
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)  # already loaded (scipy's BLAS): this only gets a handle
+        except OSError:
+            continue
+        for name in ("scipy_openblas_{}_num_threads", "scipy_openblas_{}_num_threads64_",
+                     "openblas_{}_num_threads"):
+            try:
+                get, set_ = getattr(lib, name.format("get")), getattr(lib, name.format("set"))
+            except AttributeError:
+                continue
+            get.restype, set_.argtypes = ctypes.c_int, [ctypes.c_int]
+            controls.append((get, set_))
+            break
+    return controls
+
+
+_BLAS_THREADS = None  # filled on first use
+
+
 def _is_ladder(s):
     """True when the sorted bandwidths double at each step (within 1e-12 relative)."""
     return s.size >= 2 and bool(np.all(np.abs(s[1:] - 2 * s[:s.size - 1]) <= 1e-12 * s[1:]))
@@ -397,6 +433,16 @@ def mmd2_and_grad(X, Y, sigmas, bint unbiased, bint with_grad, int n_threads):
     s = np.sort(sigmas)
     coef = -0.5 / s**2
     inv_s2 = 1.0 / s**2
-    if X.dtype == np.float64:
-        return _run[double](X, Y, coef, inv_s2, _is_ladder(s), unbiased, with_grad, n_threads)
-    return _run[float](X, Y, coef, inv_s2, _is_ladder(s), unbiased, with_grad, n_threads)
+    global _BLAS_THREADS
+    if _BLAS_THREADS is None:
+        _BLAS_THREADS = _openblas_thread_controls()
+    saved = [(set_, get()) for get, set_ in _BLAS_THREADS] if X.shape[1] >= GEMM_MIN_D else []
+    for set_, _ in saved:
+        set_(1)
+    try:
+        if X.dtype == np.float64:
+            return _run[double](X, Y, coef, inv_s2, _is_ladder(s), unbiased, with_grad, n_threads)
+        return _run[float](X, Y, coef, inv_s2, _is_ladder(s), unbiased, with_grad, n_threads)
+    finally:
+        for set_, threads in saved:
+            set_(threads)

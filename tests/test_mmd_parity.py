@@ -135,11 +135,20 @@ def test_far_apart_samples_underflow_to_zero_not_nan(ext):
         assert np.all(np.isfinite(dX)) and np.abs(dX).max() < 1e-30
 
 
-def test_the_kernel_leaves_denormals_on(ext):
+def test_the_kernel_leaves_subnormals_on(ext):
     # the kernel sets flush-to-zero in its threads and must restore the caller's mode
     tiny = np.array([1e-310])
     ext.mmd2_and_grad(np.zeros((5, 2)), np.ones((5, 2)), np.array([0.1, 0.2]), True, True, 1)
     assert tiny[0] * 1.0 != 0.0 and tiny[0] / 2 != 0.0
+
+
+def test_openblas_thread_count_is_restored(ext):
+    # the kernel holds OpenBLAS to one thread while it runs its small gemms, then restores it
+    X, Y = _sample(d=20)
+    ext.mmd2_and_grad(X, Y, np.array([4.0]), True, True, 1)  # finds the libraries
+    before = [get() for get, _ in ext._BLAS_THREADS]
+    ext.mmd2_and_grad(X, Y, np.array([4.0]), True, True, 2)
+    assert [get() for get, _ in ext._BLAS_THREADS] == before
 
 
 @pytest.mark.parametrize("d", [2, 20])
