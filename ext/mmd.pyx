@@ -15,11 +15,15 @@ How it is fast:
     adds to the gradient of both of its rows;
   * within a tile row, unit-stride passes over an L1-sized buffer (distances, then one exp
     pass per bandwidth, then the reductions), so gcc vectorises the exp calls (with
-    -ffast-math it calls glibc's vector exp, _ZGVbN2v_exp);
+    -ffast-math it calls glibc's vector exp, _ZGVbN2v_exp / _ZGVbN4v_expf);
   * ratio-2 bandwidth ladders use one exp per pair (see _row_kernel);
   * for d >= GEMM_MIN_D (6) the cross products x.z and the gradient sums of a tile are BLAS
     gemms;
-  * row blocks are shared among OpenMP threads (prange) with per-thread accumulators.
+  * row blocks are shared among OpenMP threads (prange) with per-thread accumulators;
+    OpenBLAS is held to one thread meanwhile, and the threads flush subnormals to zero.
+
+float32 inputs: distances, exps and the short partial sums of one tile (at most TJ terms along
+a row, TI * len(sigmas) down a column) are float32; everything beyond is summed in float64.
 
 Left out: input validation beyond what keeps memory safe (minigan.mmd does it: finite values,
 dtypes, sizes), the linear-time estimator, other kernels.
@@ -302,7 +306,7 @@ cdef double _rows_vs(const floating* A, const floating* nA, Py_ssize_t i0, Py_ss
 cdef object _run(const floating[:, ::1] X, const floating[:, ::1] Y,
                  const double[::1] coef, const double[::1] inv_s2, bint ladder,
                  bint unbiased, bint with_grad, int n_threads):
-    """Allocate the per-thread buffers, run the tasks on the thread pool, reduce."""
+    """Allocate the per-thread buffers, run the tasks on T threads, reduce their sums."""
     dtype = np.float64 if floating is double else np.float32
     cdef Py_ssize_t n = X.shape[0], m = Y.shape[0], d = X.shape[1]
     cdef Py_ssize_t nbx = (n + TI - 1) // TI, nby = (m + TI - 1) // TI
@@ -318,7 +322,7 @@ cdef object _run(const floating[:, ::1] X, const floating[:, ::1] Y,
     cdef floating[:, ::1] work = np.empty((T, _buf_size(d)), dtype)
     cdef double[:, ::1] grads = np.zeros((T, n * d if with_grad else 1), np.float64)
     cdef double[:, ::1] sums = np.zeros((T, 8), np.float64)  # 8: one cache line per thread
-    norms_x = np.einsum("ij,ij->i", X, X)
+    norms_x = np.einsum("ij,ij->i", X, X)  # squared row norms, for the gemm path
     norms_y = np.einsum("ij,ij->i", Y, Y)
     cdef const floating[::1] nX = norms_x, nY = norms_y
 
@@ -419,9 +423,9 @@ def mmd2_and_grad(X, Y, sigmas, bint unbiased, bint with_grad, int n_threads):
         if arr.dtype not in (np.float32, np.float64) or not arr.flags.c_contiguous:
             raise ValueError(f"{name} must be C-contiguous float32 or float64, "
                              f"got {arr.dtype}, C-contiguous={arr.flags.c_contiguous}")
-        if arr.shape[0] < 1 + unbiased or arr.shape[1] < 1:
-            raise ValueError(f"{name} must have at least {1 + unbiased} rows and 1 column, "
-                             f"got shape {arr.shape}")
+        if arr.shape[0] < 1 + unbiased or not 1 <= arr.shape[1] < 2**31:
+            raise ValueError(f"{name} must have at least {1 + unbiased} rows and 1 to 2^31 - 1 "
+                             f"columns, got shape {arr.shape}")
     if X.dtype != Y.dtype or X.shape[1] != Y.shape[1]:
         raise ValueError(f"X and Y must share dtype and width, got {X.dtype} {X.shape} "
                          f"and {Y.dtype} {Y.shape}")
@@ -431,6 +435,9 @@ def mmd2_and_grad(X, Y, sigmas, bint unbiased, bint with_grad, int n_threads):
     if not np.all(np.isfinite(sigmas)) or np.any(sigmas <= 0):
         raise ValueError("sigmas must be finite and > 0")
     s = np.sort(sigmas)
+    if s[0] < np.sqrt(4 / np.finfo(X.dtype).max):
+        raise ValueError(f"sigmas must be >= {np.sqrt(4 / np.finfo(X.dtype).max):.1e} for "
+                         f"{X.dtype} (1 / sigma^2 overflows), got {s[0]}")
     coef = -0.5 / s**2
     inv_s2 = 1.0 / s**2
     global _BLAS_THREADS

@@ -256,6 +256,7 @@ def test_the_low_level_function_rechecks_its_inputs(ext):
         (X[:, :0], Y[:, :0], s), (X[0], Y, s), (X.tolist(), Y, s), (X, Y, np.array([1.0, 0.0])),
         (X, Y, np.array([], dtype=np.float64)), (X, Y, np.array([1], dtype=np.int64)),
         (X, Y, np.array([[1.0]])), (X, Y, [1.0]), (X, Y, np.array([np.nan])),
+        (X, Y, np.array([1e-200, 1.0])),  # 1 / sigma^2 would overflow
         (X[:1], Y, s),  # one row, unbiased
     ]
     for args in bad_calls:
