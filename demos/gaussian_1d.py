@@ -11,7 +11,9 @@ from samples alone?
 Writes gaussian_1d.png (four panels) and gaussian_1d.json, and prints:
   KS statistic of 5,000 generated samples against the target,
   sup_z |G(z) - F^-1((z+1)/2)| over z in [-0.95, 0.95] (the mirrored solution allowed),
-  mean |D(x) - 1/2| over the data's bulk (mean +- 2 std).
+  mean |D(x) - 1/2| over the data's bulk (mean +- 2 std),
+  the p-value of the MMD two-sample test, 1,000 generated against 1,000 fresh real samples
+  (a small p says the test can still tell them apart).
 
 Run:  python demos/gaussian_1d.py      or      minigan demo gaussian-1d
 """
@@ -33,6 +35,7 @@ GMN_STEPS, GMN_LR = 10000, 1e-3
 GAN_STEPS, GAN_LR = 25000, 1e-4
 D_SNAPSHOTS = 5            # moments of GAN training at which D(x) is drawn
 N_EVAL = 5000              # generated samples for the figures
+N_TEST = 1000              # samples per side of the MMD two-sample test
 SEED = 0
 OUT_DIR = "minigan_out"
 
@@ -71,8 +74,10 @@ def evaluate(trainer, target, seed):
     ks, p = metrics.ks_statistic(samples, target.cdf)
     z = np.linspace(-0.95, 0.95, 381)
     err, mirrored = metrics.transform_error(trainer.transform(z[:, None])[:, 0], z, target.ppf)
+    test = minigan.mmd_test(samples[:N_TEST, None], target.sample(N_TEST, seed=seed + 2),
+                            n_permutations=200, seed=seed)
     return {"mean": float(samples.mean()), "std": float(samples.std()), "ks": ks, "ks_p": p,
-            "sup_transform_error": err, "mirrored": mirrored}, samples
+            "sup_transform_error": err, "mirrored": mirrored, "mmd_test_p": test.p_value}, samples
 
 
 def plot(path, target, results, gmn, gan, xs, snapshots):
@@ -163,11 +168,12 @@ def run(out_dir=OUT_DIR, gmn_steps=GMN_STEPS, gan_steps=GAN_STEPS, batch_size=BA
 
 
 def report(figures):
-    print(f"{'':4} {'mean':>7} {'std':>7} {'KS':>7} {'KS p':>8} {'sup|G-F^-1|':>12} {'train s':>8}")
+    print(f"{'':4} {'mean':>7} {'std':>7} {'KS':>7} {'KS p':>8} {'sup|G-F^-1|':>12} "
+          f"{'MMD test p':>11} {'train s':>8}")
     for name in ("GMN", "GAN"):
         f = figures[name]
         print(f"{name:4} {f['mean']:7.3f} {f['std']:7.3f} {f['ks']:7.4f} {f['ks_p']:8.3g} "
-              f"{f['sup_transform_error']:12.3f} {f['train_seconds']:8.1f}")
+              f"{f['sup_transform_error']:12.3f} {f['mmd_test_p']:11.3f} {f['train_seconds']:8.1f}")
     print(f"target mean {TARGET_MEAN}, std {TARGET_STD}; transform error over z in [-0.95, 0.95]")
     print(f"GAN: mean |D(x) - 1/2| over mean +- 2 std: {figures['GAN']['mean_abs_d_minus_half']:.4f}; "
           f"final D loss {figures['GAN']['final_d_loss']:.4f} (ln 2 = {np.log(2):.4f})")

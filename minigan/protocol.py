@@ -17,6 +17,7 @@ import numpy as np
 from . import data, metrics
 from .gan import GAN
 from .gmn import GMN
+from .two_sample import mmd_test
 
 N_EVAL = 2500
 DATASETS = {"ring": data.ring, "grid": data.grid}
@@ -55,12 +56,21 @@ def train(method, dataset, seed=0, steps=None, progress=True, backend=None, call
     return trainer, time.perf_counter() - t0
 
 
-def evaluate(trainer, dataset, seed=0):
-    """The protocol's figures for one trained generator (2,500 samples)."""
+def evaluate(trainer, dataset, seed=0, two_sample_test=False):
+    """The protocol's figures for one trained generator (2,500 samples).
+
+    two_sample_test: also the p-value of the MMD two-sample test, the first 1,000 of those
+    samples against 1,000 fresh real ones (median-heuristic bandwidth, 200 permutations).
+    """
     target = DATASETS[dataset]()
-    m = metrics.mode_coverage(trainer.sample(N_EVAL, seed=seed + 10_000), target.centres, target.std)
-    return {"modes": m["modes"], "high_quality_pct": 100 * m["high_quality"],
-            "reverse_kl": m["reverse_kl"]}
+    samples = trainer.sample(N_EVAL, seed=seed + 10_000)
+    m = metrics.mode_coverage(samples, target.centres, target.std)
+    figures = {"modes": m["modes"], "high_quality_pct": 100 * m["high_quality"],
+               "reverse_kl": m["reverse_kl"]}
+    if two_sample_test:
+        real = target.sample(1000, seed=seed + 20_000)
+        figures["mmd_test_p"] = mmd_test(samples[:1000], real, n_permutations=200, seed=seed).p_value
+    return figures
 
 
 def run(datasets=("ring", "grid"), methods=METHODS, seeds=range(5), steps=None, progress=True,

@@ -18,6 +18,7 @@ def test_gaussian_1d_demo_writes_png_and_json(tmp_path):
     for name in ("GMN", "GAN"):
         f = saved["figures"][name]
         assert 0 <= f["ks"] <= 1 and 0 <= f["ks_p"] <= 1 and f["sup_transform_error"] >= 0
+        assert 0 < f["mmd_test_p"] <= 1
     assert 0 <= figures["GAN"]["mean_abs_d_minus_half"] <= 0.5
 
 
@@ -63,6 +64,7 @@ def test_mixture_demo_writes_png_json_and_gif(tmp_path, dataset):
     for method in ("GMN", "GAN"):
         assert 0 <= saved[method]["modes"] <= (8 if dataset == "ring" else 25)
         assert 0 <= saved[method]["high_quality_pct"] <= 100
+        assert 0 < saved[method]["mmd_test_p"] <= 1
     assert figures["GMN"]["train_seconds"] > 0
 
 
