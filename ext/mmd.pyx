@@ -178,7 +178,7 @@ cdef double _rows_vs(const floating* A, const floating* nA, Py_ssize_t i0, Py_ss
                      Py_ssize_t d, bint symmetric,
                      const double* coef, const double* inv_s2, int ns, bint ladder,
                      double f, double* grad_A, double* grad_Z, floating* buf) noexcept nogil:
-    """sum k(a_i, z_j) over rows i in [i0, i1) of A, columns j in [jb, je) of Z (j > i if symmetric).
+    """sum k(a_i, z_j), rows i in [i0, i1) of A, columns j in [jb, je) of Z (j > i if symmetric).
 
     Adds f sum_j w_ij (a_i - z_j) to grad_A[i] and f sum_i w_ij (z_j - a_i) to grad_Z[j]
     (each when not NULL). nA, nZ: squared row norms (read only when d >= GEMM_MIN_D).
