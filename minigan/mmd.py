@@ -142,12 +142,11 @@ def _mmd2_terms(X, Y, sigmas, estimator, with_grad):
 
 def _run(X, Y, sigmas, estimator, with_grad, backend, n_threads):
     """Validated inputs -> (MMD^2, dX or None), on the NumPy reference or the compiled kernel."""
-    if n_threads is not None:
-        n_threads = check_positive_int(n_threads, "n_threads")
+    # 0 lets the kernel choose: one thread for small work, else OMP_NUM_THREADS
+    threads = 0 if n_threads is None else check_positive_int(n_threads, "n_threads")
     if backends.resolve(backend, module="mmd") == "numpy":
         return _mmd2_terms(X, Y, sigmas, estimator, with_grad)
     kernel = backends.ext("mmd").mmd2_and_grad
-    threads = 0 if n_threads is None else n_threads  # 0: by problem size (1 for small work)
     return kernel(X, Y, np.asarray(sigmas, np.float64), estimator == "unbiased", with_grad,
                   threads)
 
