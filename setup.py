@@ -48,7 +48,9 @@ class BuildExt(build_ext):
             if _compiler_accepts(self.compiler, flag):
                 openmp = flag
         for ext in self.extensions:
-            ext.extra_compile_args = compile_flags + openmp
+            # a module's own flags (a `# distutils: extra_compile_args=...` line at the top of
+            # its .pyx) come last, so they can override these
+            ext.extra_compile_args = compile_flags + openmp + list(ext.extra_compile_args)
             ext.extra_link_args = openmp  # -fopenmp must reach the linker too
             if unix:
                 ext.libraries = list(ext.libraries) + ["m"]  # glibc's vectorised exp lives in libm

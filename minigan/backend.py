@@ -1,6 +1,6 @@
 """The one switch between the NumPy reference and the compiled (Cython) core.
 
-    "numpy"   the readable reference in minigan.mmd / minigan.mlp; always available
+    "numpy"   the readable reference in minigan.mmd, .mlp, .optim and .losses; always there
     "cython"  the compiled modules under minigan._ext (built from ext/*.pyx); same
               functions, same results (float64 within rtol 1e-10, float32 within 1e-4)
     "auto"    "cython" when it is built, else "numpy" with one warning
@@ -15,7 +15,7 @@ import warnings
 
 BACKENDS = ("numpy", "cython")
 CHOICES = BACKENDS + ("auto",)
-EXT_MODULES = ("mmd", "dense")
+EXT_MODULES = ("mmd", "dense", "optim", "losses")
 BUILD_HINT = ('build it with `pip install -e ".[test]"` (or `python setup.py build_ext --inplace`) '
               "from the repository root; a C compiler is needed")
 

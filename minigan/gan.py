@@ -17,8 +17,9 @@ At the ideal equilibrium G matches the data and D(x) = p_data / (p_data + p_g) =
 import numpy as np
 
 from ._checks import check_choice, check_positive_int
+from .backend import resolve
 from .layers import sigmoid
-from .losses import GENERATOR_LOSSES, discriminator_loss
+from .losses import GENERATOR_LOSSES, discriminator_loss_pooled
 from .optim import Adam
 from .trainer import Trainer
 
@@ -60,8 +61,11 @@ class GAN(Trainer):
                                        activation, "identity", self._init_rngs[0], "generator")
         self.nets["D"] = self._network(discriminator, [self.data_dim, *d_hidden, 1],
                                        d_activation, "identity", self._init_rngs[1], "discriminator")
-        self.opts["G"] = Adam(self.generator.params, lr=lr_g, betas=betas)
-        self.opts["D"] = Adam(self.discriminator.params, lr=lr_d, betas=betas)
+        self.opts["G"] = Adam(self.generator.params, lr=lr_g, betas=betas,
+                              backend=self.backend)
+        self.opts["D"] = Adam(self.discriminator.params, lr=lr_d, betas=betas,
+                              backend=self.backend)
+        self._loss_backend = resolve(self.backend, module="losses")  # once, as the nets do
         self._config = {"data_dim": self.data_dim, "noise_dim": self.noise_dim, "loss": loss,
                         "d_steps": self.d_steps, "lr_g": lr_g, "lr_d": lr_d, "betas": list(betas),
                         "real_label": self.real_label, "noise": noise,
@@ -87,19 +91,21 @@ class GAN(Trainer):
         """One GAN step. real: (d_steps * b, d), split into d_steps discriminator batches."""
         real = self._model_batch(real, min_rows=self.d_steps)
         G, D = self.generator, self.discriminator
-        for batch in np.array_split(real, self.d_steps):
+        batches = [real] if self.d_steps == 1 else np.array_split(real, self.d_steps)
+        for batch in batches:
             n = len(batch)
             fake = G._forward(self._noise(n))                                  # X = G(z), G frozen
             logits = D._forward(np.concatenate([batch, fake]))                 # one pass over both
-            d_loss, d_real, d_fake = discriminator_loss(logits[:n], logits[n:], self.real_label)
+            d_loss, dlogits, d_real, d_fake = discriminator_loss_pooled(       # L_D, dL_D/ds, and
+                logits, n, self.real_label, self._loss_backend)                # mean D(real), D(X)
             D.zero_grad()
-            D._backward(np.concatenate([d_real, d_fake]), need_input_grad=False)  # dL_D/dtheta_D
+            D._backward(dlogits, need_input_grad=False)                        # dL_D/dtheta_D
             self.opts["D"].step(D.grads)
-        p = sigmoid(logits[:, 0])
         fake = G._forward(self._noise(len(real) // self.d_steps))             # X = G(z)
-        g_loss, dlogits = GENERATOR_LOSSES[self.loss](D._forward(fake))        # L_G and dL_G/ds
+        g_loss, dlogits = GENERATOR_LOSSES[self.loss](D._forward(fake),        # L_G and dL_G/ds
+                                                      self._loss_backend)
         dfake = D._backward_input(dlogits)                                     # dL_G/dX, D untouched
         G.zero_grad()
         G._backward(dfake, need_input_grad=False)                              # dL_G/dtheta_G
         self.opts["G"].step(G.grads)
-        return self._record(d_loss=d_loss, g_loss=g_loss, d_real=p[:n].mean(), d_fake=p[n:].mean())
+        return self._record(d_loss=d_loss, g_loss=g_loss, d_real=d_real, d_fake=d_fake)

@@ -52,7 +52,7 @@ class GMN(Trainer):
         sizes = [self.noise_dim, *hidden, self.data_dim]
         self.nets["G"] = self._network(generator, sizes, activation, "identity",
                                        self._init_rngs[0], "generator")
-        self.opts["G"] = Adam(self.generator.params, lr=lr, betas=betas)
+        self.opts["G"] = Adam(self.generator.params, lr=lr, betas=betas, backend=self.backend)
         self._config = {"data_dim": self.data_dim, "noise_dim": self.noise_dim,
                         "estimator": estimator, "loss": loss, "noise": noise, "standardize": self.standardize, "lr": lr,
                         "betas": list(betas), "dtype": self.dtype.name}

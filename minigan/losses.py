@@ -8,12 +8,21 @@ values and exact gradients.
     BCE(s, t) = -t log sigmoid(s) - (1 - t) log(1 - sigmoid(s))
               = softplus(s) - t * s
 
+Backends: the functions below are the NumPy reference. With backend "cython" (see
+minigan.backend) the losses a GAN uses run in minigan._ext.losses (built from ext/losses.pyx):
+one C loop for value and gradient, results within a few units in the last place. It takes
+C-contiguous float32/float64 arrays and one scalar target; anything else (lists, integer or
+strided arrays, per-sample targets) runs the NumPy code, which converts it.
+
 Deliberately left out: Wasserstein and hinge losses, gradient penalties.
 """
 import numpy as np
 
 from ._checks import as_float_array
+from .backend import ext, resolve
 from .layers import sigmoid
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))  # native byte order
 
 
 def softplus(s):
@@ -25,13 +34,24 @@ def _logits(s, name="logits"):
     return as_float_array(s, name)
 
 
-def bce_with_logits(logits, targets):
+def _compiled(backend, *arrays):
+    """Whether the compiled kernel runs: the backend resolves to "cython" and every array is
+    one it takes as it is (C-contiguous, aligned, native float32/float64)."""
+    return resolve(backend, module="losses") == "cython" and all(
+        type(a) is np.ndarray and a.dtype in _FLOATS and a.flags.c_contiguous and a.flags.aligned
+        for a in arrays)
+
+
+def bce_with_logits(logits, targets, backend=None):
     """Mean binary cross-entropy and its gradient.
 
     logits:  (n, ...) raw scores s
     targets: same shape (or broadcastable), values in [0, 1]
+    backend: "numpy", "cython", "auto" or None (see minigan.backend and the module docstring)
     loss = mean(softplus(s) - t * s);   dloss/ds = (sigmoid(s) - t) / N
     """
+    if np.ndim(targets) == 0 and _compiled(backend, logits):
+        return ext("losses").bce_with_logits(logits, float(targets))
     s = _logits(logits)
     t = np.broadcast_to(np.asarray(targets, dtype=s.dtype), s.shape)
     if not np.all((t >= 0) & (t <= 1)):
@@ -41,7 +61,7 @@ def bce_with_logits(logits, targets):
     return loss, dlogits
 
 
-def discriminator_loss(real_logits, fake_logits, real_label=1.0):
+def discriminator_loss(real_logits, fake_logits, real_label=1.0, backend=None):
     """Discriminator loss: the mean BCE over the pooled batch (real -> 1, fake -> 0).
 
     loss = (n_r * BCE(real, real_label) + n_f * BCE(fake, 0)) / (n_r + n_f)
@@ -49,32 +69,56 @@ def discriminator_loss(real_logits, fake_logits, real_label=1.0):
     real_label < 1 is one-sided label smoothing (e.g. 0.9).
     Returns (loss, dreal_logits, dfake_logits).
     """
+    if np.ndim(real_label) == 0 and _compiled(backend, real_logits, fake_logits):
+        return ext("losses").discriminator_loss(real_logits, fake_logits, float(real_label))
     r = _logits(real_logits, "real_logits")
     f = _logits(fake_logits, "fake_logits")
     n_r, n_f = r.size, f.size
-    loss_r, d_r = bce_with_logits(r, real_label)
-    loss_f, d_f = bce_with_logits(f, 0.0)
+    loss_r, d_r = bce_with_logits(r, real_label, backend="numpy")
+    loss_f, d_f = bce_with_logits(f, 0.0, backend="numpy")
     w_r, w_f = n_r / (n_r + n_f), n_f / (n_r + n_f)
     # each part's gradient is already divided by its own size; reweight to the pooled mean
     return w_r * loss_r + w_f * loss_f, w_r * d_r, w_f * d_f
 
 
-def generator_loss_minimax(fake_logits):
+def discriminator_loss_pooled(logits, n_real, real_label=1.0, backend=None):
+    """discriminator_loss for one array of logits, real rows first: a GAN runs D once over
+    the stacked batch [real; fake] and hands its output here as it is.
+
+    logits: (n_real + n_fake, ...) D's raw scores;  n_real: how many leading rows are real
+    Returns (loss, dlogits of logits' shape, mean D(real), mean D(fake)), D = sigmoid(s):
+    the two means show how well D separates the batches (both 1/2 at equilibrium).
+    """
+    if not 0 < n_real < len(logits):
+        raise ValueError(f"n_real must lie in [1, {len(logits) - 1}], got {n_real}")
+    if np.ndim(real_label) == 0 and _compiled(backend, logits):
+        return ext("losses").discriminator_loss_pooled(logits, n_real, float(real_label))
+    loss, d_real, d_fake = discriminator_loss(logits[:n_real], logits[n_real:], real_label,
+                                              backend="numpy")
+    p = sigmoid(_logits(logits))                                  # D(x) on every row
+    return loss, np.concatenate([d_real, d_fake]), p[:n_real].mean(), p[n_real:].mean()
+
+
+def generator_loss_minimax(fake_logits, backend=None):
     """Original minimax generator loss: minimise mean log(1 - D(G(z))).
 
     log(1 - sigmoid(s)) = -softplus(s), so loss = -mean softplus(s) and
     dloss/ds = -sigmoid(s) / n. It saturates (tiny gradient) while D rejects the fakes.
     """
+    if _compiled(backend, fake_logits):
+        return ext("losses").generator_loss_minimax(fake_logits)
     s = _logits(fake_logits, "fake_logits")
     return -np.mean(softplus(s)), -sigmoid(s) / s.size
 
 
-def generator_loss_nonsaturating(fake_logits):
+def generator_loss_nonsaturating(fake_logits, backend=None):
     """Non-saturating generator loss: minimise -mean log D(G(z)) = BCE(s, 1).
 
     loss = mean softplus(-s),  dloss/ds = (sigmoid(s) - 1) / n.
     """
-    return bce_with_logits(_logits(fake_logits, "fake_logits"), 1.0)
+    if _compiled(backend, fake_logits):
+        return ext("losses").bce_with_logits(fake_logits, 1.0)
+    return bce_with_logits(_logits(fake_logits, "fake_logits"), 1.0, backend="numpy")
 
 
 GENERATOR_LOSSES = {

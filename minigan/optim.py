@@ -6,35 +6,57 @@
                         p <- p - lr m_hat / (sqrt(v_hat) + eps)
 
 State lives per parameter (aligned with the params list) and round-trips through
-`state_dict()` / `load_state_dict()` for checkpoints.
+`state_dict()` / `load_state_dict()` for checkpoints. The optimiser updates the parameter and
+state arrays in place: they stay the same objects (an MLP and a checkpoint share them).
+
+Backends: the `_update` methods below are the NumPy reference, one parameter at a time. With
+backend "cython" a whole step is one call into minigan._ext.optim (built from ext/optim.pyx):
+one C loop per array, the same operations in the same order, so the same numbers bit for bit.
 
 Deliberately left out: weight decay, learning-rate schedules.
 """
 import numpy as np
 
 from ._checks import check_positive_float
+from .backend import ext, resolve
 
 
 class Optimizer:
-    """Shared bookkeeping: the parameter list, step count and per-parameter state."""
+    """Shared bookkeeping: the parameter list, step count, per-parameter state and backend.
+
+    backend: "numpy", "cython" or "auto" (None: $MINIGAN_BACKEND, else "auto"); see
+             minigan.backend. Resolved once, here; the choice is kept in `self.backend`.
+    """
 
     slots = ()  # names of the per-parameter state arrays
 
-    def __init__(self, params, lr):
+    def __init__(self, params, lr, backend=None):
         self.params = list(params)
         self.lr = check_positive_float(lr, "lr")
         self.t = 0
         self.state = {name: [np.zeros_like(p) for p in self.params] for name in self.slots}
+        self.backend = resolve(backend, module="optim")
 
     def step(self, grads):
-        """Apply one update from `grads` (aligned with params)."""
+        """Apply one update from `grads` (aligned with params, each of its parameter's shape
+        and dtype). Bad gradients raise ValueError before anything changes."""
+        if self.backend == "cython":
+            self._compiled_step(grads, self.t + 1)  # checks every array, then updates all
+        else:
+            self._check(grads)
+            for i, (p, g) in enumerate(zip(self.params, grads)):
+                self._update(i, p, g, self.t + 1)
+        self.t += 1
+
+    def _check(self, grads):
         if len(grads) != len(self.params):
             raise ValueError(f"expected {len(self.params)} gradients, got {len(grads)}")
-        self.t += 1
         for i, (p, g) in enumerate(zip(self.params, grads)):
-            if g.shape != p.shape:
-                raise ValueError(f"gradient {i} has shape {g.shape}, parameter has {p.shape}")
-            self._update(i, p, g)
+            if not isinstance(g, np.ndarray) or g.shape != p.shape or g.dtype != p.dtype:
+                got = (f"{g.dtype} array of shape {g.shape}" if isinstance(g, np.ndarray)
+                       else type(g).__name__)
+                raise ValueError(f"grads[{i}] must be a {p.dtype} array of shape {p.shape} "
+                                 f"(its parameter's), got {got}")
 
     def state_dict(self):
         """Arrays {'<slot>.<i>': array} and the step count, for a checkpoint."""
@@ -59,17 +81,21 @@ class SGD(Optimizer):
 
     slots = ("velocity",)
 
-    def __init__(self, params, lr=1e-2, momentum=0.0):
-        super().__init__(params, lr)
+    def __init__(self, params, lr=1e-2, momentum=0.0, backend=None):
+        super().__init__(params, lr, backend)
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
         self.momentum = float(momentum)
 
-    def _update(self, i, p, g):
+    def _update(self, i, p, g, t):
         v = self.state["velocity"][i]
         v *= self.momentum   # v <- mu v
         v -= self.lr * g     #      - lr g
         p += v               # p <- p + v
+
+    def _compiled_step(self, grads, t):
+        ext("optim").sgd_step(self.params, grads, self.state["velocity"], self.lr,
+                              self.momentum)
 
 
 class Adam(Optimizer):
@@ -77,21 +103,25 @@ class Adam(Optimizer):
 
     slots = ("m", "v")
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
-        super().__init__(params, lr)
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, backend=None):
+        super().__init__(params, lr, backend)
         b1, b2 = betas
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
             raise ValueError(f"betas must lie in [0, 1), got {betas}")
         self.betas = (float(b1), float(b2))
         self.eps = float(eps)
 
-    def _update(self, i, p, g):
+    def _update(self, i, p, g, t):
         b1, b2 = self.betas
         m, v = self.state["m"][i], self.state["v"][i]
         m *= b1
         m += (1 - b1) * g                     # first moment
         v *= b2
         v += (1 - b2) * g * g                 # second moment
-        m_hat = m / (1 - b1 ** self.t)        # bias corrections
-        v_hat = v / (1 - b2 ** self.t)
+        m_hat = m / (1 - b1 ** t)             # bias corrections
+        v_hat = v / (1 - b2 ** t)
         p -= (self.lr * m_hat / (np.sqrt(v_hat) + self.eps)).astype(p.dtype, copy=False)
+
+    def _compiled_step(self, grads, t):
+        ext("optim").adam_step(self.params, grads, self.state["m"], self.state["v"], self.lr,
+                               *self.betas, self.eps, t)
