@@ -8,9 +8,9 @@ from minigan.gradcheck import numerical_gradient, rel_error
 
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh", "sigmoid", "identity"])
 @pytest.mark.parametrize("output_activation", ["identity", "sigmoid", "tanh"])
-def test_mlp_gradients_match_finite_differences(activation, output_activation):
+def test_mlp_gradients_match_finite_differences(activation, output_activation, mlp_backend):
     rng = np.random.default_rng(2)
-    net = MLP([3, 7, 5, 2], activation, output_activation, seed=0)
+    net = MLP([3, 7, 5, 2], activation, output_activation, seed=0, backend=mlp_backend)
     x = rng.normal(size=(4, 3))
     dout = rng.normal(size=(4, 2))
     net.forward(x)
@@ -22,9 +22,9 @@ def test_mlp_gradients_match_finite_differences(activation, output_activation):
         assert rel_error(g, numerical_gradient(f, p, dout=dout)) < 1e-7
 
 
-def test_backward_input_leaves_parameter_gradients_alone():
+def test_backward_input_leaves_parameter_gradients_alone(mlp_backend):
     rng = np.random.default_rng(3)
-    net = MLP([2, 8, 1], "leaky_relu", seed=1)
+    net = MLP([2, 8, 1], "leaky_relu", seed=1, backend=mlp_backend)
     x = rng.normal(size=(5, 2))
     dout = rng.normal(size=(5, 1))
     net.forward(x)
@@ -36,9 +36,9 @@ def test_backward_input_leaves_parameter_gradients_alone():
     assert all(np.array_equal(a, b) for a, b in zip(saved, net.grads))
 
 
-def test_gradients_accumulate_until_zero_grad():
+def test_gradients_accumulate_until_zero_grad(mlp_backend):
     rng = np.random.default_rng(4)
-    net = MLP([2, 4, 1], seed=0)
+    net = MLP([2, 4, 1], seed=0, backend=mlp_backend)
     x, dout = rng.normal(size=(3, 2)), rng.normal(size=(3, 1))
     net.forward(x)
     net.zero_grad()
@@ -68,8 +68,8 @@ def test_float32_end_to_end():
     assert all(g.dtype == np.float32 for g in net.grads)
 
 
-def test_bad_input_is_refused():
-    net = MLP([3, 4, 1], seed=0)
+def test_bad_input_is_refused(mlp_backend):
+    net = MLP([3, 4, 1], seed=0, backend=mlp_backend)
     with pytest.raises(ValueError, match="x must have 3 columns"):
         net.forward(np.zeros((2, 2)))
     with pytest.raises(ValueError, match="x must be 2-D"):

@@ -11,35 +11,37 @@ E = np.exp
 @pytest.mark.parametrize("estimator", ["unbiased", "biased"])
 @pytest.mark.parametrize("d", [1, 2, 7])
 @pytest.mark.parametrize("sigmas", [[1.0], [0.5, 2.0], [0.3, 0.6, 1.2, 2.4, 4.8]])
-def test_mmd2_gradient_matches_finite_differences(estimator, d, sigmas):
+def test_mmd2_gradient_matches_finite_differences(estimator, d, sigmas, mmd_backend):
     rng = np.random.default_rng(d)
     X = rng.normal(size=(6, d))
     Y = rng.normal(loc=0.5, size=(5, d))
-    value, dX = mmd.mmd2_and_grad(X, Y, sigmas, estimator)
-    assert value == pytest.approx(mmd.mmd2(X, Y, sigmas, estimator), rel=1e-12)
-    num = numerical_gradient(lambda: mmd.mmd2(X, Y, sigmas, estimator), X)
+    value, dX = mmd.mmd2_and_grad(X, Y, sigmas, estimator, backend=mmd_backend)
+    assert value == pytest.approx(mmd.mmd2(X, Y, sigmas, estimator, backend=mmd_backend), rel=1e-12)
+    num = numerical_gradient(lambda: mmd.mmd2(X, Y, sigmas, estimator, backend=mmd_backend), X)
     assert rel_error(dX, num) < 1e-7
 
 
 @pytest.mark.parametrize("estimator", ["unbiased", "biased"])
-def test_sqrt_mmd_gradient_matches_finite_differences(estimator):
+def test_sqrt_mmd_gradient_matches_finite_differences(estimator, mmd_backend):
     rng = np.random.default_rng(5)
     X, Y = rng.normal(size=(6, 2)), rng.normal(loc=1.0, size=(7, 2))
-    value, dX = mmd.mmd_and_grad(X, Y, [0.5, 1.0, 2.0], estimator)
-    assert value == pytest.approx(np.sqrt(mmd.mmd2(X, Y, [0.5, 1.0, 2.0], estimator)))
-    num = numerical_gradient(lambda: mmd.mmd_and_grad(X, Y, [0.5, 1.0, 2.0], estimator)[0], X)
+    s, be = [0.5, 1.0, 2.0], mmd_backend
+    value, dX = mmd.mmd_and_grad(X, Y, s, estimator, backend=be)
+    assert value == pytest.approx(np.sqrt(mmd.mmd2(X, Y, s, estimator, backend=be)))
+    num = numerical_gradient(lambda: mmd.mmd_and_grad(X, Y, s, estimator, backend=be)[0], X)
     assert rel_error(dX, num) < 1e-7
 
 
-def test_hand_worked_case():
+def test_hand_worked_case(mmd_backend):
+    be = mmd_backend
     # X = {0, 1}, Y = {0, 2}, sigma = 1: k(0,1) = e^-1/2, k(0,2) = e^-2, k(1,2) = e^-1/2
     X, Y = np.array([[0.0], [1.0]]), np.array([[0.0], [2.0]])
     # unbiased: e^-1/2 + e^-2 - (2/4)(1 + e^-2 + 2 e^-1/2) = e^-2/2 - 1/2
-    assert mmd.mmd2(X, Y, 1.0) == pytest.approx(0.5 * E(-2) - 0.5, rel=1e-12)
+    assert mmd.mmd2(X, Y, 1.0, backend=be) == pytest.approx(0.5 * E(-2) - 0.5, rel=1e-12)
     # biased: (2 + 2e^-1/2)/4 + (2 + 2e^-2)/4 - (1 + e^-2 + 2e^-1/2)/2 = 1/2 - e^-1/2 / 2
-    assert mmd.mmd2(X, Y, 1.0, "biased") == pytest.approx(0.5 - 0.5 * E(-0.5), rel=1e-12)
+    assert mmd.mmd2(X, Y, 1.0, "biased", backend=be) == pytest.approx(0.5 - 0.5 * E(-0.5), rel=1e-12)
     # biased gradient at x_0 = 0: -2/4 e^-1/2 (0 - 1) + 2/4 (1 (0 - 0) + e^-2 (0 - 2))
-    _, dX = mmd.mmd2_and_grad(X, Y, 1.0, "biased")
+    _, dX = mmd.mmd2_and_grad(X, Y, 1.0, "biased", backend=be)
     assert dX[0, 0] == pytest.approx(0.5 * E(-0.5) - E(-2), rel=1e-12)
 
 
