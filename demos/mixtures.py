@@ -1,8 +1,9 @@
 """Mode collapse on 2-D mixtures: ring-8 and grid-25, GMN against GAN.
 
-Both generators map 2-D uniform noise through a 2 -> 128 -> 128 -> 128 -> 2 ReLU MLP. The GMN
+Both generators map uniform noise through a ReLU MLP with three hidden layers of 128. The GMN
 matches the data by MMD with a ladder of bandwidths from below a mode's width to the data's
-extent; the GAN fights a discriminator of the same size. Scored on the published protocol
+extent; the GAN fights a discriminator of the same size. The recipes (steps, batch sizes,
+learning rates) are minigan.protocol.RECIPES, shared with `minigan modes`. Scored on the published protocol
 (VEEGAN, PacGAN): 2,500 samples, high quality = within 3 std of the nearest centre,
 modes covered, % high quality, reverse KL of the mode histogram against uniform.
 
@@ -32,7 +33,7 @@ N_SHOW = 2500          # samples drawn in each panel
 def train_with_frames(method, dataset, seed, steps, progress, animate):
     """Train one method; when animating keep N_FRAMES snapshots of its samples."""
     frames = []
-    total = steps or protocol.RECIPES[method]["steps"]
+    total = steps or protocol.RECIPES[method, dataset]["steps"]
     every = max(1, total // N_FRAMES)
 
     def snapshot(trainer):

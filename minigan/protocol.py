@@ -36,19 +36,28 @@ PUBLISHED = {
 # data's extent, so the kernel both sharpens each mode and balances the mass between modes.
 LADDER = [0.01 * 2.0**k for k in range(9)]
 
+def _gmn(noise_dim):
+    return lambda seed, backend: GMN(2, noise_dim=noise_dim, hidden=(128, 128, 128), sigmas=LADDER,
+                                     lr=3e-3, seed=seed, backend=backend)
+
+
+def _gan(seed, backend):
+    return GAN(2, hidden=(128, 128, 128), lr_g=2e-4, lr_d=2e-4, seed=seed, backend=backend)
+
+
+# (method, dataset) -> how to build the trainer and how long to train it. lr_decay: the
+# learning rates decay geometrically to that fraction over the run (Trainer.fit).
 RECIPES = {
-    "GMN": dict(make=lambda seed, backend: GMN(2, hidden=(128, 128, 128), sigmas=LADDER, lr=1e-3,
-                                               seed=seed, backend=backend),
-                steps=10000, batch_size=256, lr_decay=0.1),
-    "GAN": dict(make=lambda seed, backend: GAN(2, hidden=(128, 128, 128), lr_g=2e-4, lr_d=2e-4,
-                                               seed=seed, backend=backend),
-                steps=10000, batch_size=256, lr_decay=0.1),
+    ("GMN", "ring"): dict(make=_gmn(2), steps=20000, batch_size=256, lr_decay=0.01),
+    ("GMN", "grid"): dict(make=_gmn(8), steps=20000, batch_size=512, lr_decay=0.01),
+    ("GAN", "ring"): dict(make=_gan, steps=10000, batch_size=256, lr_decay=0.1),
+    ("GAN", "grid"): dict(make=_gan, steps=10000, batch_size=256, lr_decay=0.1),
 }
 
 
 def train(method, dataset, seed=0, steps=None, progress=True, backend=None, callback=None):
     """Train one model with the recipe for `method` on `dataset` -> (trainer, seconds)."""
-    recipe = RECIPES[method]
+    recipe = RECIPES[method, dataset]
     trainer = recipe["make"](seed, backend)
     t0 = time.perf_counter()
     trainer.fit(DATASETS[dataset](), steps=steps or recipe["steps"], batch_size=recipe["batch_size"],
