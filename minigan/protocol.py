@@ -36,9 +36,9 @@ PUBLISHED = {
 # data's extent, so the kernel both sharpens each mode and balances the mass between modes.
 LADDER = [0.01 * 2.0**k for k in range(9)]
 
-def _gmn(noise_dim):
-    return lambda seed, backend: GMN(2, noise_dim=noise_dim, hidden=(128, 128, 128), sigmas=LADDER,
-                                     lr=3e-3, seed=seed, backend=backend)
+def _gmn(depth):
+    return lambda seed, backend: GMN(2, hidden=(128,) * depth, sigmas=LADDER, lr=3e-3, seed=seed,
+                                     backend=backend)
 
 
 def _gan(seed, backend):
@@ -46,10 +46,12 @@ def _gan(seed, backend):
 
 
 # (method, dataset) -> how to build the trainer and how long to train it. lr_decay: the
-# learning rates decay geometrically to that fraction over the run (Trainer.fit).
+# learning rates decay geometrically to that fraction over the run (Trainer.fit). The GMN's
+# generator on the grid is deeper: its 25 modes need sharp jumps between them, and depth is
+# what sharpens them (HQ after 20,000 steps, seed 0: 3 layers 77%, 4 layers 85%, 6 layers 93%).
 RECIPES = {
-    ("GMN", "ring"): dict(make=_gmn(2), steps=20000, batch_size=256, lr_decay=0.01),
-    ("GMN", "grid"): dict(make=_gmn(8), steps=20000, batch_size=512, lr_decay=0.01),
+    ("GMN", "ring"): dict(make=_gmn(3), steps=20000, batch_size=256, lr_decay=0.01),
+    ("GMN", "grid"): dict(make=_gmn(6), steps=20000, batch_size=512, lr_decay=0.01),
     ("GAN", "ring"): dict(make=_gan, steps=10000, batch_size=256, lr_decay=0.1),
     ("GAN", "grid"): dict(make=_gan, steps=10000, batch_size=256, lr_decay=0.1),
 }
