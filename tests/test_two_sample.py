@@ -55,7 +55,7 @@ def test_pooled_matrix_and_row_blocks_give_the_same_test():
     X, Y = gaussians(60, 45, shift=0.3, seed=5)
     pooled = minigan.mmd_test(X, Y, n_permutations=200, seed=11)                   # one block
     streamed = minigan.mmd_test(X, Y, n_permutations=200, seed=11, max_memory=20_000)
-    assert ts.MAX_MEMORY // (6 * 8 * 105) >= 105 and 20_000 // (6 * 8 * 105) < 10
+    assert ts._block_rows(105, 201, ts.MAX_MEMORY) >= 105 and ts._block_rows(105, 201, 20_000) < 10
     assert streamed.p_value == pooled.p_value
     assert streamed.statistic == pytest.approx(pooled.statistic, rel=1e-12)
     assert streamed.threshold == pytest.approx(pooled.threshold, rel=1e-12)
@@ -292,7 +292,93 @@ def test_power_demo_runs_and_writes_its_files(tmp_path):
     from minigan.demos import two_sample_power
     rows = two_sample_power.run(tmp_path, null_trials=3, power_trials=3, blobs_trials=2,
                                 blobs_ns=(20,), progress=False)
-    assert all(0 <= r["rate"] <= 1 for r in rows) and len(rows) == 8
+    assert all(0 <= r["rate"] <= 1 for r in rows) and len(rows) == 12
     saved = json.loads((tmp_path / "two_sample_power.json").read_text())
-    assert saved["settings"]["alpha"] == 0.05 and len(saved["results"]) == 8
+    assert saved["settings"]["alpha"] == 0.05 and len(saved["results"]) == 12
     assert (tmp_path / "two_sample_power.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# ------------------------------------------------------- aggregated test
+def blobs(n, stretch, rng):
+    """4 x 4 grid of blobs, spacing 5; covariance R diag(stretch, 1) R^T, R a rotation by pi/4."""
+    c = np.cos(np.pi / 4)
+    shape = np.array([[c, -c], [c, c]]) @ np.diag([np.sqrt(stretch), 1.0])
+    return (rng.integers(0, 4, (n, 2)) - 1.5) * 5.0 + rng.standard_normal((n, 2)) @ shape.T
+
+
+@pytest.mark.parametrize("max_memory", [ts.MAX_MEMORY, 20_000])       # one block; row blocks
+def test_studentised_statistics_are_the_power_proxy_of_every_relabelling(max_memory):
+    X, Y = gaussians(30, 23, shift=0.3)
+    Z, sigmas = np.vstack([X, Y]), [0.5, 1.3, 4.0]
+    A = ts.relabellings(30, 23, 5, np.random.default_rng(1))
+    J = ts.studentised_statistics(Z, A, 30, sigmas, max_memory)
+    assert J.shape == (3, 6)
+    for b in range(A.shape[1]):
+        in_x = A[:, b] == 1
+        for l, s in enumerate(sigmas):
+            _, mmd2_u, var_hat = ts.power_proxy(Z[in_x], Z[~in_x], s)
+            assert J[l, b] == pytest.approx(mmd2_u / np.sqrt(var_hat), rel=1e-9)
+
+
+def test_aggregate_result():
+    X, Y = gaussians(40, 35, shift=0.6, seed=2)
+    r = minigan.mmd_test(X, Y, sigmas="aggregate", n_permutations=99, seed=0)
+    assert r.bandwidth == "aggregate" and (r.n, r.m) == (40, 35)
+    assert r.sigmas == pytest.approx(list(mmd.median_heuristic(X, Y) * ts.BANDWIDTH_GRID))
+    J = [ts.power_proxy(X, Y, s) for s in r.sigmas]
+    J = [mmd2_u / np.sqrt(var_hat) for _, mmd2_u, var_hat in J]
+    assert r.statistic == pytest.approx(max(J), rel=1e-9)
+    assert r.best_sigma == r.sigmas[int(np.argmax(J))]
+    assert r.reject == (r.p_value <= r.alpha) == (r.statistic > r.threshold)
+    assert "largest J at" in r.summary()
+    assert minigan.mmd_test(X, Y, n_permutations=20, seed=0).best_sigma is None
+
+
+def test_aggregate_edges():
+    X, _ = gaussians(30)
+    assert not minigan.mmd_test(X, X.copy(), sigmas="aggregate", n_permutations=99,
+                                seed=0).reject
+    same_point = np.ones((10, 2))                      # every J is 0/0 -> 0
+    r = minigan.mmd_test(same_point, same_point, sigmas="aggregate", n_permutations=20, seed=0)
+    assert r.statistic == 0 and r.p_value == 1
+    X, Y = gaussians(2, shift=1.0)                     # the smallest legal samples
+    assert 0 < minigan.mmd_test(X, Y, sigmas="aggregate", n_permutations=10).p_value <= 1
+    for kwargs in ({"method": "linear"}, {"estimator": "biased"}):
+        with pytest.raises(ValueError, match="sigmas='aggregate' needs method='permutation'"):
+            minigan.mmd_test(X, Y, sigmas="aggregate", **kwargs)
+
+
+def test_type_one_error_aggregate():
+    # exact like the single-bandwidth test: rejections ~ Binomial(100, 5/101), P(outside) < 1%
+    gauss = sum(minigan.mmd_test(*gaussians(100, seed=2000 + t), sigmas="aggregate",
+                                 n_permutations=100, seed=t).reject for t in range(100))
+    rng = np.random.default_rng(0)
+    blob = sum(minigan.mmd_test(blobs(150, 1.0, rng), blobs(150, 1.0, rng), sigmas="aggregate",
+                                n_permutations=100, seed=t).reject for t in range(100))
+    assert 1 <= gauss <= 12 and 1 <= blob <= 12
+
+
+def test_aggregate_finds_the_blobs_where_the_median_does_not():
+    # eigenvalue ratio 6, n = 200: measured 35/40 aggregate, 14/40 split, 3/40 median
+    counts = {"median": 0, "split": 0, "aggregate": 0}
+    for t in range(40):
+        rng = np.random.default_rng(t)
+        X, Y = blobs(200, 1.0, rng), blobs(200, 6.0, rng)
+        for name in counts:
+            sigmas = None if name == "median" else name
+            counts[name] += minigan.mmd_test(X, Y, sigmas=sigmas, n_permutations=100,
+                                             seed=t).reject
+    assert counts["aggregate"] >= 28 and counts["median"] <= 8
+    assert counts["aggregate"] >= counts["split"] + 10
+
+
+def test_cli_aggregate(files, capsys):
+    d, samples = files
+    code, out, _ = run_cli(capsys, d / "x.npy", d / "y.npy", "--sigma", "aggregate", "--json",
+                           "--permutations", 99, "--seed", 0)
+    report = json.loads(out)
+    assert code == 0 and report["bandwidth"] == "aggregate" and len(report["sigmas"]) == 8
+    assert report["best_sigma"] in report["sigmas"] and report["reject"] is True
+    code, _, err = run_cli(capsys, d / "x.npy", d / "y.npy", "--sigma", "aggregate",
+                           "--method", "linear")
+    assert code == 1 and "needs method='permutation'" in err
