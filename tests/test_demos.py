@@ -84,3 +84,13 @@ def test_modes_command_prints_the_table_and_json(tmp_path, capsys):
     assert "minigan GMN" in text and "PacGAN2 (pub.)" in text and "95.6" in text
     saved = json.loads(out.read_text())
     assert len(saved["runs"]) == 4 and {r["seed"] for r in saved["runs"]} == {0, 1}
+
+
+def test_cli_runs_the_two_sample_power_demo(tmp_path, capsys):
+    cli.main(["demo", "two-sample-power", "--out", str(tmp_path), "--trials", "2",
+              "--blobs-n", "20"])
+    out = capsys.readouterr().out
+    assert "blobs, aggregate" in out and "wrote" in out
+    saved = json.loads((tmp_path / "two_sample_power.json").read_text())
+    assert len(saved["results"]) == 12 and all(r["trials"] == 2 for r in saved["results"])
+    assert (tmp_path / "two_sample_power.png").read_bytes()[:4] == b"\x89PNG"
