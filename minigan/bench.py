@@ -6,7 +6,9 @@ the dtype and the thread count. Cases:
   - MMD^2 value + gradient (unbiased, the default 5-bandwidth ratio-2 ladder), n = m, d;
   - one GMN step and one GAN step on the 1-D demo's nets, the 2-D nets and the digits nets;
   - n = m = 65,536, d = 2, compiled only (NumPy would need 32 GiB per n x m matrix);
-  - the n = 4096 MMD with 1 and with 2 threads.
+  - the n = 4096 MMD with 1 and with 2 threads;
+  - the two-sample test mmd_test at n = m = 20,000, d = 2, 200 permutations (pure NumPy, the
+    pooled kernel in row blocks: bounded memory).
 
 Timings on a shared machine are noisy; both backends run in the same process, one after
 the other, so the ratios are what to read. Nothing here is asserted in tests.
@@ -26,6 +28,7 @@ from .data import grid
 from .gan import GAN
 from .gmn import GMN
 from .mmd import default_sigmas, mmd2_and_grad
+from .two_sample import mmd_test
 
 MMD_CASES = [(256, 2), (1024, 2), (4096, 2), (1024, 64), (4096, 64)]
 NETS = {  # name: (noise_dim, hidden, data_dim)
@@ -35,6 +38,7 @@ NETS = {  # name: (noise_dim, hidden, data_dim)
 }
 BATCH = 256
 HUGE = 65536
+TEST_N, TEST_PERMUTATIONS = 20000, 200   # the two-sample test case
 
 
 def median_time(fn, repeats, warmup=1):
@@ -77,6 +81,12 @@ def _step_call(kind, net, backend, seed=0):
         real = grid().sample(BATCH, seed=seed)
     trainer.step(real)  # calibrates the standardisation (and the GMN's bandwidths)
     return lambda: trainer.step(real)
+
+
+def _mmd_test_call(n, n_permutations, seed=0):
+    rng = np.random.default_rng(seed)
+    X, Y = rng.normal(size=(n, 2)), rng.normal(size=(n, 2)) + 0.05
+    return lambda: mmd_test(X, Y, n_permutations=n_permutations, seed=seed)
 
 
 def _row(case, dtype, threads, t_np, t_cy, mem_np, mem_cy):
@@ -122,6 +132,12 @@ def run(quick=False, progress=print):
             rows.append(_row(f"MMD² + grad, n=m={HUGE}, d=2", "float64", 1, None,
                              median_time(f, 1, warmup=0), None, mib(peak_memory(f))))
             progress(format_row(rows[-1]))
+    if not quick:
+        f = _mmd_test_call(TEST_N, TEST_PERMUTATIONS)
+        rows.append(_row(f"mmd_test, {TEST_PERMUTATIONS} permutations, n=m={TEST_N}, d=2",
+                         "float64", 1, median_time(f, 1, warmup=0), None,
+                         mib(peak_memory(f)), None))
+        progress(format_row(rows[-1]))
     return rows
 
 
