@@ -117,13 +117,13 @@ def format_table(summary):
     for dataset in dict.fromkeys(s["dataset"] for s in summary):
         k = len(DATASETS[dataset]().centres)
         lines.append(f"{dataset}-{k}  (2,500 samples; high quality = within 3 std of a centre)")
-        lines.append(f"  {'method':14} {'modes':>13} {'% high quality':>16} {'reverse KL':>11} {'train s':>8}")
+        lines.append(f"  {'method':24} {'modes':>13} {'% high quality':>16} {'reverse KL':>11} {'train s':>8}")
         for s in (s for s in summary if s["dataset"] == dataset):
-            lines.append(f"  {'minigan ' + s['method']:14} {s['modes_mean']:6.1f} ± {s['modes_std']:4.1f} "
+            lines.append(f"  {'minigan ' + s['method']:24} {s['modes_mean']:6.1f} ± {s['modes_std']:4.1f} "
                          f"{s['hq_mean']:8.1f} ± {s['hq_std']:4.1f}  {s['reverse_kl_mean']:11.3f} "
                          f"{s['seconds_mean']:8.1f}")
         for name, modes, hq in PUBLISHED[dataset]:
-            lines.append(f"  {name + ' (pub.)':14} {modes:6.1f}        {hq:8.1f}")
+            lines.append(f"  {name + ' (published)':24} {modes:6.1f}        {hq:8.1f}")
         lines.append("")
     return "\n".join(lines)
 

@@ -81,7 +81,7 @@ def test_modes_command_prints_the_table_and_json(tmp_path, capsys):
     cli.main(["modes", "--datasets", "ring", "--seeds", "2", "--steps", "10", "--quiet",
               "--json", str(out)])
     text = capsys.readouterr().out
-    assert "minigan GMN" in text and "PacGAN2 (pub.)" in text and "95.6" in text
+    assert "minigan GMN" in text and "PacGAN2 (published)" in text and "95.6" in text
     saved = json.loads(out.read_text())
     assert len(saved["runs"]) == 4 and {r["seed"] for r in saved["runs"]} == {0, 1}
 
