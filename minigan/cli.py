@@ -40,7 +40,11 @@ def demo_main(argv):
     if args.name not in DEMOS:
         parser.error(f"unknown demo {args.name!r}; choose from {', '.join(DEMOS)}")
     module, preset = DEMOS[args.name]
-    importlib.import_module(module).main(preset + rest)
+    try:
+        importlib.import_module(module).main(preset + rest)
+    except ImportError as e:  # an optional dependency (the demos extra) is missing
+        print(f"minigan demo {args.name}: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

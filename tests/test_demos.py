@@ -94,3 +94,14 @@ def test_cli_runs_the_two_sample_power_demo(tmp_path, capsys):
     saved = json.loads((tmp_path / "two_sample_power.json").read_text())
     assert len(saved["results"]) == 12 and all(r["trials"] == 2 for r in saved["results"])
     assert (tmp_path / "two_sample_power.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_demo_without_its_optional_dependency_says_what_to_install(monkeypatch, capsys, tmp_path):
+    from minigan import data
+
+    def no_sklearn(*args, **kwargs):
+        raise ImportError('minigan.data.digits() needs scikit-learn: pip install "minigan[demos]"')
+
+    monkeypatch.setattr(data, "digits", no_sklearn)
+    assert cli.main(["demo", "digits", "--out", str(tmp_path), "--quiet"]) == 1
+    assert "minigan[demos]" in capsys.readouterr().err
