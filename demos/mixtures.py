@@ -1,6 +1,7 @@
 """Mode collapse on 2-D mixtures: ring-8 and grid-25, GMN against GAN.
 
-Both generators map uniform noise through a ReLU MLP with three hidden layers of 128. The GMN
+Both generators map uniform noise through ReLU MLPs of width 128 (3 hidden layers; 6 for the
+GMN on the grid). The GMN
 matches the data by MMD with a ladder of bandwidths from below a mode's width to the data's
 extent; the GAN fights a discriminator of the same size. The recipes (steps, batch sizes,
 learning rates) are minigan.protocol.RECIPES, shared with `minigan modes`. Scored on the published protocol

@@ -2,8 +2,8 @@
 
 Each helper either returns a clean array (C-contiguous, floating dtype, finite)
 or raises a ValueError/TypeError that names the argument and what was expected.
-Conversions are documented: integer and boolean arrays become float64, anything
-else that is not float32/float64 is refused.
+Conversions are documented: integer, boolean, float16 and long-double arrays become
+float64; complex, string and object arrays are refused.
 """
 import numpy as np
 

@@ -39,6 +39,11 @@ def save_checkpoint(path, arrays, meta):
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **payload)
+            f.flush()
+            os.fsync(f.fileno())  # on disk before it takes the real name
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # the usual permissions, not mkstemp's private 0600
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -54,6 +59,8 @@ def load_checkpoint(path, kind=None):
     pickled objects, missing metadata, a different format version.
     """
     path = os.fspath(path)
+    if not os.path.exists(path) and os.path.exists(path + ".npz"):
+        path += ".npz"  # save_checkpoint adds the suffix, so load accepts the name without it
     if not os.path.exists(path):
         raise FileNotFoundError(f"no checkpoint at {path!r}")
     try:

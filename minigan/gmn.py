@@ -29,7 +29,8 @@ class GMN(Trainer):
     hidden:    hidden widths of the generator MLP (ignored when `generator` is given)
     activation: hidden activation of the generator; its output layer is linear
     generator: an MLP mapping noise_dim -> data_dim, to use instead of a new one
-    sigmas:    kernel bandwidths (length-scales); None: from the data, see the module docstring
+    sigmas:    kernel bandwidths (length-scales) in the standardised space the generator works
+               in, i.e. in units of the data's spread (see minigan.trainer); None: from the data
     estimator: "unbiased" (default) or "biased" MMD^2;  loss: "mmd2" or "mmd" (square root)
     standardize: train on standardised data (see minigan.trainer), default True
     lr, betas: Adam settings;  seed: int or Generator;  dtype: float64 or float32

@@ -50,7 +50,10 @@ def relu_backward(dout, cache):
     return dout * (x > 0)
 
 
-def leaky_relu_forward(x, slope=0.2):
+LEAKY_SLOPE = 0.2  # the compiled core (ext/dense.pyx) uses the same slope; a test checks it
+
+
+def leaky_relu_forward(x, slope=LEAKY_SLOPE):
     """out = x if x > 0 else slope * x."""
     out = np.where(x > 0, x, slope * x)
     return out, (x, slope)

@@ -24,14 +24,15 @@ backend="cython" runs the same estimators in the compiled kernel minigan._ext.mm
 tiled, no n x m matrix, one exp per pair for a ratio-2 bandwidth ladder, optional threads);
 the choice of backend is made by minigan.backend.
 
-Deliberately left out: other kernels, the linear-time estimator's gradient.
+Deliberately left out: other kernels; the linear-time estimator (minigan.two_sample has it,
+for testing, not training).
 """
 import numpy as np
 from scipy.spatial.distance import pdist
 
 from . import backend as backends
-from ._checks import (as_float_array, check_choice, check_positive_int, check_same_width,
-                      common_dtype)
+from ._checks import (as_float_array, check_choice, check_positive_float, check_positive_int,
+                      check_same_width, common_dtype)
 
 ESTIMATORS = ("unbiased", "biased")
 LOSSES = ("mmd2", "mmd")
@@ -45,11 +46,13 @@ def median_heuristic(X, Y=None, max_points=1000):
     sample are used (the median of a subsample is a fine estimate, and O(n^2) is not).
     Never NaN, never zero: returns 1.0 when all points coincide.
     """
+    max_points = check_positive_int(max_points, "max_points", minimum=2)
     Z = as_float_array(X, "X", ndim=2)
     if Y is not None:
         Y = as_float_array(Y, "Y", ndim=2)
         check_same_width(Z, Y, "X", "Y")
         Z = np.vstack([Z, Y.astype(Z.dtype)])
+    check_distances_finite(Z, "X and Y")
     if len(Z) > max_points:
         Z = Z[np.linspace(0, len(Z) - 1, max_points).astype(int)]
     dists = pdist(Z.astype(np.float64))
@@ -67,14 +70,27 @@ def default_sigmas(X, Y=None, n_bandwidths=5):
     return [float(m * 2.0 ** k) for k in ks]
 
 
+SIGMA_RANGE = (1e-150, 1e150)  # 1 / (2 sigma^2) must stay a finite, non-zero float64
+
+
 def check_sigmas(sigmas):
-    """Validate bandwidths: a positive finite number or a non-empty sequence of them."""
+    """Validate bandwidths: a positive number or a non-empty sequence of them, each within
+    SIGMA_RANGE (beyond it 1 / sigma^2 overflows or vanishes in float64)."""
     s = np.atleast_1d(np.asarray(sigmas, dtype=np.float64)) if sigmas is not None else None
     if s is None or s.ndim != 1 or s.size == 0:
         raise ValueError(f"sigmas must be a positive number or a non-empty list, got {sigmas!r}")
-    if not np.all(np.isfinite(s)) or np.any(s <= 0):
-        raise ValueError(f"sigmas must all be finite and > 0, got {sigmas!r}")
+    lo, hi = SIGMA_RANGE
+    if not np.all(np.isfinite(s)) or np.any(s < lo) or np.any(s > hi):
+        raise ValueError(f"sigmas must all be finite numbers in [{lo:g}, {hi:g}], got {sigmas!r}")
     return [float(v) for v in s]
+
+
+def check_distances_finite(A, name):
+    """Squared distances between rows of A must not overflow: 4 d max|a|^2 < the dtype's max."""
+    limit = np.sqrt(np.finfo(A.dtype).max / (4 * A.shape[1]))
+    if A.size and np.max(np.abs(A)) >= limit:
+        raise ValueError(f"{name} hold values too large for squared distances in {A.dtype} "
+                         f"(|value| must stay below {limit:.3g}); rescale the data")
 
 
 # --------------------------------------------------------------------- kernels
@@ -113,6 +129,8 @@ def _validate(X, Y, sigmas, estimator):
     check_same_width(X, Y, "X", "Y")
     dtype = common_dtype(X, Y)
     X, Y = X.astype(dtype, copy=False), Y.astype(dtype, copy=False)
+    check_distances_finite(X, "X")
+    check_distances_finite(Y, "Y")
     sigmas = default_sigmas(X, Y) if sigmas is None else check_sigmas(sigmas)
     return X, Y, sigmas
 
@@ -179,10 +197,14 @@ def mmd_and_grad(X, Y, sigmas=None, estimator="unbiased", eps=1e-10, backend=Non
     """The square-root loss the GMMN paper trained on, and its gradient w.r.t. X.
 
     MMD = sqrt(max(MMD^2, 0));   dMMD/dX = dMMD^2/dX / (2 max(MMD, sqrt(eps)))
-    (the floor keeps the gradient finite where an unbiased MMD^2 is <= 0).
+    Where an unbiased MMD^2 is <= 0 the loss is clipped flat at 0, and so its gradient is 0.
+    The floor sqrt(eps) keeps the gradient finite just above 0.
     """
+    eps = check_positive_float(eps, "eps")
     value, dX = mmd2_and_grad(X, Y, sigmas, estimator, backend=backend, n_threads=n_threads)
-    root = np.sqrt(max(value, 0.0))
+    if value <= 0:
+        return 0.0, np.zeros_like(dX)  # the clipped region: flat
+    root = np.sqrt(value)
     return float(root), dX / (2 * max(root, np.sqrt(eps)))
 
 

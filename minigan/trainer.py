@@ -13,11 +13,15 @@ both fixed from the first real data seen. sample() and transform() map back. Wit
 it a net whose ReLU kinks start at 0 must first drag its biases to where the data
 lives (a discriminator on N(3, 0.5^2) barely learns in thousands of steps).
 
-Resuming is exact: a checkpoint carries the weights, the optimiser moments, the
-step count, the history and the Generator's state, so save -> load -> fit gives
-the numbers an uninterrupted run would have given.
+Learning-rate decay: fit(..., lr_decay=f) sets a schedule on the trainer, lr0 * f^(k / (K - 1))
+at the k-th of its K steps; it is saved with the trainer, and a later fit without lr_decay
+continues it (then stays at the final rate).
 
-Deliberately left out: learning-rate schedules, early stopping, multiprocessing.
+Resuming is exact: a checkpoint carries the weights, the optimiser moments, the
+step count, the history, the learning-rate schedule and the Generator's state, so
+save -> load -> fit gives the numbers an uninterrupted run would have given.
+
+Deliberately left out: other schedules, early stopping, multiprocessing.
 """
 import numpy as np
 from tqdm.auto import tqdm
@@ -31,7 +35,10 @@ NOISES = ("uniform", "gaussian")
 
 def sample_noise(n, dim, kind="uniform", seed=None, dtype=np.float64):
     """Noise z: (n, dim), uniform on [-1, 1]^dim (default) or standard Gaussian."""
+    n, dim = check_positive_int(n, "n"), check_positive_int(dim, "dim")
     check_choice(kind, "noise", NOISES)
+    if np.dtype(dtype) not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
     rng = np.random.default_rng(seed)
     if kind == "uniform":
         z = rng.uniform(-1.0, 1.0, size=(n, dim))
@@ -54,10 +61,15 @@ class Trainer:
         if self.dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
         # one seed -> independent streams for the generator's and discriminator's initial
-        # weights and for training (noise and batches)
-        root = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        self._init_rngs = root.spawn(2)
-        self.rng = root.spawn(1)[0]
+        # weights and for training (noise and batches); always PCG64, whose state a
+        # checkpoint stores as JSON, whatever bit generator a Generator seed uses
+        seq = (seed.bit_generator.seed_seq if isinstance(seed, np.random.Generator)
+               else np.random.SeedSequence(seed))
+        g_seq, d_seq, train_seq = seq.spawn(3)
+        self._init_rngs = [np.random.Generator(np.random.PCG64(g_seq)),
+                           np.random.Generator(np.random.PCG64(d_seq))]
+        self.rng = np.random.Generator(np.random.PCG64(train_seq))
+        self.lr_schedule = None  # set by fit(lr_decay=...): {"lr0", "factor", "start", "steps"}
         self.step_count = 0
         self.history = {k: [] for k in self.history_keys}
         self.nets, self.opts = {}, {}
@@ -114,7 +126,9 @@ class Trainer:
             self.data_shift, self.data_scale = shift.astype(self.dtype), scale
 
     def _to_model(self, x):
-        """Data space -> the networks' standardised space."""
+        """Data space -> the networks' standardised space (identity before calibration)."""
+        if self.data_shift is None:
+            return x
         return (x - self.data_shift) / self.dtype.type(self.data_scale)
 
     def _to_data(self, y):
@@ -177,18 +191,27 @@ class Trainer:
             raise ValueError(f"lr_decay must lie in (0, 1], got {lr_decay!r}")
         draw = self._data_source(X)
         self._prepare(draw)
-        lr0 = {name: opt.lr for name, opt in self.opts.items()}
+        if lr_decay is not None:
+            self.lr_schedule = {"lr0": {name: opt.lr for name, opt in self.opts.items()},
+                                "factor": float(lr_decay), "start": self.step_count, "steps": steps}
         bar = tqdm(range(steps), desc=self.kind, disable=not progress, leave=False)
-        for i in bar:
-            if lr_decay is not None:
-                for name, opt in self.opts.items():
-                    opt.lr = lr0[name] * lr_decay ** (i / max(steps - 1, 1))
+        for _ in bar:
+            self._apply_lr_schedule()
             figures = self.step(draw(self._rows_per_step(batch_size)))
             if progress and self.step_count % 50 == 0:
                 bar.set_postfix({k: f"{v:.4f}" for k, v in figures.items()}, refresh=False)
             if callback is not None:
                 callback(self)
         return self
+
+    def _apply_lr_schedule(self):
+        """Set every learning rate for the coming step from the schedule, if there is one."""
+        s = self.lr_schedule
+        if s is None:
+            return
+        k = min(self.step_count - s["start"], s["steps"] - 1)  # stays at the end once done
+        for name, opt in self.opts.items():
+            opt.lr = s["lr0"][name] * s["factor"] ** (k / max(s["steps"] - 1, 1))
 
     # --------------------------------------------------------- checkpoints
     def config(self):
@@ -213,6 +236,7 @@ class Trainer:
             arrays.update({f"{name}.opt.{k}": a for k, a in opt_arrays.items()})
         arrays.update({f"history.{k}": np.asarray(v, dtype=np.float64) for k, v in self.history.items()})
         meta = {"kind": self.kind, "config": self.config(), "step": self.step_count,
+                "lr_schedule": self.lr_schedule,
                 "rng": self.rng.bit_generator.state, "optimizers": opt_meta, **self._extra_meta()}
         return save_checkpoint(path, arrays, meta)
 
@@ -238,6 +262,7 @@ class Trainer:
                 obj.opts[name].load_state_dict(opt_arrays, meta["optimizers"][name])
             obj.history = {k: arrays[f"history.{k}"].tolist() for k in cls.history_keys}
             obj.step_count = int(meta["step"])
+            obj.lr_schedule = meta.get("lr_schedule")
             obj.rng.bit_generator.state = meta["rng"]
             obj._load_extra_meta(meta)
         except (KeyError, TypeError, ValueError) as e:

@@ -310,3 +310,8 @@ def test_float32_stays_float32():
     dx = net.backward(np.ones((4, 2)))
     assert out.dtype == dx.dtype == np.float32
     assert all(g.dtype == np.float32 for g in net.grads)
+
+
+def test_leaky_relu_slope_is_the_reference_one():
+    from minigan import layers
+    assert backend.ext("dense").LEAKY_SLOPE == layers.LEAKY_SLOPE

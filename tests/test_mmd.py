@@ -127,3 +127,26 @@ def test_non_numeric_input_is_a_type_error():
 def test_integer_input_is_converted():
     Xi, Yi = np.array([[0], [1]]), np.array([[0], [2]])
     assert mmd.mmd2(Xi, Yi, 1.0) == mmd.mmd2(Xi.astype(float), Yi.astype(float), 1.0)
+
+
+def test_sqrt_mmd_is_flat_where_the_unbiased_estimate_is_negative(mmd_backend):
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(50, 2)), rng.normal(size=(50, 2))
+    assert mmd.mmd2(X, Y, 1.0, backend=mmd_backend) < 0  # this draw: a negative U-statistic
+    value, dX = mmd.mmd_and_grad(X, Y, 1.0, backend=mmd_backend)
+    assert value == 0.0 and not dX.any()
+
+
+@pytest.mark.parametrize("sigmas", [1e-200, 1e300, [1.0, 1e-160]])
+def test_bandwidths_outside_the_float_range_are_refused(sigmas, mmd_backend):
+    with pytest.raises(ValueError, match="sigmas"):
+        mmd.mmd2(np.zeros((3, 1)), np.ones((3, 1)), sigmas, backend=mmd_backend)
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.float64, 1e200), (np.float32, 1e20)])
+def test_values_whose_squared_distances_overflow_are_refused(dtype, scale, mmd_backend):
+    X = (np.random.default_rng(0).normal(size=(5, 2)) * scale).astype(dtype)
+    with pytest.raises(ValueError, match="too large"):
+        mmd.mmd2(X, X[::-1].copy(), 1.0, backend=mmd_backend)
+    with pytest.raises(ValueError, match="too large"):
+        mmd.median_heuristic(X)

@@ -177,3 +177,57 @@ def test_lr_decay_reaches_the_final_factor_and_is_saved(tmp_path):
     assert GAN.load(gan.save(tmp_path / "g")).opts["D"].lr == pytest.approx(2e-4)
     with pytest.raises(ValueError, match="lr_decay"):
         gan.fit(data.ring(), steps=1, progress=False, lr_decay=0.0)
+
+
+def test_resume_in_the_middle_of_a_decaying_fit_is_exact(tmp_path):
+    X = data.ring().sample(400, seed=0)
+    straight = GAN(2, hidden=(8,), seed=3).fit(X, steps=20, batch_size=16, progress=False,
+                                               lr_decay=0.1)
+    saved = []
+
+    def save_at_10(trainer):
+        if trainer.step_count == 10:
+            saved.append(trainer.save(tmp_path / "mid"))
+
+    GAN(2, hidden=(8,), seed=3).fit(X, steps=20, batch_size=16, progress=False, lr_decay=0.1,
+                                    callback=save_at_10)
+    resumed = GAN.load(saved[0]).fit(X, steps=10, batch_size=16, progress=False)  # continues the decay
+    assert resumed.history == straight.history
+    assert resumed.opts["G"].lr == pytest.approx(straight.opts["G"].lr)
+    assert all(np.array_equal(a, b) for a, b in zip(resumed.generator.params, straight.generator.params))
+
+
+@pytest.mark.parametrize("bit_generator", [np.random.MT19937, np.random.Philox, np.random.PCG64DXSM])
+def test_any_generator_as_seed_gives_a_savable_trainer(bit_generator, tmp_path):
+    gmn = GMN(1, hidden=(4,), seed=np.random.Generator(bit_generator(7)))
+    gmn.fit(TARGET, steps=3, batch_size=8, progress=False)
+    again = GMN.load(gmn.save(tmp_path / "g"))
+    assert np.array_equal(again.fit(TARGET, steps=2, batch_size=8, progress=False).history["loss"][-2:],
+                          gmn.fit(TARGET, steps=2, batch_size=8, progress=False).history["loss"][-2:])
+
+
+def test_discriminate_and_transform_before_any_training():
+    gan = GAN(1, hidden=(4,), seed=0)
+    assert gan.discriminate(BULK).shape == BULK.shape
+    assert gan.transform(np.zeros((2, 1))).shape == (2, 1)
+
+
+def test_sample_noise_checks_its_arguments():
+    from minigan import sample_noise
+    assert sample_noise(3, 2, seed=0).shape == (3, 2)
+    assert np.array_equal(sample_noise(3, 2, seed=0), sample_noise(3, 2, seed=0))
+    with pytest.raises(ValueError, match="n must"):
+        sample_noise(0, 2)
+    with pytest.raises(TypeError, match="dtype"):
+        sample_noise(3, 2, dtype=int)
+
+
+def test_checkpoint_name_without_suffix_and_permissions(tmp_path):
+    import os
+    gmn = GMN(1, hidden=(4,), seed=0)
+    path = gmn.save(tmp_path / "model")
+    assert path.endswith("model.npz")
+    assert GMN.load(tmp_path / "model").step_count == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
