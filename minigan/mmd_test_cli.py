@@ -10,7 +10,8 @@ separated, an optional header line). Loaded without pickle. Rows are samples: a 
 samples of one number, and an array with more than 2 dimensions is flattened per row (images).
 
 Prints the statistic, p-value and decision (or one JSON object with --json). Exit status 0 when
-the test ran, 1 for unreadable or unusable files, 2 for bad options.
+the test ran, 1 for unreadable or unusable files or settings the test refuses (say
+--permutations 0 or --alpha 2), 2 for options argparse cannot parse.
 """
 import argparse
 import json
