@@ -16,11 +16,15 @@ How it is fast:
   * within a tile row, unit-stride passes over an L1-sized buffer (distances, then one exp
     pass per bandwidth, then the reductions), so gcc vectorises the exp calls (with
     -ffast-math it calls glibc's vector exp, _ZGVbN2v_exp / _ZGVbN4v_expf);
-  * ratio-2 bandwidth ladders use one exp per pair (see _row_kernel);
+  * ratio-2 bandwidth ladders use one exp per pair (see _row_kernel; up to MAX_LADDER
+    bandwidths, beyond which the ladder's rounding error would break the accuracy contract);
   * for d >= GEMM_MIN_D (6) the cross products x.z and the gradient sums of a tile are BLAS
     gemms;
   * row blocks are shared among OpenMP threads (prange) with per-thread accumulators;
     OpenBLAS is held to one thread meanwhile, and the threads flush subnormals to zero.
+    The schedule is static (a fixed task -> thread map, each thread's tasks in order) and the
+    per-thread sums are added in thread order afterwards: for a given thread count the
+    result is the same to the bit from run to run.
 
 float32 inputs: distances, exps and the short partial sums of one tile (at most TJ terms along
 a row, TI * len(sigmas) down a column) are float32; everything beyond is summed in float64.
@@ -29,6 +33,7 @@ Left out: input validation beyond what keeps memory safe (minigan.mmd does it: f
 dtypes, sizes), the linear-time estimator, other kernels.
 """
 import ctypes
+import threading
 
 import numpy as np
 
@@ -117,7 +122,8 @@ cdef void _row_kernel(floating* D, floating* W, floating* K, Py_ssize_t lo, Py_s
         # Ladder s_k = s_{k+1} / 2: exp(-D / (2 s_k^2)) = exp(-4 D / (2 s_{k+1}^2))
         #                                              = (exp(-D / (2 s_{k+1}^2)))^4,
         # so e_k = (e_{k+1}^2)^2: one exp for the widest bandwidth, two multiplies per step
-        # down the ladder (e_0 = e_top^(4^(ns-1))).
+        # down the ladder (e_0 = e_top^(4^(ns-1))). That power also multiplies the relative
+        # error of the exp by 4^(ns-1): the caller keeps ns <= MAX_LADDER (mmd2_and_grad).
         c = <floating>coef[ns - 1]
         w = <floating>inv_s2[ns - 1]
         for j in range(lo, hi):
@@ -341,7 +347,11 @@ cdef object _run(const floating[:, ::1] X, const floating[:, ::1] Y,
         csr = minigan_ftz_on()
         buf = &work[tid, 0]
         g = &grads[tid, 0] if with_grad else NULL
-        for task in prange(ntasks, schedule="dynamic"):
+        # static, chunks of one: task k runs on thread k % T, so the sums in sums[tid] and
+        # grads[tid] are added in the same order on every run (dynamic scheduling made the
+        # results differ from run to run in the last bits); round-robin keeps the load even
+        # (the tasks' costs fall slowly along each half of the task list)
+        for task in prange(ntasks, schedule="static", chunksize=1):
             if task < nbx:  # rows of X against X (pairs j > i): both ends get a gradient
                 i0 = task * TI
                 i1 = min(n, i0 + TI)
@@ -358,6 +368,7 @@ cdef object _run(const floating[:, ::1] X, const floating[:, ::1] Y,
                                          buf)
         minigan_ftz_restore(csr)
 
+    # the threads' partial sums, added in thread order (numpy sums axis 0 row after row)
     s_xx, s_yy, s_xy = np.asarray(sums).sum(0)[:3]
     diag = 0.0 if unbiased else float(ns)  # k(x, x) = ns, left out by the U-statistic
     value = (c_xx * (2 * s_xx + n * diag) + c_yy * (2 * s_yy + m * diag) - 2 * c_xy * s_xy)
@@ -399,6 +410,42 @@ def _openblas_thread_controls():
 
 
 _BLAS_THREADS = None  # filled on first use
+# Calls may overlap (the kernel releases the GIL): the first one in saves OpenBLAS's thread
+# counts and sets them to 1, the last one out restores them. _BLAS_LOCK guards these three.
+_BLAS_LOCK = threading.Lock()
+_BLAS_USERS = 0
+_BLAS_SAVED = []
+
+
+def _blas_cap():
+    """Hold OpenBLAS to one thread (counted: pair every call with one _blas_release)."""
+    global _BLAS_THREADS, _BLAS_USERS, _BLAS_SAVED
+    with _BLAS_LOCK:
+        if _BLAS_THREADS is None:
+            _BLAS_THREADS = _openblas_thread_controls()
+        if _BLAS_USERS == 0:
+            _BLAS_SAVED = [(set_, get()) for get, set_ in _BLAS_THREADS]
+            for set_, _ in _BLAS_SAVED:
+                set_(1)
+        _BLAS_USERS += 1
+
+
+def _blas_release():
+    global _BLAS_USERS, _BLAS_SAVED
+    with _BLAS_LOCK:
+        _BLAS_USERS -= 1
+        if _BLAS_USERS == 0:
+            for set_, threads in _BLAS_SAVED:
+                set_(threads)
+            _BLAS_SAVED = []
+
+
+# The longest ratio-2 ladder done with one exp per pair, per dtype: the narrowest kernel is
+# exp(top)^(4^(ns-1)), so exp's relative rounding error (float32 ~6e-8, float64 ~1.1e-16) grows
+# 4^(ns-1)-fold. float32: 4^4 * 6e-8 ~ 1.5e-5 against the contract's rtol 1e-4 (at 9 rungs it
+# was 4e-3); float64: 4^9 * 1.1e-16 ~ 3e-11 against rtol 1e-10. Longer ladders take one exp
+# per bandwidth, as any other bandwidth set.
+MAX_LADDER = {np.dtype(np.float32): 5, np.dtype(np.float64): 10}
 
 
 def _is_ladder(s):
@@ -440,16 +487,14 @@ def mmd2_and_grad(X, Y, sigmas, bint unbiased, bint with_grad, int n_threads):
                          f"{X.dtype} (1 / sigma^2 overflows), got {s[0]}")
     coef = -0.5 / s**2
     inv_s2 = 1.0 / s**2
-    global _BLAS_THREADS
-    if _BLAS_THREADS is None:
-        _BLAS_THREADS = _openblas_thread_controls()
-    saved = [(set_, get()) for get, set_ in _BLAS_THREADS] if X.shape[1] >= GEMM_MIN_D else []
-    for set_, _ in saved:
-        set_(1)
+    ladder = s.size <= MAX_LADDER[X.dtype] and _is_ladder(s)
+    capped = X.shape[1] >= GEMM_MIN_D  # only the gemm path calls BLAS
+    if capped:
+        _blas_cap()
     try:
         if X.dtype == np.float64:
-            return _run[double](X, Y, coef, inv_s2, _is_ladder(s), unbiased, with_grad, n_threads)
-        return _run[float](X, Y, coef, inv_s2, _is_ladder(s), unbiased, with_grad, n_threads)
+            return _run[double](X, Y, coef, inv_s2, ladder, unbiased, with_grad, n_threads)
+        return _run[float](X, Y, coef, inv_s2, ladder, unbiased, with_grad, n_threads)
     finally:
-        for set_, threads in saved:
-            set_(threads)
+        if capped:
+            _blas_release()

@@ -8,6 +8,7 @@ These tests need the compiled module. Without it they skip, unless MINIGAN_REQUI
 (set by CI), where a missing build fails them.
 """
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -132,6 +133,30 @@ def test_ladder_trick_matches_separate_exps(ext):
     np.testing.assert_allclose(a[1], b[1], rtol=1e-7, atol=1e-9 * np.abs(b[1]).max())
 
 
+def test_long_float32_ladder_keeps_the_contract(ext):
+    # The ladder trick gets the narrowest kernel as exp(top)^(4^(ns-1)), which multiplies the
+    # relative error of the one exp by 4^(ns-1): in float32 (exp good to ~6e-8) a 9-rung ladder
+    # would leave the narrowest kernel ~4e-3 off. Data on the scale of the narrowest bandwidth
+    # (0.01) so that its kernel carries weight in the value and the gradient.
+    rng = np.random.default_rng(1)
+    X = (0.03 * rng.normal(size=(60, 2))).astype(np.float32)
+    Y = (0.03 * rng.normal(size=(50, 2)) + 0.01).astype(np.float32)
+    sigmas = 0.01 * 2.0 ** np.arange(9)
+    value, dX = ext.mmd2_and_grad(X, Y, sigmas, True, True, 1)
+    v64, g64 = mmd._mmd2_terms(X.astype(np.float64), Y.astype(np.float64), list(sigmas),
+                               "unbiased", with_grad=True)
+    v32, g32 = mmd._mmd2_terms(X, Y, list(sigmas), "unbiased", with_grad=True)
+    # The contract's rtol 1e-4, and an atol far below it: 1e-5 of the largest entry (some
+    # entries are near-zero balances of X-X and X-Y pulls and keep the absolute rounding error
+    # of the float32 terms, so a pure rtol cannot hold there). The broken ladder is ~1e-3 of
+    # the largest entry off, 100x this. The value is compared against float64 only: it is a
+    # difference of sums ~2000x larger, where NumPy's float32 reference itself loses ~2e-4.
+    value_scale, _ = reference_scales(X, Y, list(sigmas))
+    assert value == pytest.approx(v64, rel=1e-4, abs=1e-7 * value_scale)
+    for ref in (g64, g32):
+        np.testing.assert_allclose(dX, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
+
+
 def test_far_apart_samples_underflow_to_zero_not_nan(ext):
     # exp arguments far below the clamp, and squares deep in the subnormal range
     X, Y = np.zeros((3, 2)), np.full((4, 2), 1e3)
@@ -157,6 +182,63 @@ def test_openblas_thread_count_is_restored(ext):
     before = [get() for get, _ in ext._BLAS_THREADS]
     ext.mmd2_and_grad(X, Y, np.array([4.0]), True, True, 2)
     assert [get() for get, _ in ext._BLAS_THREADS] == before
+
+
+def test_concurrent_calls_restore_the_openblas_thread_count(ext):
+    # Two Python threads in the kernel at once (it releases the GIL): the first one in caps
+    # OpenBLAS at one thread, the last one out restores the caller's count. d = 8: the gemm path.
+    rng = np.random.default_rng(5)
+    X, Y = rng.normal(size=(300, 8)), rng.normal(size=(250, 8))
+    sigmas = np.array([1.0, 2.0, 4.0])
+    ext.mmd2_and_grad(X, Y, sigmas, True, True, 1)  # finds the libraries
+    if not ext._BLAS_THREADS:
+        pytest.skip("no OpenBLAS thread control found in this process")
+    before = [get() for get, _ in ext._BLAS_THREADS]
+    try:
+        for _, set_ in ext._BLAS_THREADS:
+            set_(2)
+        expected = ext.mmd2_and_grad(X, Y, sigmas, True, True, 1)
+        start = threading.Barrier(2)
+        results, errors = [], []
+
+        def work(k):
+            try:
+                start.wait()
+                for i in range(15):  # staggered sizes: the calls overlap in every order
+                    rows = 300 - 20 * ((i + k) % 3)
+                    got = ext.mmd2_and_grad(X[:rows], Y, sigmas, True, True, 1)
+                    if rows == 300:
+                        results.append(got)
+            except BaseException as exc:  # pragma: no cover (reported below)
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        assert [get() for get, _ in ext._BLAS_THREADS] == [2] * len(ext._BLAS_THREADS)
+        for value, dX in results:  # and the concurrent calls still give the answer
+            assert value == expected[0]
+            np.testing.assert_array_equal(dX, expected[1])
+    finally:
+        for (_, set_), count in zip(ext._BLAS_THREADS, before):
+            set_(count)
+
+
+@pytest.mark.parametrize("d", [2, 8])
+def test_threaded_results_are_reproducible(ext, d):
+    # Same inputs, same thread count -> the same bits: a fixed task-to-thread map, and the
+    # per-thread partial sums combined in thread order.
+    rng = np.random.default_rng(11)
+    X, Y = rng.normal(size=(1200, d)), rng.normal(loc=0.1, size=(1200, d))
+    sigmas = np.array([0.5, 1.0, 2.0, 4.0]) * np.sqrt(d)
+    first = ext.mmd2_and_grad(X, Y, sigmas, True, True, 2)
+    for _ in range(9):
+        value, dX = ext.mmd2_and_grad(X, Y, sigmas, True, True, 2)
+        assert value == first[0]
+        np.testing.assert_array_equal(dX, first[1])
 
 
 @pytest.mark.parametrize("d", [2, 20])
