@@ -6,7 +6,10 @@ What it computes, for logits s_1..s_n (D(x) = sigmoid(s)) and a target t in [0, 
 
     BCE(s, t) = mean_i softplus(s_i) - t s_i        dBCE/ds_i = (sigmoid(s_i) - t) / n
     softplus(s) = max(s, 0) + log1p(e),   sigmoid(s) = 1 / (1 + e) if s >= 0 else e / (1 + e),
-    with e = exp(-|s|) in (0, 1], so nothing overflows for any finite s.
+    with e = exp(-|s|) in (0, 1], so nothing overflows for any finite s. The gradient's
+    sigmoid(s) - t is taken as (1 - t) - e / (1 + e) for s >= 0 (else e / (1 + e) - t): for
+    s >> 0, sigmoid(s) is ~1 and subtracting t ~ 1 would leave only its rounding error
+    (a few % of the float32 gradient); NumPy's reference does the same.
 
 and from it the losses a GAN step needs: the discriminator's loss on real and fake logits
 (separately or pooled in one array, real rows first), the minimax generator loss
@@ -52,12 +55,13 @@ cdef inline bint non_finite(floating x) noexcept nogil:
         return (bits32 & 0x7f800000U) == 0x7f800000U
 
 
-cdef double bce_kernel(const floating *s, Py_ssize_t n, floating t, floating w, floating *ds,
-                       double *p_sum, bint *bad) noexcept nogil:
+cdef double bce_kernel(const floating *s, Py_ssize_t n, floating t, floating omt, floating w,
+                       floating *ds, double *p_sum, bint *bad) noexcept nogil:
     """Returns sum_i softplus(s_i) - t s_i; ds_i = ((sigmoid(s_i) - t) / n) w;
-    *p_sum = sum_i sigmoid(s_i); *bad = whether some s_i is NaN or inf."""
+    *p_sum = sum_i sigmoid(s_i); *bad = whether some s_i is NaN or inf.
+    omt = 1 - t, rounded as NumPy rounds it (computed by the caller, in the logits' dtype)."""
     cdef Py_ssize_t i
-    cdef floating x, e, sig
+    cdef floating x, e, sig, q
     cdef floating nf = <floating>n
     cdef double loss = 0, psum = 0
     cdef bint nonfinite = False
@@ -70,9 +74,12 @@ cdef double bce_kernel(const floating *s, Py_ssize_t n, floating t, floating w, 
         else:
             e = exp(-x if x >= 0 else x)
             loss += (x if x > 0 else 0) + log1p(e) - t * x
-        sig = 1 / (1 + e) if x >= 0 else e / (1 + e)     # sigmoid(s)
+        q = e / (1 + e)                                  # sigmoid(-|s|), the small side
+        sig = 1 / (1 + e) if x >= 0 else q               # sigmoid(s)
         psum += sig
-        ds[i] = (sig - t) / nf * w                       # the order NumPy's reference uses
+        # sigmoid(s) - t without cancelling 1 - ~1 for s >> 0 (the module docstring), then
+        # the order NumPy's reference uses
+        ds[i] = (omt - q if x >= 0 else q - t) / nf * w
     p_sum[0] = psum
     bad[0] = nonfinite
     return loss
@@ -101,13 +108,15 @@ cdef tuple bce_part(cnp.ndarray s, Py_ssize_t start, Py_ssize_t n, double t, dou
     gradient ((sigmoid - t) / n) w into ds.flat[start:start + n]."""
     cdef double loss, p_sum
     cdef bint bad
+    cdef float t32 = <float>t
+    cdef float omt32 = 1 - t32  # 1 - t in float32, as NumPy computes it for float32 logits
     if cnp.PyArray_TYPE(s) == cnp.NPY_FLOAT64:  # else float32, as checked() made sure
         with nogil:
-            loss = bce_kernel(<double *>cnp.PyArray_DATA(s) + start, n, t, w,
+            loss = bce_kernel(<double *>cnp.PyArray_DATA(s) + start, n, t, 1 - t, w,
                               <double *>cnp.PyArray_DATA(ds) + start, &p_sum, &bad)
     else:
         with nogil:
-            loss = bce_kernel(<float *>cnp.PyArray_DATA(s) + start, n, <float>t, <float>w,
+            loss = bce_kernel(<float *>cnp.PyArray_DATA(s) + start, n, t32, omt32, <float>w,
                               <float *>cnp.PyArray_DATA(ds) + start, &p_sum, &bad)
     if bad:
         raise ValueError(f"{name} contains NaN or inf")
