@@ -7,6 +7,8 @@ Environment switches (read at build time):
   MINIGAN_NATIVE=1     add -march=native (fastest, not portable to other CPUs)
   MINIGAN_NO_OPENMP=1  build the serial loops even if the compiler has OpenMP
   MINIGAN_ONLY_EXT=a,b build only ext/a.pyx, ext/b.pyx (for working on one module)
+  MINIGAN_REQUIRE_EXT=1 a module that fails to compile fails the install (otherwise it is
+                       skipped with a warning, and minigan falls back to NumPy)
 """
 import os
 import sys
@@ -47,7 +49,11 @@ class BuildExt(build_ext):
             flag = ["-fopenmp"] if unix else ["/openmp"]
             if _compiler_accepts(self.compiler, flag):
                 openmp = flag
+        # Without a working C compiler the install still succeeds (optional extensions) and
+        # minigan runs on its NumPy backend; MINIGAN_REQUIRE_EXT=1 (as in CI) makes it an error.
+        optional = os.environ.get("MINIGAN_REQUIRE_EXT") != "1"
         for ext in self.extensions:
+            ext.optional = optional
             # a module's own flags (a `# distutils: extra_compile_args=...` line at the top of
             # its .pyx) come last, so they can override these
             ext.extra_compile_args = compile_flags + openmp + list(ext.extra_compile_args)

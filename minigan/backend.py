@@ -66,7 +66,7 @@ def resolve(backend=None, module=None):
                            f"{', '.join(missing)}); {BUILD_HINT}")
     if not _warned:
         _warned = True
-        warnings.warn(f"minigan's compiled core is not built; using the NumPy backend. To build: "
+        warnings.warn(f"minigan's compiled core is not built, so the NumPy backend runs; "
                       f"{BUILD_HINT}", BackendWarning, stacklevel=3)
     return "numpy"
 
