@@ -6,7 +6,6 @@ clear error, never a crash. Without the built extension these tests skip, unless
 MINIGAN_REQUIRE_EXT=1 (as in CI), where they fail.
 """
 import copy
-import os
 import pickle
 import threading
 
@@ -17,12 +16,9 @@ from hypothesis import strategies as st
 
 from minigan import GAN, GMN, MLP, backend, data
 from minigan.optim import Adam
+from compiled import require_built
 
-BUILT = backend._load("dense") is not None
-REQUIRED = os.environ.get("MINIGAN_REQUIRE_EXT") == "1"
-if not BUILT and not REQUIRED:
-    pytest.skip("minigan._ext.dense is not built (python setup.py build_ext --inplace); "
-                "set MINIGAN_REQUIRE_EXT=1 to make that a failure", allow_module_level=True)
+BUILT = require_built("dense")
 
 ACTIVATIONS = ["relu", "leaky_relu", "tanh", "sigmoid", "identity"]
 RTOL = {np.float64: 1e-10, np.float32: 1e-4}

@@ -10,7 +10,6 @@ nearly zero keeps the absolute error of sigmoid(s), hence the absolute term.
 Without the built extension these tests skip, unless MINIGAN_REQUIRE_EXT=1 (as in CI), where
 they fail.
 """
-import os
 
 import numpy as np
 import pytest
@@ -19,12 +18,9 @@ from hypothesis import strategies as st
 
 from minigan import backend, losses
 from minigan.layers import sigmoid
+from compiled import require_built
 
-BUILT = backend._load("losses") is not None
-REQUIRED = os.environ.get("MINIGAN_REQUIRE_EXT") == "1"
-if not BUILT and not REQUIRED:
-    pytest.skip("minigan._ext.losses is not built (python setup.py build_ext --inplace); "
-                "set MINIGAN_REQUIRE_EXT=1 to make that a failure", allow_module_level=True)
+BUILT = require_built("losses")
 
 RTOL = {np.float64: 1e-12, np.float32: 1e-5}
 

@@ -7,7 +7,6 @@ thread count. Bad input at the public functions gives the right answer or a clea
 These tests need the compiled module. Without it they skip, unless MINIGAN_REQUIRE_EXT=1
 (set by CI), where a missing build fails them.
 """
-import os
 import threading
 
 import numpy as np
@@ -17,6 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from minigan import backend, mmd
+from compiled import require_built
 
 EXT = backend._load("mmd")
 RTOL = {np.float64: 1e-10, np.float32: 1e-4}
@@ -25,11 +25,7 @@ RTOL = {np.float64: 1e-10, np.float32: 1e-4}
 @pytest.fixture
 def ext():
     """The compiled module (backend="cython" in minigan.mmd needs only this one)."""
-    if EXT is None:
-        reason = f"minigan._ext.mmd is not built; {backend.BUILD_HINT}"
-        if os.environ.get("MINIGAN_REQUIRE_EXT") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    assert require_built("mmd"), f"minigan._ext.mmd is not built; {backend.BUILD_HINT}"
     return EXT
 
 

@@ -12,7 +12,6 @@ largest entry, for entries that pass near zero.
 Without the built extension these tests skip, unless MINIGAN_REQUIRE_EXT=1 (as in CI), where
 they fail.
 """
-import os
 
 import numpy as np
 import pytest
@@ -20,13 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minigan import GAN, GMN, SGD, Adam, backend, data
+from compiled import require_built
 
-BUILT = backend._load("optim") is not None and backend._load("losses") is not None
-REQUIRED = os.environ.get("MINIGAN_REQUIRE_EXT") == "1"
-if not BUILT and not REQUIRED:
-    pytest.skip("minigan._ext.optim / .losses are not built (python setup.py build_ext "
-                "--inplace); set MINIGAN_REQUIRE_EXT=1 to make that a failure",
-                allow_module_level=True)
+BUILT = require_built("optim", "losses")
 
 RTOL = {np.float64: 1e-12, np.float32: 1e-5}
 SHAPES = [[(1,)], [(3, 4), (4,)], [(1, 32), (32,), (32, 32), (32,), (32, 1), (1,)],
@@ -63,6 +58,17 @@ def gradients(shapes, dtype, rng):
     return [(rng.normal(size=s) * 10.0 ** rng.integers(-6, 3)).astype(dtype) for s in shapes]
 
 
+def stepped_twins(kind, shapes, dtype, steps, seed):
+    """The NumPy and the compiled optimiser after the same `steps` random gradients."""
+    ref, fast = twins(kind, shapes, dtype)
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        grads = gradients(shapes, dtype, rng)
+        ref.step(grads)
+        fast.step(grads)
+    return ref, fast
+
+
 def state_arrays(opt):
     return opt.params + [a for name in opt.slots for a in opt.state[name]]
 
@@ -72,12 +78,7 @@ def state_arrays(opt):
 @pytest.mark.parametrize("shapes", SHAPES, ids=lambda s: f"{len(s)}-arrays")
 @pytest.mark.parametrize("kind", sorted(OPTIMIZERS))
 def test_many_steps_match_numpy(kind, shapes, dtype):
-    ref, fast = twins(kind, shapes, dtype)
-    rng = np.random.default_rng(1)
-    for _ in range(300):
-        grads = gradients(shapes, dtype, rng)
-        ref.step(grads)
-        fast.step(grads)
+    ref, fast = stepped_twins(kind, shapes, dtype, steps=300, seed=1)
     assert ref.t == fast.t == 300
     for a, b in zip(state_arrays(fast), state_arrays(ref)):
         close(a, b)
@@ -87,13 +88,7 @@ def test_many_steps_match_numpy(kind, shapes, dtype):
 @pytest.mark.parametrize("kind", sorted(OPTIMIZERS))
 def test_same_bits_as_numpy_on_this_build(kind, dtype):
     """ext/optim.pyx promises bit-for-bit equality (no fast-math, no FMA in that module)."""
-    shapes = SHAPES[3]
-    ref, fast = twins(kind, shapes, dtype)
-    rng = np.random.default_rng(2)
-    for _ in range(50):
-        grads = gradients(shapes, dtype, rng)
-        ref.step(grads)
-        fast.step(grads)
+    ref, fast = stepped_twins(kind, SHAPES[3], dtype, steps=50, seed=2)
     for a, b in zip(state_arrays(fast), state_arrays(ref)):
         np.testing.assert_array_equal(a, b)
 
