@@ -109,7 +109,7 @@ class Adam(Optimizer):
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
             raise ValueError(f"betas must lie in [0, 1), got {betas}")
         self.betas = (float(b1), float(b2))
-        self.eps = float(eps)
+        self.eps = check_positive_float(eps, "eps")
 
     def _update(self, i, p, g, t):
         b1, b2 = self.betas

@@ -211,7 +211,7 @@ def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
         (X_sel, Y_sel), (X, Y) = split_halves(X, Y, rng)
         sigmas, bandwidth = [select_bandwidth(X_sel, Y_sel, rng=rng)], "split"
     elif choice == "aggregate":
-        sigmas, bandwidth = aggregate_grid(X, Y), "aggregate"
+        sigmas, bandwidth = bandwidth_grid(X, Y), "aggregate"
     elif sigmas is None:
         sigmas, bandwidth = [mmd.median_heuristic(X, Y)], "median"
     else:
@@ -316,8 +316,9 @@ def _permutation_threshold(null, alpha):
 
 
 # ------------------------------------------------------------ aggregated test
-def aggregate_grid(X, Y, grid=BANDWIDTH_GRID):
-    """The bandwidths of sigmas="aggregate": median_heuristic(X, Y) * grid, a list of floats.
+def bandwidth_grid(X, Y, grid=BANDWIDTH_GRID):
+    """The candidate bandwidths of sigmas="aggregate" and "split": median_heuristic(X, Y) * grid,
+    a list of floats.
 
     Computed from the pooled sample (labels play no part), so every relabelling sees the same grid.
     """
@@ -429,6 +430,6 @@ def select_bandwidth(X, Y, grid=BANDWIDTH_GRID, rng=None):
     rng = np.random.default_rng(rng)
     X = X[rng.permutation(len(X))[:SPLIT_MAX_ROWS]]
     Y = Y[rng.permutation(len(Y))[:SPLIT_MAX_ROWS]]
-    candidates = mmd.median_heuristic(X, Y) * np.asarray(grid, dtype=np.float64)
+    candidates = bandwidth_grid(X, Y, grid)
     scores = [power_proxy(X, Y, s)[0] for s in candidates]
-    return float(candidates[int(np.argmax(scores))])
+    return candidates[int(np.argmax(scores))]
