@@ -1,11 +1,12 @@
 # cython: language_level=3
-"""Compiled MMD^2 and its gradient with respect to X: the fast twin of minigan/mmd.py.
+"""Compiled MMD^2 and its gradients (X, or X and Y): the fast twin of minigan/mmd.py.
 
 Same kernel, estimators and gradient as the NumPy reference (read that first):
 
     k(x, y) = sum_s exp(-||x - y||^2 / (2 s^2))          (s a length-scale)
     MMD^2   = c_xx sum k(x_i, x_j) + c_yy sum k(y_i, y_j) - 2 c_xy sum k(x_i, y_j)
     dMMD^2/dx_a = -2 c_xx sum_j w_aj (x_a - x_j) + 2 c_xy sum_j w_aj (x_a - y_j),
+    dMMD^2/dy_b = -2 c_yy sum_j w_bj (y_b - y_j) + 2 c_xy sum_i w_ib (y_b - x_i),
     w = sum_s exp(-||.||^2 / (2 s^2)) / s^2
 
 How it is fast:
@@ -311,7 +312,7 @@ cdef double _rows_vs(const floating* A, const floating* nA, Py_ssize_t i0, Py_ss
 
 cdef object _run(const floating[:, ::1] X, const floating[:, ::1] Y,
                  const double[::1] coef, const double[::1] inv_s2, bint ladder,
-                 bint unbiased, bint with_grad, int n_threads):
+                 bint unbiased, bint with_grad, bint grad_y, int n_threads):
     """Allocate the per-thread buffers, run the tasks on T threads, reduce their sums."""
     dtype = np.float64 if floating is double else np.float32
     cdef Py_ssize_t n = X.shape[0], m = Y.shape[0], d = X.shape[1]
@@ -324,9 +325,11 @@ cdef object _run(const floating[:, ::1] X, const floating[:, ::1] Y,
         T = 1 if n * m < SMALL_WORK else minigan_max_threads()
     T = max(1, min(T, ntasks, MAX_THREADS)) if OPENMP else 1
 
-    # per-thread work space and accumulators (row t belongs to thread t)
+    # per-thread work space and accumulators (row t belongs to thread t); a thread's gradient
+    # row holds dX (n * d) and, when asked for, dY (m * d) after it
+    cdef Py_ssize_t grad_len = (n + (m if grad_y else 0)) * d if with_grad else 1
     cdef floating[:, ::1] work = np.empty((T, _buf_size(d)), dtype)
-    cdef double[:, ::1] grads = np.zeros((T, n * d if with_grad else 1), np.float64)
+    cdef double[:, ::1] grads = np.zeros((T, grad_len), np.float64)
     cdef double[:, ::1] sums = np.zeros((T, 8), np.float64)  # 8: one cache line per thread
     norms_x = np.einsum("ij,ij->i", X, X)  # squared row norms, for the gemm path
     norms_y = np.einsum("ij,ij->i", Y, Y)
@@ -335,18 +338,20 @@ cdef object _run(const floating[:, ::1] X, const floating[:, ::1] Y,
     cdef double c_xx = 1.0 / (n * (n - 1)) if unbiased else 1.0 / (n * n)
     cdef double c_yy = 1.0 / (m * (m - 1)) if unbiased else 1.0 / (m * m)
     cdef double c_xy = 1.0 / (n * m)
-    cdef double f_xx = -2.0 * c_xx, f_xy = 2.0 * c_xy
+    cdef double f_xx = -2.0 * c_xx, f_yy = -2.0 * c_yy, f_xy = 2.0 * c_xy
 
     cdef int tid
     cdef unsigned int csr
     cdef Py_ssize_t i0, i1
     cdef floating* buf
     cdef double* g
+    cdef double* gy
     with nogil, parallel(num_threads=T):
         tid = threadid()
         csr = minigan_ftz_on()
         buf = &work[tid, 0]
         g = &grads[tid, 0] if with_grad else NULL
+        gy = &grads[tid, n * d] if with_grad and grad_y else NULL
         # static, chunks of one: task k runs on thread k % T, so the sums in sums[tid] and
         # grads[tid] are added in the same order on every run (dynamic scheduling made the
         # results differ from run to run in the last bits); round-robin keeps the load even
@@ -358,13 +363,14 @@ cdef object _run(const floating[:, ::1] X, const floating[:, ::1] Y,
                 sums[tid, 0] += _rows_vs(&X[0, 0], &nX[0], i0, i1, &X[0, 0], &nX[0], i0, n, d,
                                          True, &coef[0], &inv_s2[0], ns, ladder, f_xx, g, g, buf)
             else:  # rows of Y against Y (pairs j > i), then against X: X is the column side
+                # (gy is NULL unless dY was asked for: then these passes add to X's side only)
                 i0 = (task - nbx) * TI
                 i1 = min(m, i0 + TI)
                 sums[tid, 1] += _rows_vs(&Y[0, 0], &nY[0], i0, i1, &Y[0, 0], &nY[0], i0, m, d,
-                                         True, &coef[0], &inv_s2[0], ns, ladder, 0.0, NULL, NULL,
+                                         True, &coef[0], &inv_s2[0], ns, ladder, f_yy, gy, gy,
                                          buf)
                 sums[tid, 2] += _rows_vs(&Y[0, 0], &nY[0], i0, i1, &X[0, 0], &nX[0], 0, n, d,
-                                         False, &coef[0], &inv_s2[0], ns, ladder, f_xy, NULL, g,
+                                         False, &coef[0], &inv_s2[0], ns, ladder, f_xy, gy, g,
                                          buf)
         minigan_ftz_restore(csr)
 
@@ -373,9 +379,12 @@ cdef object _run(const floating[:, ::1] X, const floating[:, ::1] Y,
     diag = 0.0 if unbiased else float(ns)  # k(x, x) = ns, left out by the U-statistic
     value = (c_xx * (2 * s_xx + n * diag) + c_yy * (2 * s_yy + m * diag) - 2 * c_xy * s_xy)
     if not with_grad:
-        return float(value), None
-    dX = np.asarray(grads).sum(0).reshape(n, d).astype(dtype)
-    return float(value), dX
+        return (float(value), None, None) if grad_y else (float(value), None)
+    total = np.asarray(grads).sum(0)
+    dX = total[:n * d].reshape(n, d).astype(dtype)
+    if not grad_y:
+        return float(value), dX
+    return float(value), dX, total[n * d:].reshape(m, d).astype(dtype)
 
 
 def _openblas_thread_controls():
@@ -453,14 +462,17 @@ def _is_ladder(s):
     return s.size >= 2 and bool(np.all(np.abs(s[1:] - 2 * s[:s.size - 1]) <= 1e-12 * s[1:]))
 
 
-def mmd2_and_grad(X, Y, sigmas, bint unbiased, bint with_grad, int n_threads):
-    """MMD^2 of X: (n, d) against Y: (m, d) and (if with_grad) its gradient w.r.t. X.
+def mmd2_and_grad(X, Y, sigmas, bint unbiased, bint with_grad, int n_threads,
+                  bint grad_y=False):
+    """MMD^2 of X: (n, d) against Y: (m, d) and (if with_grad) its gradient w.r.t. X, and
+    w.r.t. Y too when grad_y.
 
     X, Y: C-contiguous, both float32 or both float64, finite (minigan.mmd checks this);
     sigmas: float64 1-D C-contiguous positive bandwidths (length-scales).
     unbiased: U-statistic (else V-statistic). n_threads <= 0: 1 thread when n m < SMALL_WORK,
     else omp_get_max_threads() (OMP_NUM_THREADS).
-    Returns (value: float, dX: (n, d) of X's dtype, or None).
+    Returns (value: float, dX: (n, d) of X's dtype, or None), and dY: (m, d) (or None) as a
+    third item when grad_y.
     Shapes, dtypes and layout are re-checked here (ValueError) so that no call can read out
     of bounds.
     """
@@ -493,8 +505,9 @@ def mmd2_and_grad(X, Y, sigmas, bint unbiased, bint with_grad, int n_threads):
         _blas_cap()
     try:
         if X.dtype == np.float64:
-            return _run[double](X, Y, coef, inv_s2, ladder, unbiased, with_grad, n_threads)
-        return _run[float](X, Y, coef, inv_s2, ladder, unbiased, with_grad, n_threads)
+            return _run[double](X, Y, coef, inv_s2, ladder, unbiased, with_grad, grad_y,
+                                n_threads)
+        return _run[float](X, Y, coef, inv_s2, ladder, unbiased, with_grad, grad_y, n_threads)
     finally:
         if capped:
             _blas_release()

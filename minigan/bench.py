@@ -38,6 +38,7 @@ NETS = {  # name: (noise_dim, hidden, data_dim)
 }
 BATCH = 256
 HUGE = 65536
+BOTH_N = 4096                            # the both-sides gradient case
 TEST_N, TEST_PERMUTATIONS = 20000, 200   # the two-sample test case
 
 
@@ -64,12 +65,12 @@ def peak_memory(fn):
         tracemalloc.stop()
 
 
-def _mmd_call(n, d, dtype, backend, n_threads=1, seed=0):
+def _mmd_call(n, d, dtype, backend, n_threads=1, seed=0, wrt="X"):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, d)).astype(dtype)
     Y = (rng.normal(size=(n, d)) + 0.5).astype(dtype)
     sigmas = default_sigmas(X[:1000], Y[:1000])
-    return lambda: mmd2_and_grad(X, Y, sigmas, backend=backend, n_threads=n_threads)
+    return lambda: mmd2_and_grad(X, Y, sigmas, backend=backend, n_threads=n_threads, wrt=wrt)
 
 
 def _step_call(kind, net, backend, seed=0):
@@ -114,6 +115,15 @@ def run(quick=False, progress=print):
                 t_cy, m_cy = median_time(f_cy, reps), mib(peak_memory(f_cy))
             rows.append(_row(case, dtype, 1, t_np, t_cy, m_np, m_cy))
             progress(format_row(rows[-1]))
+    for dtype in ("float64", "float32"):  # the gradient through both samples (MMD-GAN critic)
+        f_np = _mmd_call(BOTH_N, 2, dtype, "numpy", wrt="both")
+        t_cy = m_cy = None
+        if has_cython:
+            f_cy = _mmd_call(BOTH_N, 2, dtype, "cython", wrt="both")
+            t_cy, m_cy = median_time(f_cy, reps), mib(peak_memory(f_cy))
+        rows.append(_row(f"MMD² + grad X and Y, n=m={BOTH_N}, d=2", dtype, 1,
+                         median_time(f_np, reps), t_cy, mib(peak_memory(f_np)), m_cy))
+        progress(format_row(rows[-1]))
     for kind in ("GMN", "GAN"):
         for net in NETS:
             case = f"{kind} step, {net}, batch {BATCH}"

@@ -14,10 +14,24 @@ Estimators of MMD^2 = E k(x,x') + E k(y,y') - 2 E k(x,y), from X: (n, d) and Y: 
     unbiased (U-statistic, may be < 0): the same with the i = j terms left out of the
                                     X-X and Y-Y sums, divided by n(n-1) and m(m-1)
 
-Gradient with respect to the generated samples X only. With w_ij = sum_s k_s(x_i, z_j) / sigma_s^2,
-    d k(x_a, z) / d x_a = -w (x_a - z), so
-    dMMD^2/dx_a = -2 c_xx sum_j w_aj (x_a - x_j) + 2 c_xy sum_j w_aj (x_a - y_j)
-where c_xx = 1/(n(n-1)) (unbiased) or 1/n^2 (biased) and c_xy = 1/(nm).
+Gradients. Write k_s(x, z) = exp(-||x - z||^2 / (2 sigma_s^2)) for one bandwidth and
+w(x, z) = sum_s k_s(x, z) / sigma_s^2. The chain rule on one kernel term:
+
+    d k_s(x, z) / dx = k_s(x, z) * d(-||x - z||^2 / (2 sigma_s^2)) / dx
+                     = k_s(x, z) * (-(x - z) / sigma_s^2),  so  d k(x, z) / dx = -w(x, z) (x - z).
+
+With the weights w_aj = w(x_a, x_j) (X-X), w_aj = w(x_a, y_j) (X-Y), w_bj = w(y_b, y_j) (Y-Y),
+and c_xx = 1/(n(n-1)) (unbiased) or 1/n^2 (biased), c_yy likewise with m, c_xy = 1/(nm):
+
+    dMMD^2/dx_a = -2 c_xx sum_j w_aj (x_a - x_j)  +  2 c_xy sum_j w(x_a, y_j) (x_a - y_j)
+    dMMD^2/dy_b = -2 c_yy sum_j w_bj (y_b - y_j)  +  2 c_xy sum_i w(x_i, y_b) (y_b - x_i)
+
+The first factor 2: x_a sits in row a *and* column a of the X-X sum, and the two terms are
+equal (k is symmetric); the i = j term adds w_aa (x_a - x_a) = 0, so both estimators share
+the formula. The second 2 is the cross term's -2, times the minus of d k / dx. The gradient
+for Y mirrors the one for X with the roles of the two samples swapped (c_yy for c_xx). A
+generator needs dX only (wrt="X", the default); a critic that shapes the features of both
+samples (minigan.MMDGAN) needs both (wrt="both").
 
 This is the readable NumPy reference: it builds full n x m matrices (O(nm) memory).
 backend="cython" runs the same estimators in the compiled kernel minigan._ext.mmd (ext/mmd.pyx:
@@ -135,11 +149,12 @@ def _validate(X, Y, sigmas, estimator):
     return X, Y, sigmas
 
 
-def _mmd2_terms(X, Y, sigmas, estimator, with_grad):
-    """MMD^2 and (optionally) dMMD^2/dX from the three kernel blocks."""
+def _mmd2_terms(X, Y, sigmas, estimator, wrt):
+    """MMD^2 and the gradients asked for (wrt: None, "X" or "both") from the three kernel
+    blocks. Returns (value, dX or None, dY or None)."""
     n, m = len(X), len(Y)
     Kxx, Wxx = _kernel_and_weights(squared_distances(X, X), sigmas)
-    Kyy, _ = _kernel_and_weights(squared_distances(Y, Y), sigmas)
+    Kyy, Wyy = _kernel_and_weights(squared_distances(Y, Y), sigmas)
     Kxy, Wxy = _kernel_and_weights(squared_distances(X, Y), sigmas)
     if estimator == "unbiased":
         np.fill_diagonal(Kxx, 0)  # leave out the i = j terms
@@ -148,25 +163,34 @@ def _mmd2_terms(X, Y, sigmas, estimator, with_grad):
     else:
         c_xx, c_yy = 1.0 / n**2, 1.0 / m**2
     c_xy = 1.0 / (n * m)
-    value = c_xx * Kxx.sum() + c_yy * Kyy.sum() - 2 * c_xy * Kxy.sum()
-    if not with_grad:
-        return float(value), None
-    # X-X term: x_a appears as both arguments, hence the 2; the diagonal adds w_aa (x_a - x_a) = 0
+    value = float(c_xx * Kxx.sum() + c_yy * Kyy.sum() - 2 * c_xy * Kxy.sum())
+    if wrt is None:
+        return value, None, None
+    # sum_j w_aj (x_a - z_j) for every row a at once is (sum_j w_aj) x_a - (W Z)_a
+    # X-X term: -2 c_xx sum_j w_aj (x_a - x_j)
     dX = -2 * c_xx * (Wxx.sum(1)[:, None] * X - Wxx @ X)
-    # X-Y term: dMMD^2/dx_a += -2 c_xy * sum_j (-w_aj (x_a - y_j))
+    # X-Y term: +2 c_xy sum_j w(x_a, y_j) (x_a - y_j)
     dX += 2 * c_xy * (Wxy.sum(1)[:, None] * X - Wxy @ Y)
-    return float(value), dX
+    if wrt == "X":
+        return value, dX, None
+    # Y-Y term: -2 c_yy sum_j w_bj (y_b - y_j)
+    dY = -2 * c_yy * (Wyy.sum(1)[:, None] * Y - Wyy @ Y)
+    # X-Y term seen from y_b (column b of Wxy): +2 c_xy sum_i w(x_i, y_b) (y_b - x_i)
+    dY += 2 * c_xy * (Wxy.sum(0)[:, None] * Y - Wxy.T @ X)
+    return value, dX, dY
 
 
-def _run(X, Y, sigmas, estimator, with_grad, backend, n_threads):
-    """Validated inputs -> (MMD^2, dX or None), on the NumPy reference or the compiled kernel."""
+def _run(X, Y, sigmas, estimator, wrt, backend, n_threads):
+    """Validated inputs -> (MMD^2, dX or None, dY or None), on the NumPy reference or the
+    compiled kernel."""
     # 0 lets the kernel choose: one thread for small work, else OMP_NUM_THREADS
     threads = 0 if n_threads is None else check_positive_int(n_threads, "n_threads")
     if backends.resolve(backend, module="mmd") == "numpy":
-        return _mmd2_terms(X, Y, sigmas, estimator, with_grad)
+        return _mmd2_terms(X, Y, sigmas, estimator, wrt)
     kernel = backends.ext("mmd").mmd2_and_grad
-    return kernel(X, Y, np.asarray(sigmas, np.float64), estimator == "unbiased", with_grad,
-                  threads)
+    out = kernel(X, Y, np.asarray(sigmas, np.float64), estimator == "unbiased", wrt is not None,
+                 threads, wrt == "both")
+    return out if len(out) == 3 else (*out, None)
 
 
 def mmd2(X, Y, sigmas=None, estimator="unbiased", backend=None, n_threads=None):
@@ -180,16 +204,25 @@ def mmd2(X, Y, sigmas=None, estimator="unbiased", backend=None, n_threads=None):
     Returns a Python float.
     """
     X, Y, sigmas = _validate(X, Y, sigmas, estimator)
-    return _run(X, Y, sigmas, estimator, False, backend, n_threads)[0]
+    return _run(X, Y, sigmas, estimator, None, backend, n_threads)[0]
 
 
-def mmd2_and_grad(X, Y, sigmas=None, estimator="unbiased", backend=None, n_threads=None):
-    """MMD^2 and its gradient with respect to X.
+WRT = ("X", "both")
 
-    X: (n, d) generated, Y: (m, d) real  ->  (value: float, dX: (n, d), dtype of the inputs)
+
+def mmd2_and_grad(X, Y, sigmas=None, estimator="unbiased", backend=None, n_threads=None,
+                  wrt="X"):
+    """MMD^2 and its gradient with respect to X (wrt="X") or to both samples (wrt="both").
+
+    X: (n, d) generated, Y: (m, d) real
+    wrt="X"    -> (value: float, dX: (n, d))
+    wrt="both" -> (value: float, dX: (n, d), dY: (m, d))
+    Gradients have the dtype of the inputs (see the module docstring for the formulas).
     """
+    check_choice(wrt, "wrt", WRT)
     X, Y, sigmas = _validate(X, Y, sigmas, estimator)
-    return _run(X, Y, sigmas, estimator, True, backend, n_threads)
+    value, dX, dY = _run(X, Y, sigmas, estimator, wrt, backend, n_threads)
+    return (value, dX) if wrt == "X" else (value, dX, dY)
 
 
 def mmd_and_grad(X, Y, sigmas=None, estimator="unbiased", eps=1e-10, backend=None,

@@ -22,6 +22,33 @@ def test_mmd2_gradient_matches_finite_differences(estimator, d, sigmas, mmd_back
 
 
 @pytest.mark.parametrize("estimator", ["unbiased", "biased"])
+@pytest.mark.parametrize("d", [1, 2, 7])
+@pytest.mark.parametrize("sigmas", [[1.0], [0.3, 0.6, 1.2, 2.4, 4.8], [0.4, 1.7]])
+def test_both_sides_gradient_matches_finite_differences(estimator, d, sigmas, mmd_backend):
+    rng = np.random.default_rng(10 + d)
+    X = rng.normal(size=(6, d))
+    Y = rng.normal(loc=0.5, size=(5, d))
+    value, dX, dY = mmd.mmd2_and_grad(X, Y, sigmas, estimator, backend=mmd_backend, wrt="both")
+    assert value == pytest.approx(mmd.mmd2(X, Y, sigmas, estimator, backend=mmd_backend), rel=1e-12)
+    one_sided = mmd.mmd2_and_grad(X, Y, sigmas, estimator, backend=mmd_backend)
+    np.testing.assert_allclose(dX, one_sided[1], rtol=1e-12)
+    f = lambda: mmd.mmd2(X, Y, sigmas, estimator, backend=mmd_backend)  # noqa: E731
+    assert rel_error(dX, numerical_gradient(f, X)) < 1e-7
+    assert rel_error(dY, numerical_gradient(f, Y)) < 1e-7
+    # the roles mirror: swapping the samples swaps the gradients (MMD^2 is symmetric in X, Y)
+    _, dY_swapped, dX_swapped = mmd.mmd2_and_grad(Y, X, sigmas, estimator, backend=mmd_backend,
+                                                  wrt="both")
+    np.testing.assert_allclose(dX_swapped, dX, rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(dY_swapped, dY, rtol=1e-10, atol=1e-15)
+
+
+def test_both_sides_gradient_rejects_unknown_wrt():
+    X = np.zeros((3, 1))
+    with pytest.raises(ValueError, match="wrt"):
+        mmd.mmd2_and_grad(X, X + 1, 1.0, wrt="Y")
+
+
+@pytest.mark.parametrize("estimator", ["unbiased", "biased"])
 def test_sqrt_mmd_gradient_matches_finite_differences(estimator, mmd_backend):
     rng = np.random.default_rng(5)
     X, Y = rng.normal(size=(6, 2)), rng.normal(loc=1.0, size=(7, 2))
@@ -43,6 +70,10 @@ def test_hand_worked_case(mmd_backend):
     # biased gradient at x_0 = 0: -2/4 e^-1/2 (0 - 1) + 2/4 (1 (0 - 0) + e^-2 (0 - 2))
     _, dX = mmd.mmd2_and_grad(X, Y, 1.0, "biased", backend=be)
     assert dX[0, 0] == pytest.approx(0.5 * E(-0.5) - E(-2), rel=1e-12)
+    # biased gradient at y_1 = 2: Y-Y term -2/4 e^-2 (2 - 0); X-Y term 2/4 (e^-2 (2 - 0) +
+    # e^-1/2 (2 - 1)): the two e^-2 parts cancel, leaving e^-1/2 / 2
+    _, _, dY = mmd.mmd2_and_grad(X, Y, 1.0, "biased", backend=be, wrt="both")
+    assert dY[1, 0] == pytest.approx(0.5 * E(-0.5), rel=1e-12)
 
 
 def test_unbiased_estimate_averages_zero_under_the_null():

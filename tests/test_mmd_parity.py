@@ -45,27 +45,35 @@ def reference_scales(X, Y, sigmas):
     X, Y = X.astype(np.float64), Y.astype(np.float64)
     n, m = len(X), len(Y)
     Kxx, Wxx = mmd._kernel_and_weights(mmd.squared_distances(X, X), sigmas)
-    Kyy, _ = mmd._kernel_and_weights(mmd.squared_distances(Y, Y), sigmas)
+    Kyy, Wyy = mmd._kernel_and_weights(mmd.squared_distances(Y, Y), sigmas)
     Kxy, Wxy = mmd._kernel_and_weights(mmd.squared_distances(X, Y), sigmas)
     value = Kxx.sum() / n**2 + Kyy.sum() / m**2 + 2 * Kxy.sum() / (n * m)
-    grad = (2 / n**2 * (Wxx.sum(1)[:, None] * np.abs(X) + Wxx @ np.abs(X))
-            + 2 / (n * m) * (Wxy.sum(1)[:, None] * np.abs(X) + Wxy @ np.abs(Y)))
-    return value, grad.max()
+    grad_x = (2 / n**2 * (Wxx.sum(1)[:, None] * np.abs(X) + Wxx @ np.abs(X))
+              + 2 / (n * m) * (Wxy.sum(1)[:, None] * np.abs(X) + Wxy @ np.abs(Y)))
+    grad_y = (2 / m**2 * (Wyy.sum(1)[:, None] * np.abs(Y) + Wyy @ np.abs(Y))
+              + 2 / (n * m) * (Wxy.sum(0)[:, None] * np.abs(Y) + Wxy.T @ np.abs(X)))
+    return value, grad_x.max(), grad_y.max()
 
 
 def assert_parity(X, Y, sigmas, estimator, got):
-    """`got` = (value, dX) from the compiled kernel matches the NumPy reference."""
+    """`got` = (value, dX) or (value, dX, dY) from the compiled kernel matches the NumPy
+    reference."""
     rtol = RTOL[X.dtype.type]
     # the kernel runs with flush-to-zero: subnormal numbers count as 0, so answers may differ
     # by amounts on the scale of the smallest normal number
     floor = 1e3 * np.finfo(X.dtype).tiny
-    value, dX = mmd._mmd2_terms(X, Y, list(sigmas), estimator, with_grad=got[1] is not None)
-    value_scale, grad_scale = reference_scales(X, Y, list(sigmas))
+    wrt = None if got[1] is None else "X" if len(got) == 2 else "both"
+    value, dX, dY = mmd._mmd2_terms(X, Y, list(sigmas), estimator, wrt)
+    value_scale, grad_x_scale, grad_y_scale = reference_scales(X, Y, list(sigmas))
     assert isinstance(got[0], float)
     np.testing.assert_allclose(got[0], value, rtol=rtol, atol=rtol * value_scale + floor)
-    if dX is not None:
-        assert got[1].dtype == X.dtype and got[1].shape == X.shape
-        np.testing.assert_allclose(got[1], dX, rtol=rtol, atol=rtol * grad_scale + floor)
+    for name, want, have, scale, like in (("dX", dX, got[1], grad_x_scale, X),
+                                          ("dY", dY, got[2] if wrt == "both" else None,
+                                           grad_y_scale, Y)):
+        if want is None:
+            continue
+        assert have.dtype == like.dtype and have.shape == like.shape, name
+        np.testing.assert_allclose(have, want, rtol=rtol, atol=rtol * scale + floor, err_msg=name)
 
 
 def random_case(seed):
@@ -97,6 +105,10 @@ def test_parity_random_shapes(ext, seed, dtype):
     value_only = ext.mmd2_and_grad(X, Y, np.asarray(sigmas), estimator == "unbiased", False, 1)
     assert value_only[1] is None
     assert value_only[0] == pytest.approx(got[0], rel=1e-12, abs=1e-15)
+    both = ext.mmd2_and_grad(X, Y, np.asarray(sigmas), estimator == "unbiased", True, 1, True)
+    assert_parity(X, Y, sigmas, estimator, both)
+    # asking for dY too changes neither the value nor dX (the same pairs, summed in order)
+    assert both[0] == got[0] and np.array_equal(both[1], got[1])
 
 
 @pytest.mark.parametrize("estimator", ["unbiased", "biased"])
@@ -112,6 +124,11 @@ def test_public_functions_agree_between_backends(ext, estimator, d):
         v_n, g_n = fn(*args, backend="numpy")
         assert v_c == pytest.approx(v_n, rel=1e-10)
         np.testing.assert_allclose(g_c, g_n, rtol=1e-10, atol=1e-10 * np.abs(g_n).max())
+    v_c, *g_c = mmd.mmd2_and_grad(*args, backend="cython", wrt="both")
+    v_n, *g_n = mmd.mmd2_and_grad(*args, backend="numpy", wrt="both")
+    assert v_c == pytest.approx(v_n, rel=1e-10)
+    for c, n in zip(g_c, g_n):
+        np.testing.assert_allclose(c, n, rtol=1e-10, atol=1e-10 * np.abs(n).max())
     v_c, _ = mmd.mmd_loss_and_grad(*args, loss="mmd", backend="cython", n_threads=2)
     v_n, _ = mmd.mmd_loss_and_grad(*args, loss="mmd", backend="numpy")
     assert v_c == pytest.approx(v_n, rel=1e-10)
@@ -139,15 +156,15 @@ def test_long_float32_ladder_keeps_the_contract(ext):
     Y = (0.03 * rng.normal(size=(50, 2)) + 0.01).astype(np.float32)
     sigmas = 0.01 * 2.0 ** np.arange(9)
     value, dX = ext.mmd2_and_grad(X, Y, sigmas, True, True, 1)
-    v64, g64 = mmd._mmd2_terms(X.astype(np.float64), Y.astype(np.float64), list(sigmas),
-                               "unbiased", with_grad=True)
-    v32, g32 = mmd._mmd2_terms(X, Y, list(sigmas), "unbiased", with_grad=True)
+    v64, g64, _ = mmd._mmd2_terms(X.astype(np.float64), Y.astype(np.float64), list(sigmas),
+                                  "unbiased", "X")
+    v32, g32, _ = mmd._mmd2_terms(X, Y, list(sigmas), "unbiased", "X")
     # The contract's rtol 1e-4, and an atol far below it: 1e-5 of the largest entry (some
     # entries are near-zero balances of X-X and X-Y pulls and keep the absolute rounding error
     # of the float32 terms, so a pure rtol cannot hold there). The broken ladder is ~1e-3 of
     # the largest entry off, 100x this. The value is compared against float64 only: it is a
     # difference of sums ~2000x larger, where NumPy's float32 reference itself loses ~2e-4.
-    value_scale, _ = reference_scales(X, Y, list(sigmas))
+    value_scale = reference_scales(X, Y, list(sigmas))[0]
     assert value == pytest.approx(v64, rel=1e-4, abs=1e-7 * value_scale)
     for ref in (g64, g32):
         np.testing.assert_allclose(dX, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
@@ -230,11 +247,12 @@ def test_threaded_results_are_reproducible(ext, d):
     rng = np.random.default_rng(11)
     X, Y = rng.normal(size=(1200, d)), rng.normal(loc=0.1, size=(1200, d))
     sigmas = np.array([0.5, 1.0, 2.0, 4.0]) * np.sqrt(d)
-    first = ext.mmd2_and_grad(X, Y, sigmas, True, True, 2)
+    first = ext.mmd2_and_grad(X, Y, sigmas, True, True, 2, True)
     for _ in range(9):
-        value, dX = ext.mmd2_and_grad(X, Y, sigmas, True, True, 2)
+        value, dX, dY = ext.mmd2_and_grad(X, Y, sigmas, True, True, 2, True)
         assert value == first[0]
         np.testing.assert_array_equal(dX, first[1])
+        np.testing.assert_array_equal(dY, first[2])
 
 
 @pytest.mark.parametrize("d", [2, 20])
@@ -354,9 +372,10 @@ def test_the_low_level_function_rechecks_its_inputs(ext):
        dtype=st.sampled_from([np.float64, np.float32]),
        dtype_y=st.sampled_from([np.float64, np.float32]),
        estimator=st.sampled_from(["unbiased", "biased"]), n_sigmas=st.integers(1, 5),
-       ladder=st.booleans(), threads=st.sampled_from([None, 1, 2]))
+       ladder=st.booleans(), threads=st.sampled_from([None, 1, 2]),
+       wrt=st.sampled_from(["X", "both"]))
 def test_fuzz_shapes_and_dtypes(ext, data, n, m, d, dtype, dtype_y, estimator, n_sigmas,
-                                ladder, threads):
+                                ladder, threads, wrt):
     # Any shape, either dtype, values on a bounded scale (far from the origin, the float32
     # *reference* loses digits in ||x||^2 + ||y||^2 - 2 x.y and stops being an oracle).
     # Either the right answer, or a ValueError for shapes that cannot work.
@@ -370,10 +389,12 @@ def test_fuzz_shapes_and_dtypes(ext, data, n, m, d, dtype, dtype_y, estimator, n
     min_rows = 2 if estimator == "unbiased" else 1
     if d == 0 or min(n, m) < min_rows:
         with pytest.raises(ValueError):
-            mmd.mmd2_and_grad(X, Y, sigmas, estimator, backend="cython", n_threads=threads)
+            mmd.mmd2_and_grad(X, Y, sigmas, estimator, backend="cython", n_threads=threads,
+                              wrt=wrt)
         return
-    got = mmd.mmd2_and_grad(X, Y, sigmas, estimator, backend="cython", n_threads=threads)
-    assert np.isfinite(got[0]) and np.all(np.isfinite(got[1]))
+    got = mmd.mmd2_and_grad(X, Y, sigmas, estimator, backend="cython", n_threads=threads,
+                            wrt=wrt)
+    assert np.isfinite(got[0]) and all(np.all(np.isfinite(g)) for g in got[1:])
     common = np.result_type(X, Y)  # float32 only when both are
     assert_parity(X.astype(common), Y.astype(common), np.asarray(sigmas, np.float64), estimator,
                   got)
