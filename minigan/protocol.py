@@ -1,6 +1,6 @@
 """The mode-collapse protocol on ring-8 and grid-25 (VEEGAN, PacGAN), and `minigan modes`.
 
-Protocol (kept exact, see DESIGN.md): train on the mixture, draw 2,500 samples, count a
+Protocol (kept exact, see docs/design.md): train on the mixture, draw 2,500 samples, count a
 sample as high quality when it lies within 3 std of its nearest centre, report the modes
 covered (centres nearest to at least one high-quality sample), the % of high-quality
 samples and the reverse KL of the mode histogram against uniform; repeat over seeds.
@@ -23,7 +23,7 @@ N_EVAL = 2500
 DATASETS = {"ring": data.ring, "grid": data.grid}
 METHODS = ("GMN", "GAN")
 
-# Published (modes, % high quality), from the papers DESIGN.md cites.
+# Published (modes, % high quality), from the papers docs/design.md cites.
 PUBLISHED = {
     "ring": [("GAN", 1.0, 99.3), ("Unrolled GAN", 7.6, 35.6), ("VEEGAN", 8.0, 52.9),
              ("GDPP", 8.0, 71.7), ("PacGAN2", 7.9, 95.6)],
