@@ -13,6 +13,9 @@ One training step:
                   then through G; Adam step on G
 
 At the ideal equilibrium G matches the data and D(x) = p_data / (p_data + p_g) = 1/2.
+Why: D minimises -E_p log D - E_q log(1 - D) = -integral of [p log D + q log(1 - D)] dx
+(p = p_data, q = p_g), pointwise in x; d/dD [p log D + q log(1 - D)] = p / D - q / (1 - D) = 0
+gives D* = p / (p + q), which is 1/2 where q = p, and then L_D = -log(1/2) = ln 2.
 """
 import numpy as np
 

@@ -1,18 +1,28 @@
 """A multilayer perceptron with hand-written backpropagation.
 
-    h_0 = x,   h_l = act_l(h_{l-1} @ W_l + b_l)   for l = 1..L
+    h_0 = x,   a_l = h_{l-1} @ W_l + b_l,   h_l = act_l(a_l)   for l = 1..L
+
+Layers are numbered from 1 in this maths and from 0 in the code: layer l is index l - 1,
+so W_l = params[2 (l - 1)], b_l = params[2 (l - 1) + 1], act_l = activations[l - 1].
 
 Hidden layers use `activation`, the last layer `output_activation`. The MLP keeps
 the caches of its last forward pass; `backward(dout)` walks the layers in reverse,
 accumulating dL/dW_l and dL/db_l into `grads` (aligned with `params`) and returning
-dL/dx. `backward_input(dout)` returns dL/dx only and leaves `grads` untouched: that
+dL/dx. The chain rule, layer by layer from l = L down to 1, starting from dL/dh_L = dout:
+
+    dL/da_l     = dL/dh_l * act_l'(a_l)             (elementwise: layers.<act>_backward)
+    dL/dW_l    += h_{l-1}.T @ dL/da_l;  dL/db_l += sum over the batch of dL/da_l
+    dL/dh_{l-1} = dL/da_l @ W_l.T                   (layers.affine_backward)
+
+`backward_input(dout)` returns dL/dx only and leaves `grads` untouched: that
 is how a GAN's generator gradient passes through a frozen discriminator.
 
 Backends: the loops below are the NumPy reference. With backend "cython" the same
 three passes run in the compiled module minigan._ext.dense (built from ext/dense.pyx):
 one call per pass for all layers, same results (float64 within rtol 1e-10).
 
-Deliberately left out: autodiff, layer objects, regularisers (use the optimiser).
+Deliberately left out: autodiff, layer objects, regularisers (the optimisers have no weight
+decay either).
 """
 import numpy as np
 
@@ -135,7 +145,7 @@ class MLP:
         if self._dense is not None:
             return self._dense.backward(dout, self.grads, need_input_grad)
         dh = dout
-        for l in reversed(range(self.n_layers)):
+        for l in reversed(range(self.n_layers)):                      # l: 0-based layer index
             affine_cache, act_cache = self._caches[l]
             da = ACTIVATIONS[self.activations[l]][1](dh, act_cache)  # through the activation
             need_dx = l > 0 or need_input_grad

@@ -31,7 +31,8 @@ equal (k is symmetric); the i = j term adds w_aa (x_a - x_a) = 0, so both estima
 the formula. The second 2 is the cross term's -2, times the minus of d k / dx. The gradient
 for Y mirrors the one for X with the roles of the two samples swapped (c_yy for c_xx). A
 generator needs dX only (wrt="X", the default); a critic that shapes the features of both
-samples (minigan.MMDGAN) needs both (wrt="both").
+samples (minigan.MMDGAN) needs both (wrt="both"). docs/guide.md (sections 3.1 and 3.2) derives
+the estimators from the mean embeddings and this gradient step by step, with checks.
 
 This is the readable NumPy reference: it builds full n x m matrices (O(nm) memory).
 backend="cython" runs the same estimators in the compiled kernel minigan._ext.mmd (ext/mmd.pyx:
@@ -151,7 +152,10 @@ def _validate(X, Y, sigmas, estimator):
 
 def _mmd2_terms(X, Y, sigmas, estimator, wrt):
     """MMD^2 and the gradients asked for (wrt: None, "X" or "both") from the three kernel
-    blocks. Returns (value, dX or None, dY or None)."""
+    blocks. Returns (value, dX or None, dY or None).
+
+    The maths of this module lives here; mmd2 and mmd2_and_grad reach it through _validate
+    (input checks, default bandwidths) and _run (the choice of backend)."""
     n, m = len(X), len(Y)
     Kxx, Wxx = _kernel_and_weights(squared_distances(X, X), sigmas)
     Kyy, Wyy = _kernel_and_weights(squared_distances(Y, Y), sigmas)

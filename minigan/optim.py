@@ -5,6 +5,12 @@
                         m_hat = m / (1 - b1^t);      v_hat = v / (1 - b2^t)
                         p <- p - lr m_hat / (sqrt(v_hat) + eps)
 
+Why the bias correction: m starts at 0, so m_t = (1 - b1) sum_{k=1..t} b1^(t-k) g_k, and for
+gradients with a steady mean E m_t = E g (1 - b1) sum_{k=1..t} b1^(t-k) = E g (1 - b1^t): early
+estimates are pulled towards 0 by the factor (1 - b1^t) (0.1 at t = 1 for b1 = 0.9), which
+m_hat divides out; v_hat likewise. At t = 1, m_hat = g and sqrt(v_hat) = |g|: a first step of
+length lr whatever the scale of g.
+
 State lives per parameter (aligned with the params list) and round-trips through
 `state_dict()` / `load_state_dict()` for checkpoints. The optimiser updates the parameter and
 state arrays in place: they stay the same objects (an MLP and a checkpoint share them).
@@ -13,7 +19,8 @@ Backends: the `_update` methods below are the NumPy reference, one parameter at 
 backend "cython" a whole step is one call into minigan._ext.optim (built from ext/optim.pyx):
 one C loop per array, the same operations in the same order, so the same numbers bit for bit.
 
-Deliberately left out: weight decay, learning-rate schedules.
+Deliberately left out: weight decay. Learning-rate schedules are not the optimiser's business:
+the trainers set `lr` before each step (minigan.trainer, fit(..., lr_decay=...)).
 """
 import numpy as np
 

@@ -34,7 +34,11 @@ NOISES = ("uniform", "gaussian")
 
 
 def sample_noise(n, dim, kind="uniform", seed=None, dtype=np.float64):
-    """Noise z: (n, dim), uniform on [-1, 1]^dim (default) or standard Gaussian."""
+    """Noise z: (n, dim), uniform on [-1, 1]^dim (default) or standard Gaussian.
+
+    Uniform noise is enough for any 1-D target: if u = (z + 1) / 2 ~ U(0, 1) then F^-1(u) has
+    CDF F, since P(F^-1(u) <= x) = P(u <= F(x)) = F(x) (the inverse-CDF transform).
+    """
     n, dim = check_positive_int(n, "n"), check_positive_int(dim, "dim")
     check_choice(kind, "noise", NOISES)
     if np.dtype(dtype) not in (np.float32, np.float64):
