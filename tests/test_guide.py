@@ -5,7 +5,8 @@
   BCE via softplus, D* = 1/2, Adam's bias correction, the inverse-CDF transform, ...).
 - Every relative link, image and backticked repository path in README.md and docs/*.md
   resolves to a file inside the repository, and every #anchor to a heading of its target.
-- Nothing in the repository's text refers to a file outside it.
+- Nothing in the repository's text refers to a file outside it, and every docs/ file the code
+  cites exists.
 - docs/make_figures.py, which draws the guide's diagrams, runs.
 """
 import re
@@ -99,6 +100,15 @@ def test_nothing_refers_to_files_outside_the_repository():
         text = path.read_text(encoding="utf-8")
         assert design_notes not in text, f"{path.name} cites {design_notes}: use docs/design.md"
         assert "/work/" not in text, f"{path.name} names a path outside the repository"
+
+
+def test_docs_cited_by_the_code_exist():
+    cited = set()
+    for path in [*ROOT.glob("minigan/*.py"), *ROOT.glob("ext/*.pyx"), *ROOT.glob("demos/*.py")]:
+        cited |= set(re.findall(r"\bdocs/[\w.-]+\.(?:md|png|py)", path.read_text(encoding="utf-8")))
+    assert "docs/design.md" in cited
+    for name in cited:
+        assert (ROOT / name).exists(), f"the code cites {name}, which is not in the repository"
 
 
 def test_make_figures_runs(tmp_path):
