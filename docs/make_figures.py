@@ -2,8 +2,9 @@
 
 Each figure illustrates one derivation of the guide, computed with minigan itself:
 
-    guide_mean_embeddings.png  MMD as the distance between two mean embeddings (section 2.1)
-    guide_kernel_blocks.png    the pooled kernel matrix and the U-statistic's weights (section 2.1)
+    guide_mean_embeddings.png  MMD as the distance between two mean embeddings (section 3.1)
+    guide_kernel_blocks.png    the pooled kernel matrix and the U-statistic's weights (section 3.1)
+    guide_mmd_gradient.png     the two terms of dMMD^2/dx_a as arrows on a 2-D sample (section 3.2)
     guide_optimal_d.png        the optimal discriminator p / (p + q), and 1/2 at equilibrium
     guide_adam_bias.png        Adam's moment estimates with and without bias correction
     guide_inverse_cdf.png      uniform noise through F^-1((z + 1) / 2) becomes N(3, 0.5^2)
@@ -29,9 +30,19 @@ SIGMA = 0.5                          # kernel length-scale of the 1-D embedding 
 X_1D = np.array([-1.0, -0.4, 0.3])   # a small "generated" sample
 Y_1D = np.array([0.2, 0.9, 1.4])     # a small "real" sample
 N_X, N_Y = 4, 3                      # sizes of the kernel-matrix picture
+GRAD_N, GRAD_SIGMAS, GRAD_SEED = 12, [0.5, 1.0, 2.0], 0   # the gradient picture (2-D)
+GRAD_ARROW = 0.6                     # drawn length of its longest arrow
 BETA1, BETA2, ADAM_STEPS = 0.9, 0.999, 60
 TARGET_MEAN, TARGET_STD = 3.0, 0.5   # the 1-D demo's target
 DPI = 110
+
+
+def save(fig, out, name):
+    """Write the figure to out/name and close it; returns the path."""
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=DPI)
+    plt.close(fig)
+    return out / name
 
 
 def gaussian_k(a, b, sigma=SIGMA):
@@ -45,10 +56,11 @@ def mean_embeddings(out):
     mu_y = gaussian_k(t, Y_1D).mean(1)        # mu_Y(t) = mean_j k(t, y_j)
     witness = mu_x - mu_y
     mmd2 = minigan.mmd2(X_1D[:, None], Y_1D[:, None], SIGMA, estimator="biased")
-    # <mu_X - mu_Y, mu_X - mu_Y> = mean_i witness(x_i) - mean_j witness(y_j)
-    check = gaussian_k(X_1D, X_1D).mean() + gaussian_k(Y_1D, Y_1D).mean() \
-        - 2 * gaussian_k(X_1D, Y_1D).mean()
-    assert np.isclose(mmd2, check)
+    # <mu_X - mu_Y, mu_X - mu_Y> = mean_i witness(x_i) - mean_j witness(y_j), since k(., x) is
+    # the bump the inner product evaluates: <f, k(., x)> = f(x)
+    at_x = gaussian_k(X_1D, X_1D).mean(1) - gaussian_k(X_1D, Y_1D).mean(1)
+    at_y = gaussian_k(Y_1D, X_1D).mean(1) - gaussian_k(Y_1D, Y_1D).mean(1)
+    assert np.isclose(mmd2, at_x.mean() - at_y.mean())
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.4))
     for xi in X_1D:
@@ -71,10 +83,7 @@ def mean_embeddings(out):
                 fontsize=9)
     b.set_xlabel("t")
     b.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "guide_mean_embeddings.png", dpi=DPI)
-    plt.close(fig)
-    return out / "guide_mean_embeddings.png"
+    return save(fig, out, "guide_mean_embeddings.png")
 
 
 def kernel_blocks(out):
@@ -103,10 +112,46 @@ def kernel_blocks(out):
     ax.set_title(f"unbiased MMD² = Σ weight × k(row, column), n = {n}, m = {m};\n"
                  "× = the i = j terms, left out", fontsize=9)
     fig.colorbar(im, ax=ax, shrink=0.8, label="weight of k in MMD²")
-    fig.tight_layout()
-    fig.savefig(out / "guide_kernel_blocks.png", dpi=DPI)
-    plt.close(fig)
-    return out / "guide_kernel_blocks.png"
+    return save(fig, out, "guide_kernel_blocks.png")
+
+
+def mmd_gradient(out):
+    rng = np.random.default_rng(GRAD_SEED)
+    X = rng.normal(size=(GRAD_N, 2)) * 0.35 + [-1.0, -0.3]   # generated: one tight blob
+    Y = rng.normal(size=(GRAD_N, 2)) * 0.6 + [0.8, 0.4]      # real: elsewhere, wider
+    n, m = len(X), len(Y)
+    _, dX = minigan.mmd2_and_grad(X, Y, GRAD_SIGMAS, backend="numpy")
+
+    def weights(A, B):                   # w(a, b) = sum_s k_s(a, b) / s^2 for every pair
+        d2 = ((A[:, None, :] - B[None, :, :]) ** 2).sum(-1)
+        return sum(np.exp(-d2 / (2 * s**2)) / s**2 for s in GRAD_SIGMAS)
+
+    def pull(A, B):                      # sum_j w(a, b_j) (a - b_j) for every row a
+        W = weights(A, B)
+        return W.sum(1)[:, None] * A - W @ B
+
+    xx_term = -2 / (n * (n - 1)) * pull(X, X)    # the X-X term of dMMD^2/dx_a
+    cross_term = 2 / (n * m) * pull(X, Y)        # the cross term
+    assert np.allclose(xx_term + cross_term, dX)
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), sharex=True, sharey=True)
+    longest = np.linalg.norm(np.concatenate([xx_term, cross_term, dX]), axis=1).max()
+    scale = longest / GRAD_ARROW                # one scale for all panels: lengths compare
+    for ax, arrows, title in ((axes[0], xx_term, "X–X term: generated points repel"),
+                              (axes[1], cross_term, "cross term: pulled towards Y"),
+                              (axes[2], dX, "both: −dMMD²/dx_a, the GMN's step")):
+        ax.scatter(*Y.T, marker="s", color="C1", s=18, label="y_j (real)")
+        ax.scatter(*X.T, color="C0", s=18, label="x_a (generated)")
+        ax.quiver(*X.T, *(-arrows).T, angles="xy", scale_units="xy", scale=scale, width=0.006,
+                  color="C0")
+        ax.set_title(title, fontsize=9)
+        ax.set_aspect("equal")
+    tips = [X - t / scale for t in (xx_term, cross_term, dX)]
+    lo, hi = np.vstack([X, Y, *tips]).min(0) - 0.15, np.vstack([X, Y, *tips]).max(0) + 0.15
+    axes[0].set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]))
+    axes[0].legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"arrows: minus each term of the gradient, one scale (sigmas {GRAD_SIGMAS})",
+                 fontsize=9)
+    return save(fig, out, "guide_mmd_gradient.png")
 
 
 def optimal_discriminator(out):
@@ -123,10 +168,7 @@ def optimal_discriminator(out):
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("x")
         ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(out / "guide_optimal_d.png", dpi=DPI)
-    plt.close(fig)
-    return out / "guide_optimal_d.png"
+    return save(fig, out, "guide_optimal_d.png")
 
 
 def adam_bias(out):
@@ -151,10 +193,7 @@ def adam_bias(out):
     ax.set_title("moments start at 0; dividing by 1 − βᵗ removes that pull", fontsize=9)
     ax.set_ylim(0, 1.1)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "guide_adam_bias.png", dpi=DPI)
-    plt.close(fig)
-    return out / "guide_adam_bias.png"
+    return save(fig, out, "guide_adam_bias.png")
 
 
 def inverse_cdf(out):
@@ -177,13 +216,11 @@ def inverse_cdf(out):
     c.set_title("(c) G*(z) follows the target", fontsize=9)
     c.set_xlabel("x")
     c.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "guide_inverse_cdf.png", dpi=DPI)
-    plt.close(fig)
-    return out / "guide_inverse_cdf.png"
+    return save(fig, out, "guide_inverse_cdf.png")
 
 
-FIGURES = (mean_embeddings, kernel_blocks, optimal_discriminator, adam_bias, inverse_cdf)
+FIGURES = (mean_embeddings, kernel_blocks, mmd_gradient, optimal_discriminator, adam_bias,
+           inverse_cdf)
 
 
 def main(argv=None):

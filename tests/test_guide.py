@@ -114,4 +114,4 @@ def test_docs_cited_by_the_code_exist():
 def test_make_figures_runs(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "docs" / "make_figures.py"), "--out", str(tmp_path)],
                    check=True, capture_output=True, cwd=ROOT)
-    assert len(list(tmp_path.glob("guide_*.png"))) == 5
+    assert len(list(tmp_path.glob("guide_*.png"))) == 6
