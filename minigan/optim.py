@@ -17,7 +17,7 @@ Deliberately left out: weight decay, learning-rate schedules.
 """
 import numpy as np
 
-from ._checks import check_positive_float
+from ._checks import NonFiniteError, check_positive_float
 from .backend import ext, resolve
 
 
@@ -40,6 +40,7 @@ class Optimizer:
     def step(self, grads):
         """Apply one update from `grads` (aligned with params, each of its parameter's shape
         and dtype). Bad gradients raise ValueError before anything changes."""
+        self._check_finite(grads)
         if self.backend == "cython":
             self._compiled_step(grads, self.t + 1)  # checks every array, then updates all
         else:
@@ -57,6 +58,12 @@ class Optimizer:
                        else type(g).__name__)
                 raise ValueError(f"grads[{i}] must be a {p.dtype} array of shape {p.shape} "
                                  f"(its parameter's), got {got}")
+
+    def _check_finite(self, grads):
+        """A NaN or inf gradient is refused on both backends, before any parameter moves."""
+        for i, g in enumerate(grads):
+            if isinstance(g, np.ndarray) and g.dtype.kind == "f" and not np.all(np.isfinite(g)):
+                raise NonFiniteError(f"grads[{i}] contains NaN or inf; no parameter was updated")
 
     def state_dict(self):
         """Arrays {'<slot>.<i>': array} and the step count, for a checkpoint."""
@@ -105,7 +112,10 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, backend=None):
         super().__init__(params, lr, backend)
-        b1, b2 = betas
+        try:
+            b1, b2 = (float(b) for b in betas)
+        except (TypeError, ValueError):
+            raise TypeError(f"betas must be a pair of numbers (beta1, beta2), got {betas!r}") from None
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
             raise ValueError(f"betas must lie in [0, 1), got {betas}")
         self.betas = (float(b1), float(b2))
