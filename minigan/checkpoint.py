@@ -108,31 +108,23 @@ def load_checkpoint(path, kind=None):
         return {name: ckpt.array(name) for name in ckpt.names}, ckpt.meta
 
 
-class CheckpointReader:
-    """An open checkpoint: `meta` (the JSON dict), `names` (its arrays) and `array(name, ...)`.
+class NpzReader:
+    """An open .npz file: `names` (its arrays) and `array(name, ...)`, each array checked
+    against what it must be before its data is read. Use as a context manager. Every failure
+    is a CheckpointError naming the file (minigan.mmd_test_cli reads sample files with it)."""
 
-    Use as a context manager. Every failure is a CheckpointError naming the file.
-    """
+    what = ".npz file"
 
-    def __init__(self, path, kind=None):
+    def __init__(self, path):
         path = os.fspath(path)
-        if not os.path.exists(path) and os.path.exists(path + ".npz"):
-            path += ".npz"  # save_checkpoint adds the suffix, so load accepts the name without it
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"no checkpoint at {path!r}")
         if not os.path.isfile(path):
             raise CheckpointError(f"{path!r} is not a regular file")
-        self.path, self.kind = path, kind
+        self.path, self.kind = path, None
         try:
             self._zip = zipfile.ZipFile(path)
         except (OSError, zipfile.BadZipFile, EOFError, ValueError) as e:
-            raise CheckpointError(f"{path!r} is not a readable .npz checkpoint: {e}") from None
-        try:
-            self.names = [n[:-4] for n in self._zip.namelist() if n.endswith(".npy")]
-            self.meta = self._read_meta()
-        except BaseException:
-            self._zip.close()
-            raise
+            raise CheckpointError(f"{path!r} is not a readable {self.what}: {e}") from None
+        self.names = [n[:-4] for n in self._zip.namelist() if n.endswith(".npy")]
 
     def __enter__(self):
         return self
@@ -144,56 +136,31 @@ class CheckpointReader:
         """A CheckpointError about this file."""
         kind = f"{self.kind} " if self.kind else ""
         return CheckpointError(f"{self.path!r} is an incomplete or inconsistent {kind}"
-                               f"checkpoint: {what}")
-
-    def _read_meta(self):
-        if _META_KEY not in self.names:
-            if any(self._header(n)[2].hasobject for n in self.names):
-                raise CheckpointError(f"{self.path!r} holds pickled objects, which minigan "
-                                      f"never loads")
-            raise CheckpointError(f"{self.path!r} has no minigan metadata")
-        raw = self.array(_META_KEY, shape=(), max_bytes=MAX_META_BYTES, kind="U")
-        try:
-            meta = json.loads(str(raw), parse_constant=_refuse_constant, parse_float=_finite_float)
-        except ValueError as e:  # JSONDecodeError is a ValueError
-            raise CheckpointError(f"{self.path!r} has corrupt metadata: {e}") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise CheckpointError(f"{self.path!r} is not a minigan checkpoint")
-        if meta.get("version") != VERSION:
-            raise CheckpointError(f"{self.path!r} has format version {meta.get('version')}, "
-                                  f"this minigan reads version {VERSION}")
-        if self.kind is not None and meta.get("kind") != self.kind:
-            raise CheckpointError(f"{self.path!r} holds a {meta.get('kind')}, not a {self.kind}")
-        return meta
+                               f"{self.what}: {what}")
 
     def _header(self, name):
         """(zip info, shape, dtype, fortran order, header length) of one array, data unread."""
         try:
             info = self._zip.getinfo(name + ".npy")
             with self._zip.open(info) as f:
-                version = np.lib.format.read_magic(f)
-                read = {(1, 0): np.lib.format.read_array_header_1_0,
-                        (2, 0): np.lib.format.read_array_header_2_0}.get(version)
-                if read is None:
-                    raise ValueError(f".npy format version {version}")
-                shape, fortran, dtype = read(f)
+                shape, fortran, dtype = read_npy_header(f)
                 return info, shape, dtype, fortran, f.tell()
         except KeyError:
             raise self.fail(f"no array {name!r}") from None
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-            raise CheckpointError(f"{self.path!r} is not a readable .npz checkpoint "
+            raise CheckpointError(f"{self.path!r} is not a readable {self.what} "
                                   f"(array {name!r}: {e})") from None
 
     def array(self, name, shape=None, dtype=None, kind="f", max_bytes=MAX_ARRAY_BYTES,
-              max_len=None):
+              max_len=None, finite=True):
         """The array `name`, checked before its data is read: exactly `shape` (None: any
-        shape; max_len: 1-D of at most that length), `dtype` (None: any of `kind`),
-        at most max_bytes, and as many bytes in the zip as its header says. Floating arrays
-        must be finite."""
+        shape; max_len: 1-D of at most that length), `dtype` (None: any whose dtype.kind is
+        in `kind`), at most max_bytes, and as many bytes in the zip as its header says.
+        Floating arrays must be finite (unless finite=False)."""
         info, got_shape, got_dtype, fortran, offset = self._header(name)
         if got_dtype.hasobject:
             raise CheckpointError(f"{self.path!r} holds pickled objects, which minigan never loads")
-        if got_dtype.kind != kind or (dtype is not None and got_dtype != np.dtype(dtype)):
+        if got_dtype.kind not in kind or (dtype is not None and got_dtype != np.dtype(dtype)):
             want = np.dtype(dtype).name if dtype is not None else f"kind {kind!r}"
             raise self.fail(f"array {name!r} has dtype {got_dtype}, expected {want}")
         if shape is not None and tuple(got_shape) != tuple(shape):
@@ -217,12 +184,62 @@ class CheckpointReader:
                 if len(data) != nbytes or f.read(1):
                     raise EOFError("the data is cut short")
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-            raise CheckpointError(f"{self.path!r} is not a readable .npz checkpoint "
+            raise CheckpointError(f"{self.path!r} is not a readable {self.what} "
                                   f"(array {name!r}: {e})") from None
         arr = np.frombuffer(data, dtype=got_dtype).reshape(got_shape, order="F" if fortran else "C")
-        if kind == "f" and not np.all(np.isfinite(arr)):
+        if finite and arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
             raise self.fail(f"array {name!r} contains NaN or inf")
         return arr.copy()
+
+
+class CheckpointReader(NpzReader):
+    """An open checkpoint: an NpzReader with `meta` (the JSON dict), of `kind` when given."""
+
+    what = "checkpoint"
+
+    def __init__(self, path, kind=None):
+        path = os.fspath(path)
+        if not os.path.exists(path) and os.path.exists(path + ".npz"):
+            path += ".npz"  # save_checkpoint adds the suffix, so load accepts the name without it
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no checkpoint at {path!r}")
+        super().__init__(path)
+        self.kind = kind
+        try:
+            self.meta = self._read_meta()
+        except BaseException:
+            self._zip.close()
+            raise
+
+    def _read_meta(self):
+        if _META_KEY not in self.names:
+            if any(self._header(n)[2].hasobject for n in self.names):
+                raise CheckpointError(f"{self.path!r} holds pickled objects, which minigan "
+                                      f"never loads")
+            raise CheckpointError(f"{self.path!r} has no minigan metadata")
+        raw = self.array(_META_KEY, shape=(), max_bytes=MAX_META_BYTES, kind="U")
+        try:
+            meta = json.loads(str(raw), parse_constant=_refuse_constant, parse_float=_finite_float)
+        except ValueError as e:  # JSONDecodeError is a ValueError
+            raise CheckpointError(f"{self.path!r} has corrupt metadata: {e}") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise CheckpointError(f"{self.path!r} is not a minigan checkpoint")
+        if meta.get("version") != VERSION:
+            raise CheckpointError(f"{self.path!r} has format version {meta.get('version')}, "
+                                  f"this minigan reads version {VERSION}")
+        if self.kind is not None and meta.get("kind") != self.kind:
+            raise CheckpointError(f"{self.path!r} holds a {meta.get('kind')}, not a {self.kind}")
+        return meta
+
+
+def read_npy_header(f):
+    """(shape, fortran_order, dtype) from the .npy header at f's position (data unread)."""
+    version = np.lib.format.read_magic(f)
+    read = {(1, 0): np.lib.format.read_array_header_1_0,
+            (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+    if read is None:
+        raise ValueError(f".npy format version {version} (minigan reads 1.0 and 2.0)")
+    return read(f)
 
 
 def _refuse_constant(name):
