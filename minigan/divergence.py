@@ -54,7 +54,7 @@ def guarded_step(step):
                 figures = step(self, real, *args, **kwargs)
             reason = _diverged(self, figures, real)
         except (NonFiniteError, FloatingPointError, OverflowError) as e:
-            reason = str(e)
+            reason = f"a value computed in the step overflowed: {e}"
         except BaseException:
             _restore(self, saved)   # any failure mid-step leaves the trainer as it was
             raise

@@ -96,7 +96,11 @@ class MLP:
         for i, p in enumerate(self.params):  # NaN weights: the compiled ReLU would hide them
             if not np.all(np.isfinite(p)):
                 raise NonFiniteError(f"params[{i}] contains NaN or inf")
-        return self._forward(x)
+        out = self._forward(x)
+        if not np.all(np.isfinite(out)):
+            raise NonFiniteError(f"x: the output overflowed to NaN or inf (|x| up to "
+                                 f"{np.abs(x).max():.3g}); rescale the input")
+        return out
 
     __call__ = forward
 

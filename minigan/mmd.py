@@ -140,6 +140,14 @@ def squared_distances(X, Y):
     return np.maximum(D2, 0, out=D2)
 
 
+def self_distances(X):
+    """squared_distances(X, X) with its diagonal exactly 0: ||x||^2 + ||x||^2 - 2 x.x rounds to
+    ~eps ||x||^2, which a bandwidth narrower than sqrt(eps) ||x|| would read as a distance."""
+    D2 = squared_distances(X, X)
+    np.fill_diagonal(D2, 0)
+    return D2
+
+
 def gaussian_kernel(X, Y, sigmas):
     """K[i, j] = sum_s exp(-||x_i - y_j||^2 / (2 sigma_s^2)).  X: (n, d), Y: (m, d) -> (n, m)."""
     K, _ = _kernel_and_weights(squared_distances(X, Y), check_sigmas(sigmas))
@@ -239,8 +247,8 @@ def _mmd2_terms(X, Y, sigmas, estimator, wrt):
     """MMD^2 and the gradients asked for (wrt: None, "X" or "both") from the three kernel
     blocks. Returns (value, dX or None, dY or None)."""
     n, m = len(X), len(Y)
-    Kxx, Wxx = _kernel_and_weights(squared_distances(X, X), sigmas)
-    Kyy, Wyy = _kernel_and_weights(squared_distances(Y, Y), sigmas)
+    Kxx, Wxx = _kernel_and_weights(self_distances(X), sigmas)
+    Kyy, Wyy = _kernel_and_weights(self_distances(Y), sigmas)
     Kxy, Wxy = _kernel_and_weights(squared_distances(X, Y), sigmas)
     if estimator == "unbiased":
         np.fill_diagonal(Kxx, 0)  # leave out the i = j terms
@@ -286,7 +294,12 @@ def _run(X, Y, sigmas, e, estimator, wrt, backend, n_threads):
     if not np.isfinite(value):  # never answer from NaN (the checks above should prevent it)
         raise FloatingPointError(f"MMD^2 came out as {value}; please report this input")
     # d/dX of f(X 2^-e) is 2^-e f'(X 2^-e): scale the gradients back (exact)
-    return value, *(None if g is None else np.ldexp(g, -e) for g in (dX, dY))
+    with np.errstate(over="ignore"):
+        grads = [None if g is None else np.ldexp(g, -e) for g in (dX, dY)]
+    if not all(g is None or np.all(np.isfinite(g)) for g in grads):
+        raise FloatingPointError(f"the gradient (~ 1 / the data's scale) overflows {X.dtype} "
+                                 f"for data this small; use float64 or rescale X and Y")
+    return value, *grads
 
 
 def mmd2(X, Y, sigmas=None, estimator="unbiased", backend=None, n_threads=None):

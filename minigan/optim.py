@@ -60,10 +60,23 @@ class Optimizer:
                                  f"(its parameter's), got {got}")
 
     def _check_finite(self, grads):
-        """A NaN or inf gradient is refused on both backends, before any parameter moves."""
+        """A NaN or inf gradient, or one so large that the update overflows, is refused on
+        both backends, before any parameter moves."""
         for i, g in enumerate(grads):
-            if isinstance(g, np.ndarray) and g.dtype.kind == "f" and not np.all(np.isfinite(g)):
+            if not (isinstance(g, np.ndarray) and g.dtype.kind == "f"):
+                continue  # the shape/dtype checks that follow name it
+            top = float(np.abs(g).max()) if g.size else 0.0
+            if not np.isfinite(top):
                 raise NonFiniteError(f"grads[{i}] contains NaN or inf; no parameter was updated")
+            if top > self._grad_limit(g.dtype):
+                raise NonFiniteError(f"grads[{i}] has entries up to {top:.3g}, beyond "
+                                     f"{self._grad_limit(g.dtype):.3g} where this update "
+                                     f"overflows {g.dtype}; scale the loss down or clip the "
+                                     f"gradient (no parameter was updated)")
+
+    def _grad_limit(self, dtype):
+        """Largest |g| whose update stays finite: lr |g| (SGD's step) below max / 2."""
+        return float(np.finfo(dtype).max) / (2 * self.lr)
 
     def state_dict(self):
         """Arrays {'<slot>.<i>': array} and the step count, for a checkpoint."""
@@ -120,6 +133,10 @@ class Adam(Optimizer):
             raise ValueError(f"betas must lie in [0, 1), got {betas}")
         self.betas = (float(b1), float(b2))
         self.eps = check_positive_float(eps, "eps")
+
+    def _grad_limit(self, dtype):
+        """Adam squares the gradient and forms lr m_hat: both must stay finite."""
+        return min(float(np.sqrt(np.finfo(dtype).max)) / 2, super()._grad_limit(dtype))
 
     def _update(self, i, p, g, t):
         b1, b2 = self.betas

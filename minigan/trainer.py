@@ -101,6 +101,8 @@ class Trainer:
                              f"got {given.sizes[0]} -> {given.sizes[-1]}")
         if given.dtype != self.dtype:
             raise TypeError(f"{name} has dtype {given.dtype}, the trainer uses {self.dtype}")
+        if not all(np.all(np.isfinite(p)) for p in given.params):
+            raise ValueError(f"{name} has NaN or inf weights")
         return given
 
     @property
