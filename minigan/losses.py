@@ -59,10 +59,11 @@ def _logits(s, name="logits"):
 
 def _compiled(backend, *arrays):
     """Whether the compiled kernel runs: the backend resolves to "cython" and every array is
-    one it takes as it is (C-contiguous, aligned, native float32/float64)."""
+    one it takes as it is (C-contiguous, aligned, native float32/float64, finite: NaN/inf go
+    to the NumPy path, whose NonFiniteError names the argument on both backends)."""
     return resolve(backend, module="losses") == "cython" and all(
         type(a) is np.ndarray and a.dtype in _FLOATS and a.flags.c_contiguous and a.flags.aligned
-        for a in arrays)
+        and np.all(np.isfinite(a)) for a in arrays)
 
 
 def bce_with_logits(logits, targets, backend=None):

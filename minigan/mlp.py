@@ -26,7 +26,7 @@ decay either).
 """
 import numpy as np
 
-from ._checks import as_float_array, check_choice
+from ._checks import NonFiniteError, as_float_array, check_choice, check_widths
 from .backend import ext, resolve
 from .layers import ACTIVATIONS, affine_backward, affine_backward_input, affine_forward
 
@@ -50,8 +50,8 @@ class MLP:
 
     def __init__(self, sizes, activation="relu", output_activation="identity", seed=None,
                  dtype=np.float64, backend=None):
-        sizes = [int(s) for s in sizes]
-        if len(sizes) < 2 or min(sizes) < 1:
+        sizes = check_widths(sizes, "sizes")
+        if len(sizes) < 2:
             raise ValueError(f"sizes must list at least two positive widths, got {sizes}")
         check_choice(activation, "activation", ACTIVATIONS)
         check_choice(output_activation, "output_activation", ACTIVATIONS)
@@ -103,7 +103,14 @@ class MLP:
         x = as_float_array(x, "x", ndim=2, dtype=self.dtype)
         if x.shape[1] != self.sizes[0]:
             raise ValueError(f"x must have {self.sizes[0]} columns, got shape {x.shape}")
-        return self._forward(x)
+        for i, p in enumerate(self.params):  # NaN weights: the compiled ReLU would hide them
+            if not np.all(np.isfinite(p)):
+                raise NonFiniteError(f"params[{i}] contains NaN or inf")
+        out = self._forward(x)
+        if not np.all(np.isfinite(out)):
+            raise NonFiniteError(f"x: the output overflowed to NaN or inf (|x| up to "
+                                 f"{np.abs(x).max():.3g}); rescale the input")
+        return out
 
     __call__ = forward
 

@@ -24,7 +24,7 @@ the trainers set `lr` before each step (minigan.trainer, fit(..., lr_decay=...))
 """
 import numpy as np
 
-from ._checks import check_positive_float
+from ._checks import NonFiniteError, check_positive_float
 from .backend import ext, resolve
 
 
@@ -47,6 +47,7 @@ class Optimizer:
     def step(self, grads):
         """Apply one update from `grads` (aligned with params, each of its parameter's shape
         and dtype). Bad gradients raise ValueError before anything changes."""
+        self._check_finite(grads)
         if self.backend == "cython":
             self._compiled_step(grads, self.t + 1)  # checks every array, then updates all
         else:
@@ -64,6 +65,25 @@ class Optimizer:
                        else type(g).__name__)
                 raise ValueError(f"grads[{i}] must be a {p.dtype} array of shape {p.shape} "
                                  f"(its parameter's), got {got}")
+
+    def _check_finite(self, grads):
+        """A NaN or inf gradient, or one so large that the update overflows, is refused on
+        both backends, before any parameter moves."""
+        for i, g in enumerate(grads):
+            if not (isinstance(g, np.ndarray) and g.dtype.kind == "f"):
+                continue  # the shape/dtype checks that follow name it
+            top = float(np.abs(g).max()) if g.size else 0.0
+            if not np.isfinite(top):
+                raise NonFiniteError(f"grads[{i}] contains NaN or inf; no parameter was updated")
+            if top > self._grad_limit(g.dtype):
+                raise NonFiniteError(f"grads[{i}] has entries up to {top:.3g}, beyond "
+                                     f"{self._grad_limit(g.dtype):.3g} where this update "
+                                     f"overflows {g.dtype}; scale the loss down or clip the "
+                                     f"gradient (no parameter was updated)")
+
+    def _grad_limit(self, dtype):
+        """Largest |g| whose update stays finite: lr |g| (SGD's step) below max / 2."""
+        return float(np.finfo(dtype).max) / (2 * self.lr)
 
     def state_dict(self):
         """Arrays {'<slot>.<i>': array} and the step count, for a checkpoint."""
@@ -112,11 +132,18 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, backend=None):
         super().__init__(params, lr, backend)
-        b1, b2 = betas
+        try:
+            b1, b2 = (float(b) for b in betas)
+        except (TypeError, ValueError):
+            raise TypeError(f"betas must be a pair of numbers (beta1, beta2), got {betas!r}") from None
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
             raise ValueError(f"betas must lie in [0, 1), got {betas}")
         self.betas = (float(b1), float(b2))
         self.eps = check_positive_float(eps, "eps")
+
+    def _grad_limit(self, dtype):
+        """Adam squares the gradient and forms lr m_hat: both must stay finite."""
+        return min(float(np.sqrt(np.finfo(dtype).max)) / 2, super()._grad_limit(dtype))
 
     def _update(self, i, p, g, t):
         b1, b2 = self.betas

@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from . import data, metrics
+from .cliargs import int_at_least, output_file
 from .gan import GAN
 from .gmn import GMN
 from .two_sample import mmd_test
@@ -133,10 +134,10 @@ def main(argv=None):
                                 description="Mode-collapse protocol (VEEGAN/PacGAN) on ring-8 and grid-25.")
     p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    p.add_argument("--seeds", type=int, default=5, help="number of seeds, 0..k-1 (default 5)")
-    p.add_argument("--steps", type=int, default=None, help="override the recipes' step counts")
+    p.add_argument("--seeds", type=int_at_least(1), default=5, help="number of seeds, 0..k-1 (default 5)")
+    p.add_argument("--steps", type=int_at_least(1), default=None, help="override the recipes' step counts")
     p.add_argument("--backend", default=None, choices=["numpy", "cython", "auto"])
-    p.add_argument("--json", metavar="PATH", help="also write every run and the summary as JSON")
+    p.add_argument("--json", type=output_file, metavar="PATH", help="also write every run and the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     t0 = time.perf_counter()

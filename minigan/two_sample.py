@@ -85,6 +85,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.stats import norm
+from tqdm.auto import tqdm
 
 from . import mmd
 from ._checks import (as_float_array, check_choice, check_positive_float,
@@ -99,6 +100,8 @@ SPLIT_MAX_ROWS = 2000        # rows per sample used to choose the bandwidth (mem
 VAR_REG = 1e-8               # keeps the split's power proxy finite where var_hat = 0
 VAR_FLOOR = 1e-30            # "aggregate": only stops 0/0 (var_hat is a sum of squares ~ 1e-16^2)
 _TEMPORARIES = 6             # block-sized arrays alive at once inside mmd.gaussian_kernel
+LABEL_MEMORY = 2 * 2**30     # bytes for the (n + m) x (1 + B) relabelling matrix
+PROGRESS_WORK = 2e10         # kernel entries x relabellings above which a progress bar shows
 
 
 @dataclass
@@ -204,7 +207,17 @@ def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
     X = as_float_array(X, "X", ndim=2, dtype=np.float64, min_rows=min_rows)
     Y = as_float_array(Y, "Y", ndim=2, dtype=np.float64, min_rows=min_rows)
     check_same_width(X, Y, "X", "Y")
+    if method == "permutation":
+        _check_label_memory(len(X) + len(Y), n_permutations)
     rng = np.random.default_rng(seed)
+    # extreme scales: the test is unchanged when data and bandwidths are multiplied by one
+    # factor, so both are brought into a safe range by a power of two (see minigan.mmd)
+    if choice is None and sigmas is not None:
+        sigmas = mmd.check_sigmas(sigmas, (0, np.inf))
+        mmd.check_narrowest(sigmas, X, Y)
+    X, Y, e = mmd.to_safe_range(X, Y)
+    if choice is None and sigmas is not None:
+        sigmas = [float(np.ldexp(s, -e)) for s in sigmas]
 
     best_sigma = None
     if split:
@@ -216,6 +229,7 @@ def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
         sigmas, bandwidth = [mmd.median_heuristic(X, Y)], "median"
     else:
         sigmas, bandwidth = mmd.check_sigmas(sigmas), "given"
+    scale_back = lambda s: float(np.ldexp(s, e))
 
     if method == "linear":
         statistic, p_value, threshold = _linear_test(X, Y, sigmas, alpha, rng)
@@ -226,11 +240,14 @@ def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
     else:
         statistic, p_value, threshold = _permutation_test(
             X, Y, sigmas, estimator, n_permutations, alpha, rng, max_memory)
+    if not (np.isfinite(statistic) and np.isfinite(p_value)):  # never answer from NaN
+        raise FloatingPointError(f"the test statistic came out as {statistic}; please report "
+                                 f"this input")
     return MMDTestResult(statistic=statistic, p_value=p_value, threshold=threshold,
-                         reject=bool(p_value <= alpha), sigmas=sigmas, bandwidth=bandwidth,
-                         method=method, estimator=estimator, alpha=alpha,
+                         reject=bool(p_value <= alpha), sigmas=[scale_back(s) for s in sigmas],
+                         bandwidth=bandwidth, method=method, estimator=estimator, alpha=alpha,
                          n_permutations=n_permutations, n=len(X), m=len(Y),
-                         best_sigma=best_sigma)
+                         best_sigma=None if best_sigma is None else scale_back(best_sigma))
 
 
 def required_rows(method, estimator="unbiased", split=False):
@@ -283,7 +300,7 @@ def permutation_statistics(Z, A, n, sigmas, estimator, max_memory=MAX_MEMORY):
     rows = _block_rows(N, A.shape[1], max_memory)
     S_xx, a_r, tr_x = np.zeros(A.shape[1]), np.zeros(A.shape[1]), np.zeros(A.shape[1])
     S = tr = 0.0
-    for start in range(0, N, rows):
+    for start in _blocks(N, rows, A.shape[1], "mmd_test"):
         I = slice(start, start + rows)
         K_I = mmd.gaussian_kernel(Z[I], Z, sigmas)                    # (rows, N)
         r_I = K_I.sum(1)
@@ -299,6 +316,23 @@ def permutation_statistics(Z, A, n, sigmas, estimator, max_memory=MAX_MEMORY):
         return ((S_xx - tr_x) / (n * (n - 1)) + (S_yy - (tr - tr_x)) / (m * (m - 1))
                 - 2 * S_xy / (n * m))
     return S_xx / n**2 + S_yy / m**2 - 2 * S_xy / (n * m)
+
+
+def _check_label_memory(N, n_permutations):
+    """Refuse, before allocating, a relabelling matrix larger than LABEL_MEMORY."""
+    need = 8 * N * (1 + n_permutations)
+    if need > LABEL_MEMORY:
+        raise MemoryError(
+            f"{n_permutations} permutations of {N} pooled rows need a {need / 2**30:.1f} GiB "
+            f"relabelling matrix (more than minigan.two_sample.LABEL_MEMORY = "
+            f"{LABEL_MEMORY / 2**30:.0f} GiB); use fewer permutations (500 gives p-values to "
+            f"+-0.01) or method='linear' (O(n) time and memory)")
+
+
+def _blocks(N, rows, B, what):
+    """range(0, N, rows), shown as a progress bar (with an ETA) when the work is large."""
+    return tqdm(range(0, N, rows), desc=what, unit="block", leave=False,
+                disable=float(N) * N * B < PROGRESS_WORK)
 
 
 def _block_rows(N, B, max_memory):
@@ -349,7 +383,7 @@ def studentised_statistics(Z, A, n, sigmas, max_memory=MAX_MEMORY):
     N, m = len(Z), len(Z) - n
     rows = _block_rows(N, A.shape[1], max_memory)
     sums = np.zeros((4, len(sigmas), A.shape[1]))      # sum f, sum f^2, sum g, sum g^2
-    for start in range(0, N, rows):
+    for start in _blocks(N, rows, A.shape[1] * len(sigmas), "mmd_test (aggregate)"):
         I = slice(start, start + rows)
         in_x = A[I]                                                    # (rows, B)
         D2_I = mmd.squared_distances(Z[I], Z)                          # (rows, N)
