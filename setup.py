@@ -4,11 +4,19 @@ pyproject.toml carries the metadata; this file only describes the compiled
 extensions, because their flags depend on the compiler found at build time.
 
 Environment switches (read at build time):
-  MINIGAN_NATIVE=1     add -march=native (fastest, not portable to other CPUs)
+  MINIGAN_NATIVE=1     add -march=native to every module (not portable to other CPUs, and
+                       not needed for speed: see the per-instruction-set kernels below)
   MINIGAN_NO_OPENMP=1  build the serial loops even if the compiler has OpenMP
-  MINIGAN_ONLY_EXT=a,b build only ext/a.pyx, ext/b.pyx (for working on one module)
+  MINIGAN_ONLY_EXT=a,b build only ext/a.pyx, ext/b.pyx and their per-instruction-set twins
+                       ext/a_*.pyx (for working on one module)
   MINIGAN_REQUIRE_EXT=1 a module that fails to compile fails the install (otherwise it is
                        skipped with a warning, and minigan falls back to NumPy)
+
+Runtime CPU dispatch: a module named ext/<name>_<isa>.pyx (mmd_avx2, mmd_avx512) is the same
+kernel compiled with the flags of ISA_FLAGS[<isa>]. It is built only when the compiler
+targets x86 and accepts those flags, and minigan._ext.<name> imports it at run time only on a
+CPU that has the instructions (so a wheel built here runs on any x86-64). Elsewhere (ARM, or
+MSVC) only the portable modules are built.
 """
 import os
 import sys
@@ -21,11 +29,26 @@ from setuptools.command.build_ext import build_ext
 HERE = Path(__file__).parent
 
 
-def _compiler_accepts(compiler, flags):
-    """True when `compiler` compiles and links a tiny C file with `flags`."""
+# The flags of each per-instruction-set module ext/<name>_<isa>.pyx (the x86-64 psABI levels
+# v3 and v4, minus what the kernels do not use). -ffp-contract=off: no fused multiply-adds in
+# our own loops (glibc's vector exp still uses them inside), so a loop rounds the same way
+# whichever branch the compiler vectorised it in: asking for dY too leaves dX to the bit.
+ISA_FLAGS = {
+    "avx2": ["-mavx2", "-mfma", "-ffp-contract=off"],
+    "avx512": ["-mavx512f", "-mavx512dq", "-mavx512vl", "-mavx512bw", "-mavx2", "-mfma",
+               "-ffp-contract=off"],
+}
+OPENMP_PROBE = "#include <omp.h>\nint main(void){return omp_get_max_threads() < 1;}\n"
+X86_PROBE = ("#if !(defined(__x86_64__) || defined(__i386__))\n#error not x86\n#endif\n"
+             "#include <immintrin.h>\nint main(void){return 0;}\n")
+C_PROBE = "int main(void){return 0;}\n"
+
+
+def _compiler_accepts(compiler, flags, source):
+    """True when `compiler` compiles and links the C program `source` with `flags`."""
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "probe.c"
-        src.write_text("#include <omp.h>\nint main(void){return omp_get_max_threads() < 1;}\n")
+        src.write_text(source)
         try:
             objs = compiler.compile([str(src)], output_dir=tmp, extra_postargs=flags)
             compiler.link_executable(objs, str(Path(tmp) / "probe"), extra_postargs=flags)
@@ -42,28 +65,39 @@ class BuildExt(build_ext):
         compile_flags = ["-O3", "-ffast-math"] if unix else ["/O2"]
         # -ffast-math is a *compile* flag only: as a link flag it would switch the whole
         # Python process to flush-denormals-to-zero when the module is imported.
+        if unix and _compiler_accepts(self.compiler, ["-fveclib=libmvec"], C_PROBE):
+            compile_flags.append("-fveclib=libmvec")  # clang: vectorise exp through glibc too
         if unix and os.environ.get("MINIGAN_NATIVE") == "1":
             compile_flags.append("-march=native")
         openmp = []
         if os.environ.get("MINIGAN_NO_OPENMP") != "1":
             flag = ["-fopenmp"] if unix else ["/openmp"]
-            if _compiler_accepts(self.compiler, flag):
+            if _compiler_accepts(self.compiler, flag, OPENMP_PROBE):
                 openmp = flag
         # Without a working C compiler the install still succeeds (optional extensions) and
         # minigan runs on its NumPy backend; MINIGAN_REQUIRE_EXT=1 (as in CI) makes it an error.
         optional = os.environ.get("MINIGAN_REQUIRE_EXT") != "1"
+        kept = []
         for ext in self.extensions:
+            isa = ext.name.rsplit("_", 1)[-1] if "_" in ext.name.rsplit(".", 1)[-1] else None
+            isa_flags = ISA_FLAGS.get(isa, [])
+            if isa_flags and not (unix and _compiler_accepts(self.compiler, isa_flags,
+                                                              X86_PROBE)):
+                print(f"minigan: not building {ext.name} (the compiler does not target x86 "
+                      f"with {' '.join(isa_flags)}); the portable kernel will run")
+                continue
             ext.optional = optional
             # a module's own flags (a `# distutils: extra_compile_args=...` line at the top of
             # its .pyx) come last, so they can override these
-            ext.extra_compile_args = compile_flags + openmp + list(ext.extra_compile_args)
+            ext.extra_compile_args = (compile_flags + isa_flags + openmp
+                                      + list(ext.extra_compile_args))
             ext.extra_link_args = openmp  # -fopenmp must reach the linker too
             if unix:
                 ext.libraries = list(ext.libraries) + ["m"]  # glibc's vectorised exp lives in libm
             ext.define_macros = list(ext.define_macros) + [
-                ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
-                ("MINIGAN_OPENMP", "1" if openmp else "0"),
-            ]
+                ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+            kept.append(ext)
+        self.extensions = kept
         super().build_extensions()
 
 
@@ -72,7 +106,7 @@ def extensions():
     sources = sorted((HERE / "ext").glob("*.pyx"))
     only = os.environ.get("MINIGAN_ONLY_EXT")
     if only:
-        sources = [s for s in sources if s.stem in only.split(",")]
+        sources = [s for s in sources if s.stem.split("_")[0] in only.split(",")]
     if not sources:
         return []
     import numpy

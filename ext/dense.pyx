@@ -13,7 +13,8 @@ The same maths as minigan.layers / minigan.mlp, which stay the readable referenc
 compiled version changes is only how it is run:
   - one Python call per pass instead of several NumPy calls per layer (on small layers the
     ~2 us overhead of each NumPy call costs more than the arithmetic);
-  - the three matrix products per layer are BLAS gemm calls (scipy.linalg.cython_blas);
+  - the three matrix products per layer are BLAS gemm calls (scipy.linalg.cython_blas,
+    through the row-major gemm of ext/_blas.pxi);
   - the bias add and the activation are one C loop over each layer's output, and so are the
     activation's derivative and the bias-gradient sum;
   - every act'(a) is written through the layer's output h = act(a), so the forward keeps one
@@ -32,15 +33,15 @@ writeability, because with bounds checks off a wrong shape would read or write o
 """
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.limits cimport INT_MAX
-from libc.math cimport exp, expf, tanh, tanhf
 from libc.string cimport memcpy
-from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 cimport cython
 cimport numpy as cnp
-from cython cimport floating
 
 import numpy as np
+
+include "_maths.pxi"  # floating, exp_, tanh_
+include "_blas.pxi"   # gemm on row-major arrays
 
 cnp.import_array()
 
@@ -64,46 +65,6 @@ cdef struct Net:
     void **db
     void **h           # h[0] = x, h[l + 1]: (n, d_{l+1}) output of layer l
     void *scratch[2]   # two (n, max width) buffers for the backward's dh / da
-
-
-# --------------------------------------------------------------------- small maths helpers
-cdef inline floating exp_(floating x) noexcept nogil:
-    """exp in the precision of x."""
-    if floating is float:
-        return expf(x)
-    else:
-        return exp(x)
-
-
-cdef inline floating tanh_(floating x) noexcept nogil:
-    """tanh in the precision of x."""
-    if floating is float:
-        return tanhf(x)
-    else:
-        return tanh(x)
-
-
-# Row-major arrays, column-major BLAS. A C-contiguous (n, k) array is, byte for byte, the
-# column-major (k, n) array holding its transpose. So to compute C = A @ B on row-major
-# arrays we ask BLAS for C^T = B^T @ A^T, handing it B first and A second, untransposed,
-# with each array's row length as its "leading dimension". Wanting A^T instead of A in the
-# row-major product flips 'N' <-> 'T' for that operand. The three products of a layer:
-#
-#   a  = h_prev @ W      (n, d_out):  a^T  = W^T @ h_prev^T    gemm(N, N, d_out, n, d_in)
-#   dW += h_prev^T @ da  (d_in, d_out): dW^T += da^T @ h_prev  gemm(N, T, d_out, d_in, n)
-#   dh_prev = da @ W^T   (n, d_in):   dh_prev^T = W @ da^T     gemm(T, N, d_in, n, d_out)
-cdef inline void gemm(char *transa, char *transb, int m, int n, int k,
-                      const floating *a, int lda, const floating *b, int ldb,
-                      floating beta, floating *c, int ldc) noexcept nogil:
-    """c = op(a) @ op(b) + beta * c, BLAS's column-major convention, op = transpose if 'T'."""
-    cdef floating one = 1
-    # BLAS never writes a or b; its Fortran-style prototypes just lack the const.
-    if floating is double:
-        dgemm(transa, transb, &m, &n, &k, &one, <double *>a, &lda, <double *>b, &ldb,
-              &beta, c, &ldc)
-    else:
-        sgemm(transa, transb, &m, &n, &k, &one, <float *>a, &lda, <float *>b, &ldb,
-              &beta, c, &ldc)
 
 
 # ------------------------------------------------------------------- elementwise kernels
@@ -178,9 +139,9 @@ cdef void forward_pass(Net *net, floating *out) noexcept nogil:
     for l in range(net.L):
         d_in, d_out = net.sizes[l], net.sizes[l + 1]
         h = <floating *>net.h[l + 1]
-        # a = h_prev @ W (see the row-major note above gemm)
-        gemm(b"N", b"N", d_out, n, d_in, <floating *>net.W[l], d_out,
-             <floating *>net.h[l], d_in, 0, h, d_out)
+        # a = h_prev @ W: (n, d_in) x (d_in, d_out)
+        gemm(c'N', c'N', n, d_out, d_in, 1, <floating *>net.h[l], d_in,
+             <floating *>net.W[l], d_out, 0, h, d_out)
         # h = act(a + b)
         bias_act(h, <floating *>net.b[l], n, d_out, net.act[l])
     # the caller gets its own copy: changing it must not change what backward reads
@@ -204,13 +165,13 @@ cdef void backward_pass(Net *net, const floating *dout, floating *dx,
         db = <floating *>net.db[l] if param_grads else NULL
         # da = dh * act'(a)  (and db += sum over rows of da)
         act_backward(da, dh, <floating *>net.h[l + 1], db, n, d_out, net.act[l])
-        # dW += h_prev^T @ da  (beta = 1 accumulates)
+        # dW += h_prev^T @ da: (d_in, n) x (n, d_out), beta = 1 accumulates
         if param_grads:
-            gemm(b"N", b"T", d_out, d_in, n, da, d_out, <floating *>net.h[l], d_in,
+            gemm(c'T', c'N', d_in, d_out, n, 1, <floating *>net.h[l], d_in, da, d_out,
                  1, <floating *>net.dW[l], d_out)
-        # dh_prev = da @ W^T
+        # dh_prev = da @ W^T: (n, d_out) x (d_out, d_in)
         if dh_prev != NULL:
-            gemm(b"T", b"N", d_in, n, d_out, <floating *>net.W[l], d_out, da, d_out,
+            gemm(c'N', c'T', n, d_in, d_out, 1, da, d_out, <floating *>net.W[l], d_out,
                  0, dh_prev, d_in)
         dh = dh_prev
 

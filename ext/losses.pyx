@@ -29,14 +29,14 @@ compiler assume every number is finite, the loop tests for NaN and inf on the bi
 logit (integer operations it cannot optimise away) and the wrapper then raises ValueError,
 as the NumPy path does.
 """
-from libc.math cimport exp, expf, log1p, log1pf
 from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memcpy
 
 cimport numpy as cnp
-from cython cimport floating
 
 import numpy as np
+
+include "_maths.pxi"  # floating, exp_, log1p_
 
 cnp.import_array()
 
@@ -68,12 +68,8 @@ cdef double bce_kernel(const floating *s, Py_ssize_t n, floating t, floating omt
     for i in range(n):
         x = s[i]
         nonfinite |= non_finite(x)
-        if floating is float:
-            e = expf(-x if x >= 0 else x)                # exp(-|s|) in (0, 1]
-            loss += (x if x > 0 else 0) + log1pf(e) - t * x  # softplus(s) - t s
-        else:
-            e = exp(-x if x >= 0 else x)
-            loss += (x if x > 0 else 0) + log1p(e) - t * x
+        e = exp_(-x if x >= 0 else x)                    # exp(-|s|) in (0, 1]
+        loss += (x if x > 0 else 0) + log1p_(e) - t * x  # softplus(s) - t s
         q = e / (1 + e)                                  # sigmoid(-|s|), the small side
         sig = 1 / (1 + e) if x >= 0 else q               # sigmoid(s)
         psum += sig

@@ -27,12 +27,12 @@ small; a thread pool would cost more than the loop). The `def` functions check e
 ValueError and leaves parameters and state untouched.
 """
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from libc.math cimport sqrt, sqrtf
 
 cimport numpy as cnp
-from cython cimport floating
 
 import numpy as np
+
+include "_maths.pxi"  # floating, sqrt_
 
 cnp.import_array()
 
@@ -47,14 +47,6 @@ cdef struct Slot:
 
 
 # --------------------------------------------------------------------------------- kernels
-cdef inline floating sqrt_(floating x) noexcept nogil:
-    """sqrt in the precision of x."""
-    if floating is float:
-        return sqrtf(x)
-    else:
-        return sqrt(x)
-
-
 cdef void adam_kernel(floating *p, const floating *g, floating *m, floating *v, Py_ssize_t n,
                       floating lr, floating b1, floating c1, floating b2, floating c2,
                       floating bc1, floating bc2, floating eps) noexcept nogil:

@@ -8,6 +8,12 @@
 The choice comes from the `backend=` argument of a call or constructor, else from the
 MINIGAN_BACKEND environment variable, else "auto". Asking for "cython" when it is not
 built is an error that says how to build it.
+
+Inside "cython", the MMD kernel has one build per instruction set (runtime CPU dispatch, see
+ext/mmd.pyx): "baseline" (portable x86-64 SSE2, or whatever the compiler targets elsewhere),
+"avx2" and "avx512". The highest one this CPU runs is used; MINIGAN_CPU=baseline|avx2|avx512
+forces a lower one (a path the CPU lacks gives a warning and the highest path below it).
+info() says which runs.
 """
 import importlib
 import os
@@ -77,3 +83,19 @@ def ext(name):
     if module is None:
         raise RuntimeError(f"minigan._ext.{name} is not built; {BUILD_HINT}")
     return module
+
+
+def info():
+    """What runs here, as a dict (printed in the header of `minigan bench`):
+
+    backends   available()
+    cpu_path   the instruction set the compiled MMD kernel runs ("baseline", "avx2",
+               "avx512"; None without the compiled core)
+    cpu_paths  every path this machine can run (MINIGAN_CPU may pick a lower one)
+    openmp     whether the compiled kernel was built with OpenMP threads
+    """
+    mmd = _load("mmd")
+    return {"backends": available(),
+            "cpu_path": mmd.cpu_path() if mmd is not None else None,
+            "cpu_paths": mmd.cpu_paths() if mmd is not None else [],
+            "openmp": bool(mmd.OPENMP) if mmd is not None else False}

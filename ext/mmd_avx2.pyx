@@ -1,0 +1,6 @@
+# cython: language_level=3
+"""The kernel of ext/mmd.pyx built for AVX2 + FMA (setup.py: ISA_FLAGS["avx2"]). minigan._ext.mmd
+imports it only on a CPU that has them: see "runtime CPU dispatch" in ext/mmd.pyx."""
+include "_maths.pxi"
+include "_blas.pxi"
+include "_mmd_kernel.pxi"
