@@ -4,6 +4,7 @@
     minigan mmd-test a.csv b.csv --permutations 1000 --alpha 0.01 --seed 0 --json
     minigan mmd-test run.npz held_out.npz --key samples --sigma split
     minigan mmd-test a.npy b.npy --sigma aggregate       (all bandwidths of a grid, calibrated)
+    minigan mmd-test a.npy b.npy --kernel deep           (learn a kernel on half, test on half)
 
 Files: .npy, .npz (the single array inside, or the one named by --key) and .csv (comma
 separated, an optional header line). Loaded without pickle. Rows are samples: a 1-D array is n
@@ -27,7 +28,7 @@ import numpy as np
 from ._checks import as_float_array, check_same_width
 from .checkpoint import CheckpointError, NpzReader, read_npy_header
 from .cliargs import input_file, int_at_least
-from .two_sample import ESTIMATORS, METHODS, mmd_test, required_rows
+from .two_sample import ESTIMATORS, KERNELS, METHODS, mmd_test, required_rows
 
 LOAD_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
 
@@ -135,6 +136,9 @@ def build_parser():
     p.add_argument("--sigma", type=_sigmas, default=None,
                    help="'median' (default), 'split', 'aggregate' (8 bandwidths, max of "
                         "studentised MMD^2, 8x the time), or bandwidths like 0.5,1,2")
+    p.add_argument("--kernel", choices=KERNELS, default="gaussian",
+                   help="'gaussian' (default) or 'deep': learn an MMD-D kernel on half of each "
+                        "sample, test with it on the other half")
     p.add_argument("--seed", type=int_at_least(0), default=None)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
@@ -147,7 +151,7 @@ def main(argv=None):
         _check_pair(X, Y, args)
         result = mmd_test(X, Y, sigmas=args.sigma, estimator=args.estimator,
                           method=args.method, n_permutations=args.permutations,
-                          alpha=args.alpha, seed=args.seed)
+                          alpha=args.alpha, seed=args.seed, kernel=args.kernel)
     except (DataError, TypeError, ValueError, MemoryError, FloatingPointError) as e:
         print(f"minigan mmd-test: error: {e}", file=sys.stderr)
         return 1
@@ -167,7 +171,8 @@ def _check_pair(X, Y, args):
         check_same_width(X, Y, args.a, args.b)
     except ValueError as e:
         raise DataError(str(e)) from None
-    need = required_rows(args.method, args.estimator, split=args.sigma == "split")
+    need = required_rows(args.method, args.estimator, split=args.sigma == "split",
+                         kernel=args.kernel)
     for path, arr in ((args.a, X), (args.b, Y)):
         if len(arr) < need:
             raise DataError(f"{path}: has {len(arr)} rows; this test needs at least {need}")
