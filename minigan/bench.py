@@ -10,6 +10,17 @@ the dtype and the thread count. Cases:
   - the two-sample test mmd_test at n = m = 20,000, d = 2, 200 permutations (pure NumPy, the
     pooled kernel in row blocks: bounded memory).
 
+For the d = 2 MMD rows, two more columns say how close the compiled kernel is to its limit:
+  - Mpair/s: pairs (x, z) visited per second, in millions. Each pair is one kernel value
+    k(x, z) over all the bandwidths and its gradient weight; the unbiased estimator visits
+    n(n-1)/2 + m(m-1)/2 + nm pairs (the X-X and Y-Y blocks are symmetric);
+  - of exp: that rate as a fraction of the throughput of the vectorised exp alone, measured
+    here in the extension on the same instruction-set path (exp_floor_rate). On a ratio-2
+    bandwidth ladder the kernel takes one exp per pair, so 1.0 would mean the distances, the
+    ladder and the gradient sums cost nothing.
+The header says which instruction set the compiled kernel runs (minigan.backend.info();
+MINIGAN_CPU=baseline|avx2|avx512 forces a lower one).
+
 Timings on a shared machine are noisy; both backends run in the same process, one after
 the other, so the ratios are what to read. Nothing here is asserted in tests.
 """
@@ -97,11 +108,36 @@ def _row(case, dtype, threads, t_np, t_cy, mem_np, mem_cy):
             "numpy_peak_MiB": mem_np, "cython_peak_MiB": mem_cy}
 
 
-def run(quick=False, progress=print):
-    """All cases -> list of rows (dicts). `quick`: fewer repeats and the smaller cases only."""
+def pairs_visited(n, m):
+    """Pairs the compiled kernel visits for the unbiased MMD^2: j > i in X-X and Y-Y, all X-Y."""
+    return n * (n - 1) // 2 + m * (m - 1) // 2 + n * m
+
+
+def exp_floors():
+    """Vector exps per second of the running instruction-set path, per dtype (the kernel's
+    ceiling at one exp per pair), or {} without the compiled core."""
+    if "cython" not in backend_mod.available():
+        return {}
+    ext = backend_mod.ext("mmd")
+    return {dtype: ext.exp_floor_rate(dtype) for dtype in ("float64", "float32")}
+
+
+def _add_pair_rate(row, n, floors):
+    """The Mpair/s and 'of exp' columns of a d = 2 compiled MMD row (see the module docstring)."""
+    if row["cython_s"] and row["dtype"] in floors:
+        rate = pairs_visited(n, n) / row["cython_s"]
+        row["pairs_per_s"] = rate
+        row["exp_floor_fraction"] = rate / floors[row["dtype"]]
+    return row
+
+
+def run(quick=False, progress=print, floors=None):
+    """All cases -> list of rows (dicts). `quick`: fewer repeats and the smaller cases only.
+    floors: exp_floors() when already measured."""
     has_cython = "cython" in backend_mod.available()
     reps = 3 if quick else 7
     mib = lambda b: b / 2**20
+    floors = exp_floors() if floors is None else floors
     rows = []
     for n, d in MMD_CASES[:3] if quick else MMD_CASES:
         for dtype in ("float64", "float32"):
@@ -115,6 +151,8 @@ def run(quick=False, progress=print):
                 f_cy = _mmd_call(n, d, dtype, "cython")
                 t_cy, m_cy = median_time(f_cy, reps), mib(peak_memory(f_cy))
             rows.append(_row(case, dtype, 1, t_np, t_cy, m_np, m_cy))
+            if d == 2:
+                _add_pair_rate(rows[-1], n, floors)
             progress(format_row(rows[-1]))
     for dtype in ("float64", "float32"):  # the gradient through both samples (MMD-GAN critic)
         f_np = _mmd_call(BOTH_N, 2, dtype, "numpy", wrt="both")
@@ -124,6 +162,7 @@ def run(quick=False, progress=print):
             t_cy, m_cy = median_time(f_cy, reps), mib(peak_memory(f_cy))
         rows.append(_row(f"MMD² + grad X and Y, n=m={BOTH_N}, d=2", dtype, 1,
                          median_time(f_np, reps), t_cy, mib(peak_memory(f_np)), m_cy))
+        _add_pair_rate(rows[-1], BOTH_N, floors)
         progress(format_row(rows[-1]))
     for kind in ("GMN", "GAN"):
         for net in NETS:
@@ -153,23 +192,26 @@ def run(quick=False, progress=print):
 
 
 def _fmt(v, spec):
-    return format(v, spec) if v is not None else "-"
+    """v formatted by spec ("10.5f"), or a "-" as wide, right-aligned, when v is None."""
+    return format(v, spec) if v is not None else format("-", ">" + spec.split(".")[0])
 
 
 HEADER = (f"{'case':52} {'dtype':7} {'thr':>3} {'numpy':>10} {'cython':>10} {'speedup':>8} "
-          f"{'np MiB':>8} {'cy MiB':>8}")
+          f"{'np MiB':>8} {'cy MiB':>8} {'Mpair/s':>8} {'of exp':>6}")
 
 
 def format_row(r):
+    rate = r.get("pairs_per_s")
     return (f"{r['case']:52} {r['dtype']:7} {r['threads']:>3} {_fmt(r['numpy_s'], '10.5f')} "
             f"{_fmt(r['cython_s'], '10.5f')} {_fmt(r['speedup'], '7.1f')}x "
-            f"{_fmt(r['numpy_peak_MiB'], '8.1f')} {_fmt(r['cython_peak_MiB'], '8.2f')}")
+            f"{_fmt(r['numpy_peak_MiB'], '8.1f')} {_fmt(r['cython_peak_MiB'], '8.2f')} "
+            f"{_fmt(rate and rate / 1e6, '8.0f')} {_fmt(r.get('exp_floor_fraction'), '6.2f')}")
 
 
 def machine():
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-            "backends": backend_mod.available(),
+            **backend_mod.info(),
             "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
 
@@ -206,8 +248,14 @@ def main(argv=None):
     info = machine()
     print(f"machine: {info['processor']}, {info['cpus']} cpus, {info['platform']}; "
           f"backends: {', '.join(info['backends'])}")
+    floors = info["exp_floor_per_s"] = exp_floors()
+    if info["cpu_path"]:
+        print(f"compiled MMD kernel: {info['cpu_path']} instruction set (this CPU runs "
+              f"{', '.join(info['cpu_paths'])}; MINIGAN_CPU forces a lower one); vector exp "
+              f"alone: {floors['float64'] / 1e6:.0f} M/s float64, "
+              f"{floors['float32'] / 1e6:.0f} M/s float32")
     print(HEADER)
-    rows = run(quick=args.quick)
+    rows = run(quick=args.quick, floors=floors)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": info, "rows": rows}, f, indent=2)
