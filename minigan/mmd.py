@@ -109,7 +109,8 @@ def check_sigmas(sigmas, sigma_range=SIGMA_RANGE):
     sigma_range (beyond SIGMA_RANGE 1 / sigma^2 overflows or vanishes in float64; the
     estimators, which rescale, check the range relative to the data instead)."""
     try:
-        if isinstance(sigmas, (str, bytes)):
+        if isinstance(sigmas, (str, bytes, bool, np.bool_)) or (
+                isinstance(sigmas, (list, tuple)) and any(isinstance(v, bool) for v in sigmas)):
             raise ValueError
         s = np.atleast_1d(np.asarray(sigmas, dtype=np.float64)) if sigmas is not None else None
     except (TypeError, ValueError):
@@ -118,7 +119,8 @@ def check_sigmas(sigmas, sigma_range=SIGMA_RANGE):
         raise ValueError(f"sigmas must be a positive number or a non-empty list, got {sigmas!r}")
     lo, hi = sigma_range
     if not np.all(np.isfinite(s)) or np.any(s <= 0) or np.any(s < lo) or np.any(s > hi):
-        raise ValueError(f"sigmas must all be finite numbers in [{lo:g}, {hi:g}], got {sigmas!r}")
+        where = "> 0" if (lo, hi) == (0, np.inf) else f"in [{lo:g}, {hi:g}]"
+        raise ValueError(f"sigmas must all be finite numbers {where}, got {sigmas!r}")
     return [float(v) for v in s]
 
 
