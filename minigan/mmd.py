@@ -296,6 +296,8 @@ def _run(X, Y, sigmas, e, estimator, wrt, backend, n_threads):
     if not np.isfinite(value):  # never answer from NaN (the checks above should prevent it)
         raise FloatingPointError(f"MMD^2 came out as {value}; please report this input")
     # d/dX of f(X 2^-e) is 2^-e f'(X 2^-e): scale the gradients back (exact)
+    if e == 0:
+        return value, dX, dY
     with np.errstate(over="ignore"):
         grads = [None if g is None else np.ldexp(g, -e) for g in (dX, dY)]
     if not all(g is None or np.all(np.isfinite(g)) for g in grads):
