@@ -176,7 +176,15 @@ def test_float32_numpy_reference_accumulates_in_float64():
     A, B = rng.normal(size=(400, 3)), rng.normal(size=(400, 3))   # MMD^2 ~ 0: sums cancel
     exact = mmd.mmd2(A, B, [0.5, 1.0, 2.0], backend="numpy")
     got = mmd.mmd2(A.astype(np.float32), B.astype(np.float32), [0.5, 1.0, 2.0], backend="numpy")
-    assert abs(got - exact) < 1e-6 * 3      # float32 kernel rounding only, not in the sums
+    assert abs(got - exact) < 1e-8          # float32 sums were 3.8e-8 off here
+
+
+def test_a_narrow_kernel_sees_each_point_at_distance_zero_from_itself(mmd_backend):
+    # ||x||^2 + ||x||^2 - 2 x.x rounds to ~eps ||x||^2, which a narrow bandwidth read as a
+    # distance: the V-statistic of distinct points must be exactly 1/n + 1/m
+    A, B = X + 1e3, Y + 1e3
+    got = mmd.mmd2(A, B, 1e-6, estimator="biased", backend=mmd_backend)
+    assert got == pytest.approx(1 / len(A) + 1 / len(B), rel=1e-12)
 
 
 # ------------------------------------- classes 5 and 6: nonsense and unclear errors
