@@ -179,6 +179,17 @@ def test_float32_numpy_reference_accumulates_in_float64():
     assert abs(got - exact) < 1e-8          # float32 sums were 3.8e-8 off here
 
 
+def test_float32_distances_do_not_merge_distinct_points():
+    # in float32, ||x||^2 + ||y||^2 - 2 x.y of two neighbouring floats near 0.02 rounds to 0:
+    # a narrow kernel then counted them as one point (0.22 off in MMD^2 here)
+    X = np.array([[0.02], [np.nextafter(np.float32(0.02), np.float32(1))], [0.021]], np.float32)
+    Y = np.array([[0.03], [0.031], [0.032]], np.float32)
+    exact = mmd.mmd2(X.astype(np.float64), Y.astype(np.float64), [1e-10, 1e-3], "biased",
+                     backend="numpy")
+    got = mmd.mmd2(X, Y, [1e-10, 1e-3], "biased", backend="numpy")
+    assert got == pytest.approx(exact, rel=1e-6)
+
+
 def test_a_narrow_kernel_sees_each_point_at_distance_zero_from_itself(mmd_backend):
     # ||x||^2 + ||x||^2 - 2 x.x rounds to ~eps ||x||^2, which a narrow bandwidth read as a
     # distance: the V-statistic of distinct points must be exactly 1/n + 1/m
