@@ -73,7 +73,9 @@ def check_positive_int(value, name, minimum=1, maximum=None):
 
 
 def check_positive_float(value, name):
-    """A finite float > 0."""
+    """A finite float > 0 (bools refused: lr=True is not a learning rate)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a positive number, got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):

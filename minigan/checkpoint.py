@@ -37,6 +37,9 @@ STALE_SECONDS = 3600           # a temporary file this old belongs to a save tha
 MAX_META_BYTES = 4 * 2**20     # the JSON metadata (configs, RNG state) is a few KiB
 MAX_ARRAY_BYTES = 2**31        # no trainer array is larger (a 2 GiB network is not "mini")
 MAX_EXPANSION = 1100           # deflate cannot expand data more than ~1032-fold
+# what zipfile and the .npy header reader raise on corrupt bytes (NotImplementedError: a
+# flipped flag bit asking for an unsupported zip feature)
+_ZIP_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, NotImplementedError)
 
 
 class CheckpointError(ValueError):
@@ -122,7 +125,7 @@ class NpzReader:
         self.path, self.kind = path, None
         try:
             self._zip = zipfile.ZipFile(path)
-        except (OSError, zipfile.BadZipFile, EOFError, ValueError) as e:
+        except _ZIP_ERRORS as e:
             raise CheckpointError(f"{path!r} is not a readable {self.what}: {e}") from None
         self.names = [n[:-4] for n in self._zip.namelist() if n.endswith(".npy")]
 
@@ -147,7 +150,7 @@ class NpzReader:
                 return info, shape, dtype, fortran, f.tell()
         except KeyError:
             raise self.fail(f"no array {name!r}") from None
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        except _ZIP_ERRORS as e:
             raise CheckpointError(f"{self.path!r} is not a readable {self.what} "
                                   f"(array {name!r}: {e})") from None
 
@@ -183,7 +186,7 @@ class NpzReader:
                 data = f.read(nbytes)
                 if len(data) != nbytes or f.read(1):
                     raise EOFError("the data is cut short")
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        except _ZIP_ERRORS as e:
             raise CheckpointError(f"{self.path!r} is not a readable {self.what} "
                                   f"(array {name!r}: {e})") from None
         arr = np.frombuffer(data, dtype=got_dtype).reshape(got_shape, order="F" if fortran else "C")
@@ -224,7 +227,7 @@ class CheckpointReader(NpzReader):
             raise CheckpointError(f"{self.path!r} has corrupt metadata: {e}") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise CheckpointError(f"{self.path!r} is not a minigan checkpoint")
-        if meta.get("version") != VERSION:
+        if type(meta.get("version")) is not int or meta.get("version") != VERSION:
             raise CheckpointError(f"{self.path!r} has format version {meta.get('version')}, "
                                   f"this minigan reads version {VERSION}")
         if self.kind is not None and meta.get("kind") != self.kind:
@@ -271,6 +274,7 @@ def load_trainer_checkpoint(cls, path, backend=None):
                              "an object naming the networks", where="config.nets")
         opt_meta = _field(ckpt, meta, "optimizers", lambda v: isinstance(v, dict), "an object")
         _check_extra_fields(ckpt, meta, step)
+        _check_rng(ckpt, meta)
         params = {name: _read_params(ckpt, name, c) for name, c in net_configs.items()}
         del config["nets"]
         try:
@@ -346,6 +350,22 @@ def _check_extra_fields(ckpt, meta, step):
                lambda v: isinstance(v, list) and all(isinstance(x, (int, float))
                                                      and not isinstance(x, bool) for x in v),
                "a list of numbers")
+
+
+def _check_rng(ckpt, meta):
+    """The PCG64 state every trainer saves: {"bit_generator": "PCG64", "state": {"state": s,
+    "inc": i}, "has_uint32": 0 or 1, "uinteger": u}, with s, i < 2^128 and u < 2^32."""
+    uint = lambda bits: lambda v: _is_int(v) and 0 <= v < 2**bits
+    rng = _field(ckpt, meta, "rng", lambda v: isinstance(v, dict), "an object")
+    _field(ckpt, rng, "bit_generator", lambda v: v == "PCG64", "'PCG64'",
+           where="rng.bit_generator")
+    state = _field(ckpt, rng, "state", lambda v: isinstance(v, dict), "an object",
+                   where="rng.state")
+    for key in ("state", "inc"):
+        _field(ckpt, state, key, uint(128), "an integer in [0, 2^128)", where=f"rng.state.{key}")
+    _field(ckpt, rng, "has_uint32", lambda v: _is_int(v) and v in (0, 1),
+           "0 or 1", where="rng.has_uint32")
+    _field(ckpt, rng, "uinteger", uint(32), "an integer in [0, 2^32)", where="rng.uinteger")
 
 
 def _read_params(ckpt, name, config):

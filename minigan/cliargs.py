@@ -44,10 +44,15 @@ def _writable_folder(folder, text):
 
 
 def output_dir(text):
-    """An argparse type: a folder to write into (created later; it may not exist yet)."""
+    """An argparse type: a folder to write into, created now (as the run would) so that a
+    folder that cannot be made is reported before the run, not after it."""
     if os.path.exists(text) and not os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text!r} exists and is not a folder")
     _writable_folder(text, text)
+    try:
+        os.makedirs(text, exist_ok=True)
+    except OSError as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: cannot create it ({e.strerror})") from None
     return text
 
 

@@ -3,15 +3,18 @@
 Every trainer's `step` runs inside `guarded_step` (minigan.trainer wraps the `step` of every
 Trainer subclass, so GMN, GAN and any later trainer get it without a line of their own):
 
-    1. the real batch is checked first: bad input is the caller's error, not a divergence;
+    1. bad input is the caller's error, not a divergence: a NaN in the real batch is
+       reported as such (the trainer's own check of `real` names it);
     2. the state a step may change is copied: every network's parameters, every optimiser's
        moments, step count and learning rate, the step counter, the history and the training
        Generator's state;
     3. the step runs (NumPy's overflow/invalid warnings are silenced inside it: the checks
        below look at the results, and report them better than a warning would);
     4. the step is *diverged* when it raised on a NaN/inf (NonFiniteError, e.g. an optimiser
-       refusing a non-finite gradient), when a figure it returns (a loss) is not finite, when
-       a parameter or optimiser state is not finite, or when the generator has *blown up*;
+       refusing a non-finite gradient or one whose update would overflow), when a figure it
+       returns (a loss) is not finite, when a parameter is not finite, or when the generator
+       has *blown up*. (Optimiser moments stay finite: the optimisers refuse the gradients
+       that could overflow them, so they are restored but not re-checked.);
     5. then the copy is put back, so the trainer is exactly as it was before the step
        (sample(), save() and another fit() with a smaller learning rate all work), and
        TrainingDiverged names the step, the reason and what to try.
@@ -29,6 +32,7 @@ the user choose), and checks in between the operations of a step (the copy makes
 unnecessary: the whole step is undone).
 """
 import functools
+import math
 
 import numpy as np
 
@@ -47,13 +51,17 @@ def guarded_step(step):
     """Wrap a trainer's step(real) so that a diverged step is undone and reported."""
     @functools.wraps(step)
     def guarded(self, real, *args, **kwargs):
-        real = self._check_real(real)
         saved = _snapshot(self)
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 figures = step(self, real, *args, **kwargs)
             reason = _diverged(self, figures, real)
-        except (NonFiniteError, FloatingPointError, OverflowError) as e:
+        except NonFiniteError as e:
+            if str(e).startswith("real "):   # the caller's batch, checked first in step()
+                _restore(self, saved)
+                raise
+            reason = f"a value computed in the step overflowed: {e}"
+        except (FloatingPointError, OverflowError) as e:
             reason = f"a value computed in the step overflowed: {e}"
         except BaseException:
             _restore(self, saved)   # any failure mid-step leaves the trainer as it was
@@ -97,20 +105,24 @@ def _diverged(trainer, figures, real):
         if not np.isfinite(v):
             return f"{k} = {v}"
     for k, net in trainer.nets.items():
-        for i, p in enumerate(net.params):
-            if not np.all(np.isfinite(p)):
-                return f"parameter {k}.param.{i} became NaN or inf"
-    for k, opt in trainer.opts.items():
-        for s, arrs in opt.state.items():
-            if not all(np.all(np.isfinite(a)) for a in arrs):
-                return f"the {k} optimiser's {s} became NaN or inf"
+        if not _all_finite(net.params):
+            return f"a parameter of {k} became NaN or inf"
     return _blowup(trainer, real)
+
+
+def _all_finite(arrays):
+    """One sum per array: NaN or inf anywhere makes the total non-finite (so does a total
+    beyond 1e308, which is divergence too). Cheaper than an isfinite mask per array."""
+    return math.isfinite(sum(float(a.sum()) for a in arrays))
 
 
 def _blowup(trainer, real):
     """A reason when the generator's outputs on the probe batch left the data's range."""
-    z = trainer._noise(PROBE_ROWS, np.random.default_rng(PROBE_SEED))
+    z = trainer.__dict__.get("_probe_z")
+    if z is None:   # drawn once per trainer (and again after load), from its own seed
+        z = trainer._probe_z = trainer._noise(PROBE_ROWS, np.random.default_rng(PROBE_SEED))
     out = np.abs(trainer.generator._forward(z)).max()
+    real = np.asarray(real)   # checked by step(); 1-D in one dimension is fine here
     limit = BLOWUP * max(1.0, float(np.abs(trainer._to_model(real)).max()))
     if not out <= limit:
         return (f"the generator blew up: |G(z)| reached {out:.3g} where the data stay within "

@@ -83,8 +83,9 @@ class GAN(Trainer):
 
     def discriminate(self, x):
         """D(x) as probabilities: x: (n, data_dim) (or (n,) in 1-D) -> (n,)."""
-        x = self._check_real(x)
-        logits = self.discriminator._forward(self._to_model(x))
+        x = self._to_model(self._check_real(x))
+        self.discriminator.check_range(x, "x")
+        logits = self.discriminator._forward(x)
         if not np.all(np.isfinite(logits)):
             raise ValueError("x: the discriminator's logits overflowed to NaN or inf; the "
                              "values are far outside the range it was trained on")

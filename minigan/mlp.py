@@ -106,6 +106,7 @@ class MLP:
         for i, p in enumerate(self.params):  # NaN weights: the compiled ReLU would hide them
             if not np.all(np.isfinite(p)):
                 raise NonFiniteError(f"params[{i}] contains NaN or inf")
+        self.check_range(x, "x")
         out = self._forward(x)
         if not np.all(np.isfinite(out)):
             raise NonFiniteError(f"x: the output overflowed to NaN or inf (|x| up to "
@@ -113,6 +114,17 @@ class MLP:
         return out
 
     __call__ = forward
+
+    def check_range(self, x, name):
+        """Refuse inputs so large that a layer could overflow (inf - inf = NaN, which the
+        compiled ReLU would turn into 0): a bound on every layer's |output|, from
+        |h_l| <= |h_{l-1}| * max_j sum_i |W_ij| + max |b|, must stay below the dtype's max."""
+        bound = float(np.abs(x).max())
+        for W, b in zip(self.params[::2], self.params[1::2]):
+            bound = bound * float(np.abs(W).sum(axis=0).max()) + float(np.abs(b).max())
+        if not bound < np.finfo(self.dtype).max / 4:
+            raise ValueError(f"{name}: values up to {np.abs(x).max():.3g} could overflow this "
+                             f"network in {self.dtype} (bound {bound:.3g}); rescale the input")
 
     def _forward(self, x):
         self._batch = len(x)

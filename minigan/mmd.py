@@ -46,9 +46,10 @@ exact duplicates anyway. A very wide one is fine (the kernel is ~1 everywhere an
 the right answer at that bandwidth): the data are then scaled less, so that sigma stays below
 2^(maxexp/4) (2^256 in float64, 2^32 in float32) and 1 / sigma^2 a normal float.
 
-float32: the kernel matrices are float32 and their sums are accumulated in float64 (as the
-compiled kernel does), so MMD^2 is not lost to cancellation between the three sums; the
-gradient is returned in float32.
+float32: the squared distances are expanded in float64 (then rounded to float32), the kernel
+matrices are float32 and their sums are accumulated in float64 (as the compiled kernel does),
+so MMD^2 is lost neither to the cancellation in ||x||^2 + ||y||^2 - 2 x.y nor to the one
+between the three sums; the gradient is returned in float32.
 
 This is the readable NumPy reference: it builds full n x m matrices (O(nm) memory), and
 refuses (with advice) work whose matrices would exceed NUMPY_MAX_MEMORY.
@@ -110,7 +111,8 @@ def check_sigmas(sigmas, sigma_range=SIGMA_RANGE):
     sigma_range (beyond SIGMA_RANGE 1 / sigma^2 overflows or vanishes in float64; the
     estimators, which rescale, check the range relative to the data instead)."""
     try:
-        if isinstance(sigmas, (str, bytes)):
+        if isinstance(sigmas, (str, bytes, bool, np.bool_)) or (
+                isinstance(sigmas, (list, tuple)) and any(isinstance(v, bool) for v in sigmas)):
             raise ValueError
         s = np.atleast_1d(np.asarray(sigmas, dtype=np.float64)) if sigmas is not None else None
     except (TypeError, ValueError):
@@ -119,7 +121,8 @@ def check_sigmas(sigmas, sigma_range=SIGMA_RANGE):
         raise ValueError(f"sigmas must be a positive number or a non-empty list, got {sigmas!r}")
     lo, hi = sigma_range
     if not np.all(np.isfinite(s)) or np.any(s <= 0) or np.any(s < lo) or np.any(s > hi):
-        raise ValueError(f"sigmas must all be finite numbers in [{lo:g}, {hi:g}], got {sigmas!r}")
+        where = "> 0" if (lo, hi) == (0, np.inf) else f"in [{lo:g}, {hi:g}]"
+        raise ValueError(f"sigmas must all be finite numbers {where}, got {sigmas!r}")
     return [float(v) for v in s]
 
 
@@ -135,8 +138,12 @@ def check_distances_finite(A, name):
 def squared_distances(X, Y):
     """D2[i, j] = ||x_i - y_j||^2 = ||x_i||^2 + ||y_j||^2 - 2 x_i . y_j, clipped at 0.
 
-    X: (n, d), Y: (m, d) -> (n, m)
+    X: (n, d), Y: (m, d) -> (n, m), of their dtype. float32 inputs are expanded in float64:
+    in float32 the three terms cancel to within ~6e-8 ||x||^2, which a narrow bandwidth reads
+    as a distance (or clips to 0: two distinct points "coincide"), up to 15 % off in MMD^2.
     """
+    if X.dtype == np.float32:
+        return squared_distances(X.astype(np.float64), Y.astype(np.float64)).astype(np.float32)
     D2 = (X * X).sum(1)[:, None] + (Y * Y).sum(1)[None, :] - 2 * (X @ Y.T)
     return np.maximum(D2, 0, out=D2)
 
@@ -298,6 +305,8 @@ def _run(X, Y, sigmas, e, estimator, wrt, backend, n_threads):
     if not np.isfinite(value):  # never answer from NaN (the checks above should prevent it)
         raise FloatingPointError(f"MMD^2 came out as {value}; please report this input")
     # d/dX of f(X 2^-e) is 2^-e f'(X 2^-e): scale the gradients back (exact)
+    if e == 0:
+        return value, dX, dY
     with np.errstate(over="ignore"):
         grads = [None if g is None else np.ldexp(g, -e) for g in (dX, dY)]
     if not all(g is None or np.all(np.isfinite(g)) for g in grads):

@@ -45,6 +45,9 @@ def load_sample(path, key=None):
                         "use .npy, .npz or .csv")
     try:
         input_file(path)  # a regular file, not too large: nothing blocks or reads forever
+    except ValueError as e:
+        raise DataError(str(e)) from None
+    try:
         if suffix == ".npy":
             arr = _load_npy(path)
         elif suffix == ".npz":

@@ -27,6 +27,8 @@ import numpy as np
 from ._checks import NonFiniteError, check_positive_float
 from .backend import ext, resolve
 
+_FLOAT_MAX = {np.dtype(t): float(np.finfo(t).max) for t in (np.float16, np.float32, np.float64)}
+
 
 class Optimizer:
     """Shared bookkeeping: the parameter list, step count, per-parameter state and backend.
@@ -72,7 +74,7 @@ class Optimizer:
         for i, g in enumerate(grads):
             if not (isinstance(g, np.ndarray) and g.dtype.kind == "f"):
                 continue  # the shape/dtype checks that follow name it
-            top = float(np.abs(g).max()) if g.size else 0.0
+            top = max(float(g.max()), -float(g.min())) if g.size else 0.0
             if not np.isfinite(top):
                 raise NonFiniteError(f"grads[{i}] contains NaN or inf; no parameter was updated")
             if top > self._grad_limit(g.dtype):
@@ -83,7 +85,7 @@ class Optimizer:
 
     def _grad_limit(self, dtype):
         """Largest |g| whose update stays finite: lr |g| (SGD's step) below max / 2."""
-        return float(np.finfo(dtype).max) / (2 * self.lr)
+        return _FLOAT_MAX[dtype] / (2 * self.lr)
 
     def state_dict(self):
         """Arrays {'<slot>.<i>': array} and the step count, for a checkpoint."""
@@ -143,7 +145,7 @@ class Adam(Optimizer):
 
     def _grad_limit(self, dtype):
         """Adam squares the gradient and forms lr m_hat: both must stay finite."""
-        return min(float(np.sqrt(np.finfo(dtype).max)) / 2, super()._grad_limit(dtype))
+        return min(np.sqrt(_FLOAT_MAX[dtype]) / 2, super()._grad_limit(dtype))
 
     def _update(self, i, p, g, t):
         b1, b2 = self.betas

@@ -128,6 +128,7 @@ class Trainer:
         z = as_float_array(z, "z", ndim=2, dtype=self.dtype)
         if z.shape[1] != self.noise_dim:
             raise ValueError(f"z must have {self.noise_dim} columns, got shape {z.shape}")
+        self.generator.check_range(z, "z")
         return _finite_output(self._to_data(self.generator._forward(z)), "z", "G(z)")
 
     # ------------------------------------------------------- standardisation

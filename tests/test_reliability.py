@@ -62,8 +62,10 @@ def test_trainers_standardise_huge_data_without_overflow(cls, dtype, scale):
 
 def test_outputs_that_overflow_are_refused_not_returned():
     gan = GAN(2, **SMALL).fit(X, steps=2, batch_size=16, progress=False)
-    with pytest.raises(ValueError, match="overflowed"):
+    with pytest.raises(ValueError, match="overflow"):
         gan.discriminate(np.full((2, 2), 1e308))
+    with pytest.raises(ValueError, match="overflow"):
+        gan.transform(np.full((2, 2), 1e308))
 
 
 # ------------------------------------------------------------ class 3: divergence
@@ -91,6 +93,15 @@ def test_divergence_in_the_middle_rolls_back_one_step_only():
     gmn.opts["G"].lr = 1e-3
     gmn.fit(X, steps=2, batch_size=16, progress=False)   # and training can go on
     assert gmn.step_count == 6
+
+
+def test_a_nan_in_the_real_batch_is_bad_input_not_divergence():
+    gmn = GMN(2, **SMALL)
+    bad = X[:16].copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="real contains NaN") as info:
+        gmn.step(bad)
+    assert not isinstance(info.value, TrainingDiverged) and gmn.step_count == 0
 
 
 def test_any_trainer_subclass_is_guarded():
@@ -152,12 +163,39 @@ def test_nan_weights_are_refused_on_both_backends(mlp_backend):
         net.forward(X)
 
 
+def test_inputs_that_could_overflow_a_network_are_refused_on_both_backends(mlp_backend):
+    # inf - inf inside a layer is NaN, which the compiled ReLU would turn into 0
+    net = MLP([2, 8, 8, 1], seed=0, backend=mlp_backend)
+    with pytest.raises(ValueError, match="x: values up to 1e.* could overflow"):
+        net.forward(np.array([[1e307, -1e307]]))
+    assert np.all(np.isfinite(net.forward(np.array([[1e200, -1e200]]))))
+
+
 def test_float32_numpy_reference_accumulates_in_float64():
     rng = np.random.default_rng(1)
     A, B = rng.normal(size=(400, 3)), rng.normal(size=(400, 3))   # MMD^2 ~ 0: sums cancel
     exact = mmd.mmd2(A, B, [0.5, 1.0, 2.0], backend="numpy")
     got = mmd.mmd2(A.astype(np.float32), B.astype(np.float32), [0.5, 1.0, 2.0], backend="numpy")
-    assert abs(got - exact) < 1e-6 * 3      # float32 kernel rounding only, not in the sums
+    assert abs(got - exact) < 1e-8          # float32 sums were 3.8e-8 off here
+
+
+def test_float32_distances_do_not_merge_distinct_points():
+    # in float32, ||x||^2 + ||y||^2 - 2 x.y of two neighbouring floats near 0.02 rounds to 0:
+    # a narrow kernel then counted them as one point (0.22 off in MMD^2 here)
+    X = np.array([[0.02], [np.nextafter(np.float32(0.02), np.float32(1))], [0.021]], np.float32)
+    Y = np.array([[0.03], [0.031], [0.032]], np.float32)
+    exact = mmd.mmd2(X.astype(np.float64), Y.astype(np.float64), [1e-10, 1e-3], "biased",
+                     backend="numpy")
+    got = mmd.mmd2(X, Y, [1e-10, 1e-3], "biased", backend="numpy")
+    assert got == pytest.approx(exact, rel=1e-6)
+
+
+def test_a_narrow_kernel_sees_each_point_at_distance_zero_from_itself(mmd_backend):
+    # ||x||^2 + ||x||^2 - 2 x.x rounds to ~eps ||x||^2, which a narrow bandwidth read as a
+    # distance: the V-statistic of distinct points must be exactly 1/n + 1/m
+    A, B = X + 1e3, Y + 1e3
+    got = mmd.mmd2(A, B, 1e-6, estimator="biased", backend=mmd_backend)
+    assert got == pytest.approx(1 / len(A) + 1 / len(B), rel=1e-12)
 
 
 # ------------------------------------- classes 5 and 6: nonsense and unclear errors
@@ -171,6 +209,8 @@ def test_float32_numpy_reference_accumulates_in_float64():
     (lambda: GAN(2, real_label=None), TypeError, "real_label"),
     (lambda: GMN(2, sigmas="abc"), TypeError, "sigmas"),
     (lambda: mmd.mmd2(X, Y, "abc"), TypeError, "sigmas"),
+    (lambda: mmd.mmd2(X, Y, True), TypeError, "sigmas"),
+    (lambda: Adam([np.ones(2)], lr=True), TypeError, "lr"),
     (lambda: mmd.mmd2(X, Y, n_threads=10**12), ValueError, "n_threads"),
     (lambda: mmd.mmd2(np.array([[1, "a"]], dtype=object), Y), TypeError, "X .*object"),
     (lambda: GMN(2, **SMALL).fit(X, steps=2, lr_decay="0.5"), TypeError, "lr_decay"),
