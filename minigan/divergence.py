@@ -61,6 +61,9 @@ def guarded_step(step):
                 _restore(self, saved)
                 raise
             reason = f"a value computed in the step overflowed: {e}"
+        except TrainingDiverged:    # from a guarded step called inside this one
+            _restore(self, saved)
+            raise
         except (FloatingPointError, OverflowError) as e:
             reason = f"a value computed in the step overflowed: {e}"
         except BaseException:
@@ -117,11 +120,15 @@ def _all_finite(arrays):
 
 
 def _blowup(trainer, real):
-    """A reason when the generator's outputs on the probe batch left the data's range."""
+    """A reason when the generator's outputs on the probe batch left the data's range (None
+    for a trainer without a generator network "G")."""
+    G = trainer.nets.get("G")
+    if G is None:
+        return None
     z = trainer.__dict__.get("_probe_z")
     if z is None:   # drawn once per trainer (and again after load), from its own seed
         z = trainer._probe_z = trainer._noise(PROBE_ROWS, np.random.default_rng(PROBE_SEED))
-    out = np.abs(trainer.generator._forward(z)).max()
+    out = np.abs(G._forward(z)).max()
     real = np.asarray(real)   # checked by step(); 1-D in one dimension is fine here
     limit = BLOWUP * max(1.0, float(np.abs(trainer._to_model(real)).max()))
     if not out <= limit:
