@@ -24,6 +24,7 @@ import numpy as np
 
 import minigan
 from minigan import data, metrics
+from minigan.cliargs import int_at_least, output_dir
 
 # ----------------------------------------------------------------- settings
 NOISE_DIM = 16
@@ -132,10 +133,10 @@ def run(out_dir=OUT_DIR, gmn_steps=GMN_STEPS, gan_steps=GAN_STEPS, seed=SEED, pr
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="minigan demo digits", description=__doc__.split("\n")[0])
-    p.add_argument("--out", default=OUT_DIR, help="output folder (default %(default)s)")
-    p.add_argument("--gmn-steps", type=int, default=GMN_STEPS)
-    p.add_argument("--gan-steps", type=int, default=GAN_STEPS)
-    p.add_argument("--seed", type=int, default=SEED)
+    p.add_argument("--out", type=output_dir, default=OUT_DIR, help="output folder (default %(default)s)")
+    p.add_argument("--gmn-steps", type=int_at_least(1), default=GMN_STEPS)
+    p.add_argument("--gan-steps", type=int_at_least(1), default=GAN_STEPS)
+    p.add_argument("--seed", type=int_at_least(0), default=SEED)
     p.add_argument("--backend", default=None, choices=["numpy", "cython", "auto"])
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)

@@ -26,6 +26,7 @@ import numpy as np
 
 import minigan
 from minigan import data, metrics
+from minigan.cliargs import int_at_least, output_dir
 
 # ----------------------------------------------------------------- settings
 TARGET_MEAN, TARGET_STD = 3.0, 0.5
@@ -182,11 +183,11 @@ def report(figures):
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="minigan demo gaussian-1d", description=__doc__.split("\n")[0])
-    p.add_argument("--out", default=OUT_DIR, help="output folder (default %(default)s)")
-    p.add_argument("--gmn-steps", type=int, default=GMN_STEPS)
-    p.add_argument("--gan-steps", type=int, default=GAN_STEPS)
-    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
-    p.add_argument("--seed", type=int, default=SEED)
+    p.add_argument("--out", type=output_dir, default=OUT_DIR, help="output folder (default %(default)s)")
+    p.add_argument("--gmn-steps", type=int_at_least(1), default=GMN_STEPS)
+    p.add_argument("--gan-steps", type=int_at_least(1), default=GAN_STEPS)
+    p.add_argument("--batch-size", type=int_at_least(2), default=BATCH_SIZE)
+    p.add_argument("--seed", type=int_at_least(0), default=SEED)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     t0 = time.perf_counter()

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from minigan import protocol
+from minigan.cliargs import int_at_least, output_dir
 
 # ----------------------------------------------------------------- settings
 DATASET = "ring"
@@ -118,9 +119,9 @@ def run(dataset=DATASET, out_dir=OUT_DIR, seed=SEED, steps=None, progress=True, 
 def main(argv=None, dataset=DATASET):
     p = argparse.ArgumentParser(prog=f"minigan demo {dataset}", description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default=dataset, choices=list(protocol.DATASETS))
-    p.add_argument("--out", default=OUT_DIR, help="output folder (default %(default)s)")
-    p.add_argument("--seed", type=int, default=SEED)
-    p.add_argument("--steps", type=int, default=None, help="override the recipes' step counts")
+    p.add_argument("--out", type=output_dir, default=OUT_DIR, help="output folder (default %(default)s)")
+    p.add_argument("--seed", type=int_at_least(0), default=SEED)
+    p.add_argument("--steps", type=int_at_least(1), default=None, help="override the recipes' step counts")
     p.add_argument("--animate", action="store_true", help="also write a GIF of training")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 import minigan
+from minigan.cliargs import int_at_least, output_dir
 
 # ----------------------------------------------------------------- settings
 ALPHA = 0.05
@@ -196,12 +197,12 @@ def plot(results, path, seed):
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="two_sample_power", description=__doc__.split("\n")[0])
-    p.add_argument("--out", default=OUT_DIR, help="output folder (default %(default)s)")
+    p.add_argument("--out", type=output_dir, default=OUT_DIR, help="output folder (default %(default)s)")
     p.add_argument("--quick", action="store_true",
                    help=f"fewer trials and smaller blobs: {QUICK}")
-    p.add_argument("--seed", type=int, default=SEED)
-    p.add_argument("--trials", type=int, help="trials of every experiment (a smoke run)")
-    p.add_argument("--blobs-n", type=int, nargs="+", help=f"blobs sizes (default {BLOBS_NS})")
+    p.add_argument("--seed", type=int_at_least(0), default=SEED)
+    p.add_argument("--trials", type=int_at_least(1), help="trials of every experiment (a smoke run)")
+    p.add_argument("--blobs-n", type=int_at_least(2), nargs="+", help=f"blobs sizes (default {BLOBS_NS})")
     args = p.parse_args(argv)
     options = dict(QUICK) if args.quick else {}
     if args.trials:

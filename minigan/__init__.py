@@ -5,10 +5,12 @@
     GAN          generator trained against a discriminator (minigan.gan, minigan.losses)
     mmd2, mmd2_and_grad, median_heuristic   the MMD estimators and bandwidths
     mmd_test     the kernel two-sample test: a p-value for "same distribution?"
+    DeepKernel   a learned kernel for it (kernel="deep"; minigan.deep_kernel, MMD-D)
     data         target distributions (1-D Gaussians, ring-8, grid-25)
     gradcheck    finite differences for checking backward passes
 """
-from . import data, gradcheck, layers, losses, mmd, optim
+from . import data, deep_kernel, gradcheck, layers, losses, mmd, optim
+from .deep_kernel import DeepKernel
 from .gan import GAN
 from .gmn import GMN
 from .mlp import MLP
@@ -19,5 +21,5 @@ from .two_sample import mmd_test
 
 __version__ = "0.1.0"
 __all__ = ["MLP", "GMN", "GAN", "SGD", "Adam", "mmd2", "mmd2_and_grad", "mmd_and_grad",
-           "median_heuristic", "mmd_test", "sample_noise", "data", "gradcheck", "layers", "losses",
-           "mmd", "optim", "__version__"]
+           "median_heuristic", "mmd_test", "DeepKernel", "sample_noise", "data", "deep_kernel",
+           "gradcheck", "layers", "losses", "mmd", "optim", "__version__"]

@@ -10,6 +10,11 @@ import numpy as np
 FLOAT_DTYPES = (np.float32, np.float64)
 
 
+class NonFiniteError(ValueError):
+    """An array holds NaN or inf (raised by as_float_array; trainers read it as divergence
+    when the array was computed rather than given)."""
+
+
 def as_float_array(x, name, ndim=None, dtype=None, min_rows=1):
     """Validate `x` and return it as a C-contiguous float array.
 
@@ -20,8 +25,14 @@ def as_float_array(x, name, ndim=None, dtype=None, min_rows=1):
     min_rows: smallest allowed len(x) (first axis)
     """
     if isinstance(x, np.ndarray) and x.dtype == object or isinstance(x, (str, bytes)):
-        raise TypeError(f"{name} must be a numeric array, got {type(x).__name__}")
-    arr = np.asarray(x)
+        what = "an object array" if isinstance(x, np.ndarray) else type(x).__name__
+        raise TypeError(f"{name} must be a numeric array, got {what}")
+    try:
+        arr = np.asarray(x)
+    except ValueError as e:  # ragged nested lists
+        raise TypeError(f"{name} must be a numeric array, got {type(x).__name__} ({e})") from None
+    if arr.dtype == object:
+        raise TypeError(f"{name} must be a numeric array, got {type(x).__name__} of objects")
     if arr.dtype.kind in "biu":  # documented conversion: bool/int -> float64
         arr = arr.astype(np.float64)
     elif arr.dtype.kind == "f" and arr.dtype not in FLOAT_DTYPES:
@@ -36,7 +47,7 @@ def as_float_array(x, name, ndim=None, dtype=None, min_rows=1):
         need = f"at least {min_rows} rows" if min_rows > 1 else "a non-empty array"
         raise ValueError(f"{name} must be {need}, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or inf")
+        raise NonFiniteError(f"{name} contains NaN or inf")
     return np.ascontiguousarray(arr)
 
 
@@ -52,15 +63,19 @@ def common_dtype(a, b):
     return np.result_type(a.dtype, b.dtype)
 
 
-def check_positive_int(value, name, minimum=1):
-    """An int >= minimum (bools refused)."""
+def check_positive_int(value, name, minimum=1, maximum=None):
+    """An int >= minimum (and <= maximum, when given; bools refused)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be an integer <= {maximum}, got {value!r}")
     return int(value)
 
 
 def check_positive_float(value, name):
-    """A finite float > 0."""
+    """A finite float > 0 (bools refused: lr=True is not a learning rate)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a positive number, got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -74,4 +89,62 @@ def check_choice(value, name, choices):
     """One of a fixed set of strings."""
     if value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
+    return value
+
+
+# ------------------------------------------------------- settings (not arrays)
+def check_bool(value, name):
+    """True or False (numpy bools too); the string "False" is refused, not read as True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_widths(value, name):
+    """A sequence of integer layer widths >= 1 (a string, a float like 2.7 or a bare int is
+    refused rather than iterated over or truncated). Returns a list of ints."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be a list of integer widths like (64, 64), got {value!r}")
+    widths = list(value)
+    for w in widths:
+        if (isinstance(w, (bool, np.bool_)) or not isinstance(w, (int, np.integer, float, np.floating))
+                or not float(w).is_integer()):
+            raise TypeError(f"{name} must hold integer widths, got {value!r}")
+        if int(w) < 1:
+            raise ValueError(f"{name} must hold widths >= 1, got {value!r}")
+    return [int(w) for w in widths]
+
+
+def check_seed(seed, name="seed"):
+    """None, an int >= 0, a numpy SeedSequence or a Generator (what numpy accepts as a seed)."""
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
+        return seed
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"{name} must be None, an integer >= 0 or a numpy Generator, "
+                         f"got {seed!r}")
+    return int(seed)
+
+
+def check_number_in(value, name, low, high, low_open=True):
+    """A finite real number in (low, high] (or [low, high] with low_open=False)."""
+    if isinstance(value, (bool, np.bool_, str, bytes)) or not _is_real(value):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    if not (low < v if low_open else low <= v) or not v <= high:
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
+        raise ValueError(f"{name} must lie in {interval}, got {value!r}")
+    return v
+
+
+def _is_real(v):
+    try:
+        return bool(np.isfinite(float(v)))
+    except (TypeError, ValueError):
+        return False
+
+
+def check_callable(value, name):
+    """None or something callable (checked before any work starts)."""
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be callable (or None), got {value!r}")
     return value

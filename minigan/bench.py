@@ -40,6 +40,7 @@ import tracemalloc
 import numpy as np
 
 from . import backend as backend_mod
+from .cliargs import output_file
 from .data import grid
 from .gan import GAN
 from .gmn import GMN
@@ -351,8 +352,8 @@ def plot(path, rows):
 def main(argv=None):
     p = argparse.ArgumentParser(prog="minigan bench", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer repeats, small cases only")
-    p.add_argument("--json", metavar="PATH", help="write the rows and the machine as JSON")
-    p.add_argument("--plot", metavar="PATH", help="write a PNG of the MMD speedup against n")
+    p.add_argument("--json", type=output_file, metavar="PATH", help="write the rows and the machine as JSON")
+    p.add_argument("--plot", type=output_file, metavar="PATH", help="write a PNG of the MMD speedup against n")
     p.add_argument("--peers", action="store_true",
                    help="also time PyTorch (when installed) on the same MMD and GMN step")
     args = p.parse_args(argv)

@@ -53,7 +53,10 @@ def main(argv=None):
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         lines = [f"  {name:10} {help_}" for name, (_, help_) in COMMANDS.items()]
         print("usage: minigan COMMAND [options]\n\ncommands:\n" + "\n".join(lines))
-        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"minigan: error: unknown command {argv[0]!r}", file=sys.stderr)
+            return 2
+        return 0
     command, rest = argv[0], argv[1:]
     if command == "demo":
         return demo_main(rest)

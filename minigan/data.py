@@ -6,7 +6,7 @@ in 1-D also the CDF and its inverse (the ideal generator from uniform noise is
 G*(z) = F^-1((z + 1) / 2)). Mixtures expose `centres` and `std` for the
 mode-coverage metrics.
 
-Protocols (kept exact, see DESIGN.md):
+Protocols (kept exact, see docs/design.md):
   ring: 8 Gaussians at r (cos 2 pi i/8, sin 2 pi i/8), r = 1, std 0.01 (8 distinct centres:
         the widely copied np.linspace(0, 2 pi, 8) repeats the first one)
   grid: 25 Gaussians at {-4, -2, 0, 2, 4}^2, std 0.05

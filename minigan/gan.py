@@ -13,10 +13,13 @@ One training step:
                   then through G; Adam step on G
 
 At the ideal equilibrium G matches the data and D(x) = p_data / (p_data + p_g) = 1/2.
+Why: D minimises -E_p log D - E_q log(1 - D) = -integral of [p log D + q log(1 - D)] dx
+(p = p_data, q = p_g), pointwise in x; d/dD [p log D + q log(1 - D)] = p / D - q / (1 - D) = 0
+gives D* = p / (p + q), which is 1/2 where q = p, and then L_D = -log(1/2) = ln 2.
 """
 import numpy as np
 
-from ._checks import check_choice, check_positive_int
+from ._checks import check_choice, check_number_in, check_positive_int, check_widths
 from .backend import resolve
 from .layers import sigmoid
 from .losses import GENERATOR_LOSSES, discriminator_loss_pooled
@@ -53,10 +56,9 @@ class GAN(Trainer):
         super().__init__(data_dim, noise_dim, noise, seed, dtype, standardize, backend)
         self.loss = check_choice(loss, "loss", GENERATOR_LOSSES)
         self.d_steps = check_positive_int(d_steps, "d_steps")
-        if not 0 < real_label <= 1:
-            raise ValueError(f"real_label must lie in (0, 1], got {real_label}")
-        self.real_label = float(real_label)
-        d_hidden = hidden if d_hidden is None else d_hidden
+        self.real_label = check_number_in(real_label, "real_label", 0, 1)
+        hidden = check_widths(hidden, "hidden")
+        d_hidden = hidden if d_hidden is None else check_widths(d_hidden, "d_hidden")
         self.nets["G"] = self._network(generator, [self.noise_dim, *hidden, self.data_dim],
                                        activation, "identity", self._init_rngs[0], "generator")
         self.nets["D"] = self._network(discriminator, [self.data_dim, *d_hidden, 1],
@@ -81,8 +83,13 @@ class GAN(Trainer):
 
     def discriminate(self, x):
         """D(x) as probabilities: x: (n, data_dim) (or (n,) in 1-D) -> (n,)."""
-        x = self._check_real(x)
-        return sigmoid(self.discriminator._forward(self._to_model(x)))[:, 0]
+        x = self._to_model(self._check_real(x))
+        self.discriminator.check_range(x, "x")
+        logits = self.discriminator._forward(x)
+        if not np.all(np.isfinite(logits)):
+            raise ValueError("x: the discriminator's logits overflowed to NaN or inf; the "
+                             "values are far outside the range it was trained on")
+        return sigmoid(logits)[:, 0]
 
     def _rows_per_step(self, batch_size):
         return self.d_steps * batch_size

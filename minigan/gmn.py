@@ -15,7 +15,7 @@ are in the standardised space the generator works in (see minigan.trainer).
 """
 import numpy as np
 
-from ._checks import check_choice
+from ._checks import check_choice, check_widths
 from .mmd import ESTIMATORS, LOSSES, check_sigmas, default_sigmas, mmd_loss_and_grad
 from .optim import Adam
 from .trainer import Trainer
@@ -50,7 +50,7 @@ class GMN(Trainer):
         self.sigmas = None if sigmas is None else check_sigmas(sigmas)
         self.estimator = check_choice(estimator, "estimator", ESTIMATORS)
         self.loss = check_choice(loss, "loss", LOSSES)
-        sizes = [self.noise_dim, *hidden, self.data_dim]
+        sizes = [self.noise_dim, *check_widths(hidden, "hidden"), self.data_dim]
         self.nets["G"] = self._network(generator, sizes, activation, "identity",
                                        self._init_rngs[0], "generator")
         self.opts["G"] = Adam(self.generator.params, lr=lr, betas=betas, backend=self.backend)
@@ -87,4 +87,4 @@ class GMN(Trainer):
 
     def _load_extra_meta(self, meta):
         super()._load_extra_meta(meta)
-        self.sigmas = meta["sigmas"]
+        self.sigmas = None if meta["sigmas"] is None else check_sigmas(meta["sigmas"])

@@ -2,6 +2,10 @@
 
     df/dx_i  ~=  (f(x + h e_i) - f(x - h e_i)) / (2 h)
 
+Why centred: with f1, f2, f3 the derivatives of f along e_i, Taylor gives
+f(x +- h e_i) = f +- h f1 + h^2/2 f2 +- h^3/6 f3 + ..., so the difference cancels the even terms
+and the quotient is f1 + h^2/6 f3 + ... (a one-sided difference would be off by h/2 f2).
+
 Use float64: with h = 1e-5 the truncation error is O(h^2) ~ 1e-10 and the rounding
 error O(eps / h) ~ 1e-11, so a correct backward agrees to a relative error far below 1e-7.
 

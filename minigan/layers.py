@@ -23,11 +23,18 @@ def affine_backward(dout, cache, need_dx=True):
     """Gradients of out = x @ W + b.
 
     dout: (n, d_out)  ->  dx: (n, d_in) (None when need_dx is False), dW: (d_in, d_out), db: (d_out,)
+
+    In indices out_ik = sum_j x_ij W_jk + b_k (i: sample, j: input, k: output), and the chain
+    rule sums over every output an input touches (dout_ik = dL/dout_ik):
+        dx_ij = sum_k dout_ik W_jk   = (dout @ W.T)_ij     x_ij feeds out_ik for every k
+        dW_jk = sum_i x_ij dout_ik   = (x.T @ dout)_jk     W_jk is used by every sample i
+        db_k  = sum_i dout_ik                              b_k likewise, with derivative 1
+    (docs/guide.md, section 3.3, checks these against the code.)
     """
     x, W = cache
-    dx = dout @ W.T if need_dx else None  # d(out)/dx = W
-    dW = x.T @ dout                        # d(out)/dW = x, summed over the batch
-    db = dout.sum(axis=0)                  # d(out)/db = 1, summed over the batch
+    dx = dout @ W.T if need_dx else None  # dx_ij = sum_k dout_ik W_jk
+    dW = x.T @ dout                        # dW_jk = sum_i x_ij dout_ik: summed over the batch
+    db = dout.sum(axis=0)                  # db_k = sum_i dout_ik
     return dx, dW, db
 
 
@@ -45,7 +52,7 @@ def relu_forward(x):
 
 
 def relu_backward(dout, cache):
-    """dx = dout * [x > 0]."""
+    """dx = dout * [x > 0]: an elementwise op's backward multiplies dout by its derivative."""
     x = cache
     return dout * (x > 0)
 
@@ -72,7 +79,7 @@ def tanh_forward(x):
 
 
 def tanh_backward(dout, cache):
-    """dx = dout * (1 - tanh(x)^2), reusing the forward output."""
+    """dx = dout * (1 - tanh(x)^2), reusing the forward output (d tanh / dx = 1 - tanh^2)."""
     out = cache
     return dout * (1 - out * out)
 
@@ -90,7 +97,10 @@ def sigmoid_forward(x):
 
 
 def sigmoid_backward(dout, cache):
-    """dx = dout * s * (1 - s), reusing the forward output s."""
+    """dx = dout * s * (1 - s), reusing the forward output s.
+
+    s = 1 / (1 + e^-x)  ->  ds/dx = e^-x / (1 + e^-x)^2 = s * (1 - s).
+    """
     s = cache
     return dout * s * (1 - s)
 

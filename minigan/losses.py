@@ -6,7 +6,13 @@ softplus(t) = log(1 + exp(t)) computed stably, so logits of +-1e4 give finite
 values and exact gradients.
 
     BCE(s, t) = -t log sigmoid(s) - (1 - t) log(1 - sigmoid(s))
+              = t softplus(-s) + (1 - t) softplus(s)
               = softplus(s) - t * s
+    dBCE/ds   = sigmoid(s) - t
+
+because log sigmoid(s) = -log(1 + e^-s) = -softplus(-s); 1 - sigmoid(s) = sigmoid(-s), so
+log(1 - sigmoid(s)) = -softplus(s); softplus(-s) = log(e^-s (e^s + 1)) = softplus(s) - s; and
+d softplus(s)/ds = e^s / (1 + e^s) = sigmoid(s).
 
 Backends: the functions below are the NumPy reference. With backend "cython" (see
 minigan.backend) the losses a GAN uses run in minigan._ext.losses (built from ext/losses.pyx):
@@ -26,7 +32,10 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))  # native byte order
 
 
 def softplus(s):
-    """log(1 + exp(s)) without overflow: max(s, 0) + log1p(exp(-|s|))."""
+    """log(1 + exp(s)) without overflow: max(s, 0) + log1p(exp(-|s|)).
+
+    For s > 0, log(1 + e^s) = log(e^s (e^-s + 1)) = s + log(1 + e^-s); exp then only sees -|s|.
+    """
     return np.maximum(s, 0) + np.log1p(np.exp(-np.abs(s)))
 
 
@@ -50,10 +59,11 @@ def _logits(s, name="logits"):
 
 def _compiled(backend, *arrays):
     """Whether the compiled kernel runs: the backend resolves to "cython" and every array is
-    one it takes as it is (C-contiguous, aligned, native float32/float64)."""
+    one it takes as it is (C-contiguous, aligned, native float32/float64, finite: NaN/inf go
+    to the NumPy path, whose NonFiniteError names the argument on both backends)."""
     return resolve(backend, module="losses") == "cython" and all(
         type(a) is np.ndarray and a.dtype in _FLOATS and a.flags.c_contiguous and a.flags.aligned
-        for a in arrays)
+        and np.all(np.isfinite(a)) for a in arrays)
 
 
 def bce_with_logits(logits, targets, backend=None):

@@ -1,22 +1,32 @@
 """A multilayer perceptron with hand-written backpropagation.
 
-    h_0 = x,   h_l = act_l(h_{l-1} @ W_l + b_l)   for l = 1..L
+    h_0 = x,   a_l = h_{l-1} @ W_l + b_l,   h_l = act_l(a_l)   for l = 1..L
+
+Layers are numbered from 1 in this maths and from 0 in the code: layer l is index l - 1,
+so W_l = params[2 (l - 1)], b_l = params[2 (l - 1) + 1], act_l = activations[l - 1].
 
 Hidden layers use `activation`, the last layer `output_activation`. The MLP keeps
 the caches of its last forward pass; `backward(dout)` walks the layers in reverse,
 accumulating dL/dW_l and dL/db_l into `grads` (aligned with `params`) and returning
-dL/dx. `backward_input(dout)` returns dL/dx only and leaves `grads` untouched: that
+dL/dx. The chain rule, layer by layer from l = L down to 1, starting from dL/dh_L = dout:
+
+    dL/da_l     = dL/dh_l * act_l'(a_l)             (elementwise: layers.<act>_backward)
+    dL/dW_l    += h_{l-1}.T @ dL/da_l;  dL/db_l += sum over the batch of dL/da_l
+    dL/dh_{l-1} = dL/da_l @ W_l.T                   (layers.affine_backward)
+
+`backward_input(dout)` returns dL/dx only and leaves `grads` untouched: that
 is how a GAN's generator gradient passes through a frozen discriminator.
 
 Backends: the loops below are the NumPy reference. With backend "cython" the same
 three passes run in the compiled module minigan._ext.dense (built from ext/dense.pyx):
 one call per pass for all layers, same results (float64 within rtol 1e-10).
 
-Deliberately left out: autodiff, layer objects, regularisers (use the optimiser).
+Deliberately left out: autodiff, layer objects, regularisers (the optimisers have no weight
+decay either).
 """
 import numpy as np
 
-from ._checks import as_float_array, check_choice
+from ._checks import NonFiniteError, as_float_array, check_choice, check_widths
 from .backend import ext, resolve
 from .layers import ACTIVATIONS, affine_backward, affine_backward_input, affine_forward
 
@@ -40,8 +50,8 @@ class MLP:
 
     def __init__(self, sizes, activation="relu", output_activation="identity", seed=None,
                  dtype=np.float64, backend=None):
-        sizes = [int(s) for s in sizes]
-        if len(sizes) < 2 or min(sizes) < 1:
+        sizes = check_widths(sizes, "sizes")
+        if len(sizes) < 2:
             raise ValueError(f"sizes must list at least two positive widths, got {sizes}")
         check_choice(activation, "activation", ACTIVATIONS)
         check_choice(output_activation, "output_activation", ACTIVATIONS)
@@ -93,9 +103,28 @@ class MLP:
         x = as_float_array(x, "x", ndim=2, dtype=self.dtype)
         if x.shape[1] != self.sizes[0]:
             raise ValueError(f"x must have {self.sizes[0]} columns, got shape {x.shape}")
-        return self._forward(x)
+        for i, p in enumerate(self.params):  # NaN weights: the compiled ReLU would hide them
+            if not np.all(np.isfinite(p)):
+                raise NonFiniteError(f"params[{i}] contains NaN or inf")
+        self.check_range(x, "x")
+        out = self._forward(x)
+        if not np.all(np.isfinite(out)):
+            raise NonFiniteError(f"x: the output overflowed to NaN or inf (|x| up to "
+                                 f"{np.abs(x).max():.3g}); rescale the input")
+        return out
 
     __call__ = forward
+
+    def check_range(self, x, name):
+        """Refuse inputs so large that a layer could overflow (inf - inf = NaN, which the
+        compiled ReLU would turn into 0): a bound on every layer's |output|, from
+        |h_l| <= |h_{l-1}| * max_j sum_i |W_ij| + max |b|, must stay below the dtype's max."""
+        bound = float(np.abs(x).max())
+        for W, b in zip(self.params[::2], self.params[1::2]):
+            bound = bound * float(np.abs(W).sum(axis=0).max()) + float(np.abs(b).max())
+        if not bound < np.finfo(self.dtype).max / 4:
+            raise ValueError(f"{name}: values up to {np.abs(x).max():.3g} could overflow this "
+                             f"network in {self.dtype} (bound {bound:.3g}); rescale the input")
 
     def _forward(self, x):
         self._batch = len(x)
@@ -135,7 +164,7 @@ class MLP:
         if self._dense is not None:
             return self._dense.backward(dout, self.grads, need_input_grad)
         dh = dout
-        for l in reversed(range(self.n_layers)):
+        for l in reversed(range(self.n_layers)):                      # l: 0-based layer index
             affine_cache, act_cache = self._caches[l]
             da = ACTIVATIONS[self.activations[l]][1](dh, act_cache)  # through the activation
             need_dx = l > 0 or need_input_grad

@@ -31,9 +31,28 @@ equal (k is symmetric); the i = j term adds w_aa (x_a - x_a) = 0, so both estima
 the formula. The second 2 is the cross term's -2, times the minus of d k / dx. The gradient
 for Y mirrors the one for X with the roles of the two samples swapped (c_yy for c_xx). A
 generator needs dX only (wrt="X", the default); a critic that shapes the features of both
-samples (minigan.MMDGAN) needs both (wrt="both").
+samples (minigan.MMDGAN) needs both (wrt="both"). docs/guide.md (sections 3.1 and 3.2) derives
+the estimators from the mean embeddings and this gradient step by step, with checks.
 
-This is the readable NumPy reference: it builds full n x m matrices (O(nm) memory).
+Scale. The estimators are unchanged when the data and the bandwidths are multiplied by the
+same factor c (only ||x - y|| / sigma enters the kernel), and dX scales by 1/c. So when the
+data's largest |value| or a bandwidth lies outside [2^-16, 2^16] (data at 1e-155 or 1e200, a
+float32 bandwidth whose 1 / (2 sigma^2) is subnormal), data and bandwidths are first multiplied
+by a power of two (exact in floating point) that brings the narrowest bandwidth (or, without
+bandwidths, the data) to ~1, on both backends alike, and the gradient is scaled back. A bandwidth
+narrower than max_float^(-1/4) times the data's largest |value| (7.5e-78 in float64, 2.3e-10
+in float32) is refused: 1 / (2 sigma^2) would overflow, and such a kernel sees nothing but
+exact duplicates anyway. A very wide one is fine (the kernel is ~1 everywhere and MMD^2 ~ 0,
+the right answer at that bandwidth): the data are then scaled less, so that sigma stays below
+2^(maxexp/4) (2^256 in float64, 2^32 in float32) and 1 / sigma^2 a normal float.
+
+float32: the squared distances are expanded in float64 (then rounded to float32), the kernel
+matrices are float32 and their sums are accumulated in float64 (as the compiled kernel does),
+so MMD^2 is lost neither to the cancellation in ||x||^2 + ||y||^2 - 2 x.y nor to the one
+between the three sums; the gradient is returned in float32.
+
+This is the readable NumPy reference: it builds full n x m matrices (O(nm) memory), and
+refuses (with advice) work whose matrices would exceed NUMPY_MAX_MEMORY.
 backend="cython" runs the same estimators in the compiled kernel minigan._ext.mmd (ext/mmd.pyx:
 tiled, no n x m matrix, one exp per pair for a ratio-2 bandwidth ladder, optional threads);
 the choice of backend is made by minigan.backend.
@@ -66,12 +85,12 @@ def median_heuristic(X, Y=None, max_points=1000):
         Y = as_float_array(Y, "Y", ndim=2)
         check_same_width(Z, Y, "X", "Y")
         Z = np.vstack([Z, Y.astype(Z.dtype)])
-    check_distances_finite(Z, "X and Y")
     if len(Z) > max_points:
         Z = Z[np.linspace(0, len(Z) - 1, max_points).astype(int)]
-    dists = pdist(Z.astype(np.float64))
+    Z, _, e = to_safe_range(Z.astype(np.float64), Z[:1])  # distances of 1e200 overflow
+    dists = pdist(Z)
     dists = dists[dists > 0]
-    return float(np.median(dists)) if dists.size else 1.0
+    return float(np.ldexp(np.median(dists), e)) if dists.size else 1.0
 
 
 def default_sigmas(X, Y=None, n_bandwidths=5):
@@ -87,15 +106,23 @@ def default_sigmas(X, Y=None, n_bandwidths=5):
 SIGMA_RANGE = (1e-150, 1e150)  # 1 / (2 sigma^2) must stay a finite, non-zero float64
 
 
-def check_sigmas(sigmas):
+def check_sigmas(sigmas, sigma_range=SIGMA_RANGE):
     """Validate bandwidths: a positive number or a non-empty sequence of them, each within
-    SIGMA_RANGE (beyond it 1 / sigma^2 overflows or vanishes in float64)."""
-    s = np.atleast_1d(np.asarray(sigmas, dtype=np.float64)) if sigmas is not None else None
+    sigma_range (beyond SIGMA_RANGE 1 / sigma^2 overflows or vanishes in float64; the
+    estimators, which rescale, check the range relative to the data instead)."""
+    try:
+        if isinstance(sigmas, (str, bytes, bool, np.bool_)) or (
+                isinstance(sigmas, (list, tuple)) and any(isinstance(v, bool) for v in sigmas)):
+            raise ValueError
+        s = np.atleast_1d(np.asarray(sigmas, dtype=np.float64)) if sigmas is not None else None
+    except (TypeError, ValueError):
+        raise TypeError(f"sigmas must be a positive number or a list of them, got {sigmas!r}") from None
     if s is None or s.ndim != 1 or s.size == 0:
         raise ValueError(f"sigmas must be a positive number or a non-empty list, got {sigmas!r}")
-    lo, hi = SIGMA_RANGE
-    if not np.all(np.isfinite(s)) or np.any(s < lo) or np.any(s > hi):
-        raise ValueError(f"sigmas must all be finite numbers in [{lo:g}, {hi:g}], got {sigmas!r}")
+    lo, hi = sigma_range
+    if not np.all(np.isfinite(s)) or np.any(s <= 0) or np.any(s < lo) or np.any(s > hi):
+        where = "> 0" if (lo, hi) == (0, np.inf) else f"in [{lo:g}, {hi:g}]"
+        raise ValueError(f"sigmas must all be finite numbers {where}, got {sigmas!r}")
     return [float(v) for v in s]
 
 
@@ -111,10 +138,22 @@ def check_distances_finite(A, name):
 def squared_distances(X, Y):
     """D2[i, j] = ||x_i - y_j||^2 = ||x_i||^2 + ||y_j||^2 - 2 x_i . y_j, clipped at 0.
 
-    X: (n, d), Y: (m, d) -> (n, m)
+    X: (n, d), Y: (m, d) -> (n, m), of their dtype. float32 inputs are expanded in float64:
+    in float32 the three terms cancel to within ~6e-8 ||x||^2, which a narrow bandwidth reads
+    as a distance (or clips to 0: two distinct points "coincide"), up to 15 % off in MMD^2.
     """
+    if X.dtype == np.float32:
+        return squared_distances(X.astype(np.float64), Y.astype(np.float64)).astype(np.float32)
     D2 = (X * X).sum(1)[:, None] + (Y * Y).sum(1)[None, :] - 2 * (X @ Y.T)
     return np.maximum(D2, 0, out=D2)
+
+
+def self_distances(X):
+    """squared_distances(X, X) with its diagonal exactly 0: ||x||^2 + ||x||^2 - 2 x.x rounds to
+    ~eps ||x||^2, which a bandwidth narrower than sqrt(eps) ||x|| would read as a distance."""
+    D2 = squared_distances(X, X)
+    np.fill_diagonal(D2, 0)
+    return D2
 
 
 def gaussian_kernel(X, Y, sigmas):
@@ -135,7 +174,14 @@ def _kernel_and_weights(D2, sigmas):
 
 
 # ------------------------------------------------------------------ estimators
+SAFE_EXPONENTS = (-16, 16)     # data are brought to max |value| in [2^-16, 2^16]
+NUMPY_MAX_MEMORY = 2 * 2**30   # bytes the NumPy reference may allocate for its kernel matrices
+MAX_THREADS = 1024
+
+
 def _validate(X, Y, sigmas, estimator):
+    """Checked inputs in the safe range: (X, Y, sigmas, e) with the data multiplied by 2^-e
+    (e = 0 when they are already in range) and the bandwidths likewise."""
     check_choice(estimator, "estimator", ESTIMATORS)
     min_rows = 2 if estimator == "unbiased" else 1
     X = as_float_array(X, "X", ndim=2, min_rows=min_rows)
@@ -143,18 +189,77 @@ def _validate(X, Y, sigmas, estimator):
     check_same_width(X, Y, "X", "Y")
     dtype = common_dtype(X, Y)
     X, Y = X.astype(dtype, copy=False), Y.astype(dtype, copy=False)
-    check_distances_finite(X, "X")
-    check_distances_finite(Y, "Y")
-    sigmas = default_sigmas(X, Y) if sigmas is None else check_sigmas(sigmas)
-    return X, Y, sigmas
+    e = safe_exponent(X, Y)
+    if sigmas is not None:
+        sigmas = check_sigmas(sigmas, (0, np.inf))
+        check_narrowest(sigmas, X, Y)
+        e = _bandwidth_exponent(X, Y, sigmas)
+    X, Y = (np.ldexp(X, -e), np.ldexp(Y, -e)) if e else (X, Y)
+    sigmas = (default_sigmas(X, Y) if sigmas is None
+              else [float(np.ldexp(s, -e)) for s in sigmas])
+    return X, Y, sigmas, e
+
+
+def safe_exponent(X, Y):
+    """e with max |value| * 2^-e in [1/2, 1), or 0 when it already lies in 2^SAFE_EXPONENTS
+    (or is 0). Multiplying by 2^-e is exact: only the exponents change."""
+    top = max(float(np.abs(X).max()), float(np.abs(Y).max()))
+    lo, hi = SAFE_EXPONENTS
+    return 0 if top == 0 or 2.0**lo <= top <= 2.0**hi else int(np.frexp(top)[1])
+
+
+def _bandwidth_exponent(X, Y, sigmas):
+    """0 when data and bandwidths are all within 2^SAFE_EXPONENTS (the usual case: no copy),
+    else the e that brings the narrowest bandwidth to ~1, while keeping the data below 2^16
+    and the widest bandwidth below 2^(maxexp/4) (so that 1 / sigma^2 stays a normal float)."""
+    lo, hi = SAFE_EXPONENTS
+    top = max(float(np.abs(X).max()), float(np.abs(Y).max()))
+    if top <= 2.0**hi and 2.0**lo <= min(sigmas) and max(sigmas) <= 2.0**hi:
+        return 0
+    exponent = lambda v: int(np.frexp(v)[1])
+    return max(exponent(min(sigmas)), exponent(top) - hi if top else exponent(min(sigmas)),
+               exponent(max(sigmas)) - np.finfo(X.dtype).maxexp // 4)
+
+
+def to_safe_range(X, Y):
+    """(X * 2^-e, Y * 2^-e, e) with e = safe_exponent(X, Y)."""
+    e = safe_exponent(X, Y)
+    return (np.ldexp(X, -e), np.ldexp(Y, -e), e) if e else (X, Y, 0)
+
+
+def check_narrowest(sigmas, X, Y):
+    """Refuse bandwidths below max_float^(-1/4) times the data's largest |value|: there
+    1 / (2 sigma^2) overflows, and the kernel sees only exact duplicates anyway."""
+    top = max(float(np.abs(X).max()), float(np.abs(Y).max()))
+    lo = float(np.finfo(X.dtype).max) ** -0.25 * top
+    if min(sigmas) < lo:
+        raise ValueError(
+            f"sigmas {sigmas} are too narrow for data whose largest |value| is {top:.3g}: in "
+            f"{X.dtype} they must be at least {lo:.3g} (1 / (2 sigma^2) overflows below, and "
+            f"such a kernel sees only exact duplicates); pass bandwidths comparable to the "
+            f"distances between samples, or sigmas=None for the median heuristic")
+
+
+def _check_numpy_memory(n, m, itemsize):
+    """The NumPy reference keeps ~8 kernel-sized matrices; refuse beyond NUMPY_MAX_MEMORY."""
+    need = itemsize * (2 * (n * n + m * m + n * m) + 2 * max(n, m) ** 2)
+    if need > NUMPY_MAX_MEMORY:
+        raise MemoryError(
+            f"the NumPy MMD at n={n}, m={m} would allocate about {need / 2**30:.1f} GiB "
+            f"(more than minigan.mmd.NUMPY_MAX_MEMORY = {NUMPY_MAX_MEMORY / 2**30:.0f} GiB); "
+            f"use backend='cython' (tiled, O((n + m) d) memory), fewer rows, or "
+            f"mmd_test(..., method='linear') for a test at O(n) cost")
 
 
 def _mmd2_terms(X, Y, sigmas, estimator, wrt):
     """MMD^2 and the gradients asked for (wrt: None, "X" or "both") from the three kernel
-    blocks. Returns (value, dX or None, dY or None)."""
+    blocks. Returns (value, dX or None, dY or None).
+
+    The maths of this module lives here; mmd2 and mmd2_and_grad reach it through _validate
+    (input checks, default bandwidths) and _run (the choice of backend)."""
     n, m = len(X), len(Y)
-    Kxx, Wxx = _kernel_and_weights(squared_distances(X, X), sigmas)
-    Kyy, Wyy = _kernel_and_weights(squared_distances(Y, Y), sigmas)
+    Kxx, Wxx = _kernel_and_weights(self_distances(X), sigmas)
+    Kyy, Wyy = _kernel_and_weights(self_distances(Y), sigmas)
     Kxy, Wxy = _kernel_and_weights(squared_distances(X, Y), sigmas)
     if estimator == "unbiased":
         np.fill_diagonal(Kxx, 0)  # leave out the i = j terms
@@ -163,7 +268,9 @@ def _mmd2_terms(X, Y, sigmas, estimator, wrt):
     else:
         c_xx, c_yy = 1.0 / n**2, 1.0 / m**2
     c_xy = 1.0 / (n * m)
-    value = float(c_xx * Kxx.sum() + c_yy * Kyy.sum() - 2 * c_xy * Kxy.sum())
+    # sums accumulated in float64 (float32 inputs too): the three terms nearly cancel
+    value = float(c_xx * Kxx.sum(dtype=np.float64) + c_yy * Kyy.sum(dtype=np.float64)
+                  - 2 * c_xy * Kxy.sum(dtype=np.float64))
     if wrt is None:
         return value, None, None
     # sum_j w_aj (x_a - z_j) for every row a at once is (sum_j w_aj) x_a - (W Z)_a
@@ -180,17 +287,32 @@ def _mmd2_terms(X, Y, sigmas, estimator, wrt):
     return value, dX, dY
 
 
-def _run(X, Y, sigmas, estimator, wrt, backend, n_threads):
-    """Validated inputs -> (MMD^2, dX or None, dY or None), on the NumPy reference or the
-    compiled kernel."""
+def _run(X, Y, sigmas, e, estimator, wrt, backend, n_threads):
+    """Validated inputs (scaled by 2^-e) -> (MMD^2, dX or None, dY or None) in the caller's
+    units, on the NumPy reference or the compiled kernel."""
     # 0 lets the kernel choose: one thread for small work, else OMP_NUM_THREADS
-    threads = 0 if n_threads is None else check_positive_int(n_threads, "n_threads")
+    threads = (0 if n_threads is None
+               else check_positive_int(n_threads, "n_threads", maximum=MAX_THREADS))
     if backends.resolve(backend, module="mmd") == "numpy":
-        return _mmd2_terms(X, Y, sigmas, estimator, wrt)
-    kernel = backends.ext("mmd").mmd2_and_grad
-    out = kernel(X, Y, np.asarray(sigmas, np.float64), estimator == "unbiased", wrt is not None,
-                 threads, wrt == "both")
-    return out if len(out) == 3 else (*out, None)
+        _check_numpy_memory(len(X), len(Y), X.dtype.itemsize)
+        out = _mmd2_terms(X, Y, sigmas, estimator, wrt)
+    else:
+        kernel = backends.ext("mmd").mmd2_and_grad
+        out = kernel(X, Y, np.asarray(sigmas, np.float64), estimator == "unbiased",
+                     wrt is not None, threads, wrt == "both")
+        out = out if len(out) == 3 else (*out, None)
+    value, dX, dY = out
+    if not np.isfinite(value):  # never answer from NaN (the checks above should prevent it)
+        raise FloatingPointError(f"MMD^2 came out as {value}; please report this input")
+    # d/dX of f(X 2^-e) is 2^-e f'(X 2^-e): scale the gradients back (exact)
+    if e == 0:
+        return value, dX, dY
+    with np.errstate(over="ignore"):
+        grads = [None if g is None else np.ldexp(g, -e) for g in (dX, dY)]
+    if not all(g is None or np.all(np.isfinite(g)) for g in grads):
+        raise FloatingPointError(f"the gradient (~ 1 / the data's scale) overflows {X.dtype} "
+                                 f"for data this small; use float64 or rescale X and Y")
+    return value, *grads
 
 
 def mmd2(X, Y, sigmas=None, estimator="unbiased", backend=None, n_threads=None):
@@ -203,8 +325,8 @@ def mmd2(X, Y, sigmas=None, estimator="unbiased", backend=None, n_threads=None):
     n_threads: threads for the compiled kernel (None: by problem size and OMP_NUM_THREADS).
     Returns a Python float.
     """
-    X, Y, sigmas = _validate(X, Y, sigmas, estimator)
-    return _run(X, Y, sigmas, estimator, None, backend, n_threads)[0]
+    X, Y, sigmas, e = _validate(X, Y, sigmas, estimator)
+    return _run(X, Y, sigmas, e, estimator, None, backend, n_threads)[0]
 
 
 WRT = ("X", "both")
@@ -220,8 +342,8 @@ def mmd2_and_grad(X, Y, sigmas=None, estimator="unbiased", backend=None, n_threa
     Gradients have the dtype of the inputs (see the module docstring for the formulas).
     """
     check_choice(wrt, "wrt", WRT)
-    X, Y, sigmas = _validate(X, Y, sigmas, estimator)
-    value, dX, dY = _run(X, Y, sigmas, estimator, wrt, backend, n_threads)
+    X, Y, sigmas, e = _validate(X, Y, sigmas, estimator)
+    value, dX, dY = _run(X, Y, sigmas, e, estimator, wrt, backend, n_threads)
     return (value, dX) if wrt == "X" else (value, dX, dY)
 
 
@@ -237,8 +359,8 @@ def mmd_and_grad(X, Y, sigmas=None, estimator="unbiased", eps=1e-10, backend=Non
     value, dX = mmd2_and_grad(X, Y, sigmas, estimator, backend=backend, n_threads=n_threads)
     if value <= 0:
         return 0.0, np.zeros_like(dX)  # the clipped region: flat
-    root = np.sqrt(value)
-    return float(root), dX / (2 * max(root, np.sqrt(eps)))
+    root = float(np.sqrt(value))
+    return root, dX / dX.dtype.type(2 * max(root, np.sqrt(eps)))  # keeps the input's dtype
 
 
 def mmd_loss_and_grad(X, Y, sigmas=None, estimator="unbiased", loss="mmd2", backend=None,

@@ -4,6 +4,7 @@
     minigan mmd-test a.csv b.csv --permutations 1000 --alpha 0.01 --seed 0 --json
     minigan mmd-test run.npz held_out.npz --key samples --sigma split
     minigan mmd-test a.npy b.npy --sigma aggregate       (all bandwidths of a grid, calibrated)
+    minigan mmd-test a.npy b.npy --kernel deep           (learn a kernel on half, test on half)
 
 Files: .npy, .npz (the single array inside, or the one named by --key) and .csv (comma
 separated, an optional header line). Loaded without pickle. Rows are samples: a 1-D array is n
@@ -16,6 +17,7 @@ the test ran, 1 for unreadable or unusable files or settings the test refuses (s
 import argparse
 import json
 import math
+import os
 import sys
 import warnings
 import zipfile
@@ -24,7 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from ._checks import as_float_array, check_same_width
-from .two_sample import ESTIMATORS, METHODS, mmd_test, required_rows
+from .checkpoint import CheckpointError, NpzReader, read_npy_header
+from .cliargs import input_file, int_at_least
+from .two_sample import ESTIMATORS, KERNELS, METHODS, mmd_test, required_rows
 
 LOAD_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
 
@@ -40,14 +44,20 @@ def load_sample(path, key=None):
         raise DataError(f"{path}: unsupported file type {suffix or '(none)'!r}; "
                         "use .npy, .npz or .csv")
     try:
+        input_file(path)  # a regular file, not too large: nothing blocks or reads forever
+    except ValueError as e:
+        raise DataError(str(e)) from None
+    try:
         if suffix == ".npy":
-            arr = np.load(path, allow_pickle=False)
+            arr = _load_npy(path)
         elif suffix == ".npz":
             arr = _load_npz(path, key)
         else:
             arr = _load_csv(path)
     except DataError:
         raise
+    except CheckpointError as e:
+        raise DataError(str(e)) from None
     except LOAD_ERRORS as e:
         raise DataError(f"{path}: cannot read it ({type(e).__name__}: {e})") from None
     if not isinstance(arr, np.ndarray) or arr.ndim == 0:
@@ -59,26 +69,43 @@ def load_sample(path, key=None):
         raise DataError(str(e)) from None
 
 
+def _load_npy(path):
+    """A .npy file whose header agrees with its size (checked before anything is allocated:
+    a header may claim 10^12 rows)."""
+    with open(path, "rb") as f:
+        shape, fortran, dtype = read_npy_header(f)
+        if dtype.hasobject:
+            raise DataError(f"{path}: cannot read it (it holds Python objects, i.e. pickle, "
+                            f"which minigan never loads)")
+        need = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+        have = os.fstat(f.fileno()).st_size - f.tell()
+        if need != have:
+            raise DataError(f"{path}: the header says {shape} {dtype} ({need} bytes) but the "
+                            f"file holds {have} bytes of data")
+    return np.load(path, allow_pickle=False)
+
+
 def _load_npz(path, key):
     """The array named `key`, or the only array in the archive."""
-    with np.load(path, allow_pickle=False) as archive:
-        names = archive.files
+    with NpzReader(path) as archive:
+        names = archive.names
         if key is None and len(names) != 1:
             raise DataError(f"{path}: holds {len(names)} arrays ({', '.join(names) or 'none'}); "
                             "choose one with --key")
         if key is not None and key not in names:
             raise DataError(f"{path}: no array named {key!r} (it has: {', '.join(names)})")
-        return archive[key if key is not None else names[0]]
+        return archive.array(key if key is not None else names[0], kind="biuf", finite=False)
 
 
 def _load_csv(path):
-    """Comma-separated numbers; a first line that is not all numbers is taken as a header."""
-    with open(path) as f:
+    """Comma-separated numbers; a first line that is not all numbers is taken as a header.
+    A UTF-8 byte-order mark (spreadsheets write one) is not part of the first number."""
+    with open(path, encoding="utf-8-sig") as f:
         first = f.readline()
     skip = 0 if _is_numeric_row(first) else 1
     with warnings.catch_warnings():     # an empty file is reported below, not warned about
         warnings.simplefilter("ignore", UserWarning)
-        return np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2)
+        return np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, encoding="utf-8-sig")
 
 
 def _is_numeric_row(line):
@@ -107,12 +134,15 @@ def build_parser():
     p.add_argument("--key", help="array name inside .npz files")
     p.add_argument("--method", choices=METHODS, default="permutation")
     p.add_argument("--estimator", choices=ESTIMATORS, default="unbiased")
-    p.add_argument("--permutations", type=int, default=500, help="B (default %(default)s)")
+    p.add_argument("--permutations", type=int_at_least(1), default=500, help="B (default %(default)s)")
     p.add_argument("--alpha", type=float, default=0.05, help="level (default %(default)s)")
     p.add_argument("--sigma", type=_sigmas, default=None,
                    help="'median' (default), 'split', 'aggregate' (8 bandwidths, max of "
                         "studentised MMD^2, 8x the time), or bandwidths like 0.5,1,2")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--kernel", choices=KERNELS, default="gaussian",
+                   help="'gaussian' (default) or 'deep': learn an MMD-D kernel on half of each "
+                        "sample, test with it on the other half")
+    p.add_argument("--seed", type=int_at_least(0), default=None)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
@@ -124,8 +154,8 @@ def main(argv=None):
         _check_pair(X, Y, args)
         result = mmd_test(X, Y, sigmas=args.sigma, estimator=args.estimator,
                           method=args.method, n_permutations=args.permutations,
-                          alpha=args.alpha, seed=args.seed)
-    except (DataError, TypeError, ValueError) as e:
+                          alpha=args.alpha, seed=args.seed, kernel=args.kernel)
+    except (DataError, TypeError, ValueError, MemoryError, FloatingPointError) as e:
         print(f"minigan mmd-test: error: {e}", file=sys.stderr)
         return 1
     if args.json:
@@ -144,7 +174,8 @@ def _check_pair(X, Y, args):
         check_same_width(X, Y, args.a, args.b)
     except ValueError as e:
         raise DataError(str(e)) from None
-    need = required_rows(args.method, args.estimator, split=args.sigma == "split")
+    need = required_rows(args.method, args.estimator, split=args.sigma == "split",
+                         kernel=args.kernel)
     for path, arr in ((args.a, X), (args.b, Y)):
         if len(arr) < need:
             raise DataError(f"{path}: has {len(arr)} rows; this test needs at least {need}")

@@ -5,6 +5,12 @@
                         m_hat = m / (1 - b1^t);      v_hat = v / (1 - b2^t)
                         p <- p - lr m_hat / (sqrt(v_hat) + eps)
 
+Why the bias correction: m starts at 0, so m_t = (1 - b1) sum_{k=1..t} b1^(t-k) g_k, and for
+gradients with a steady mean E m_t = E g (1 - b1) sum_{k=1..t} b1^(t-k) = E g (1 - b1^t): early
+estimates are pulled towards 0 by the factor (1 - b1^t) (0.1 at t = 1 for b1 = 0.9), which
+m_hat divides out; v_hat likewise. At t = 1, m_hat = g and sqrt(v_hat) = |g|: a first step of
+length lr whatever the scale of g.
+
 State lives per parameter (aligned with the params list) and round-trips through
 `state_dict()` / `load_state_dict()` for checkpoints. The optimiser updates the parameter and
 state arrays in place: they stay the same objects (an MLP and a checkpoint share them).
@@ -13,12 +19,15 @@ Backends: the `_update` methods below are the NumPy reference, one parameter at 
 backend "cython" a whole step is one call into minigan._ext.optim (built from ext/optim.pyx):
 one C loop per array, the same operations in the same order, so the same numbers bit for bit.
 
-Deliberately left out: weight decay, learning-rate schedules.
+Deliberately left out: weight decay. Learning-rate schedules are not the optimiser's business:
+the trainers set `lr` before each step (minigan.trainer, fit(..., lr_decay=...)).
 """
 import numpy as np
 
-from ._checks import check_positive_float
+from ._checks import NonFiniteError, check_positive_float
 from .backend import ext, resolve
+
+_FLOAT_MAX = {np.dtype(t): float(np.finfo(t).max) for t in (np.float16, np.float32, np.float64)}
 
 
 class Optimizer:
@@ -40,6 +49,7 @@ class Optimizer:
     def step(self, grads):
         """Apply one update from `grads` (aligned with params, each of its parameter's shape
         and dtype). Bad gradients raise ValueError before anything changes."""
+        self._check_finite(grads)
         if self.backend == "cython":
             self._compiled_step(grads, self.t + 1)  # checks every array, then updates all
         else:
@@ -57,6 +67,25 @@ class Optimizer:
                        else type(g).__name__)
                 raise ValueError(f"grads[{i}] must be a {p.dtype} array of shape {p.shape} "
                                  f"(its parameter's), got {got}")
+
+    def _check_finite(self, grads):
+        """A NaN or inf gradient, or one so large that the update overflows, is refused on
+        both backends, before any parameter moves."""
+        for i, g in enumerate(grads):
+            if not (isinstance(g, np.ndarray) and g.dtype.kind == "f"):
+                continue  # the shape/dtype checks that follow name it
+            top = max(float(g.max()), -float(g.min())) if g.size else 0.0
+            if not np.isfinite(top):
+                raise NonFiniteError(f"grads[{i}] contains NaN or inf; no parameter was updated")
+            if top > self._grad_limit(g.dtype):
+                raise NonFiniteError(f"grads[{i}] has entries up to {top:.3g}, beyond "
+                                     f"{self._grad_limit(g.dtype):.3g} where this update "
+                                     f"overflows {g.dtype}; scale the loss down or clip the "
+                                     f"gradient (no parameter was updated)")
+
+    def _grad_limit(self, dtype):
+        """Largest |g| whose update stays finite: lr |g| (SGD's step) below max / 2."""
+        return _FLOAT_MAX[dtype] / (2 * self.lr)
 
     def state_dict(self):
         """Arrays {'<slot>.<i>': array} and the step count, for a checkpoint."""
@@ -105,11 +134,18 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, backend=None):
         super().__init__(params, lr, backend)
-        b1, b2 = betas
+        try:
+            b1, b2 = (float(b) for b in betas)
+        except (TypeError, ValueError):
+            raise TypeError(f"betas must be a pair of numbers (beta1, beta2), got {betas!r}") from None
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
             raise ValueError(f"betas must lie in [0, 1), got {betas}")
         self.betas = (float(b1), float(b2))
         self.eps = check_positive_float(eps, "eps")
+
+    def _grad_limit(self, dtype):
+        """Adam squares the gradient and forms lr m_hat: both must stay finite."""
+        return min(np.sqrt(_FLOAT_MAX[dtype]) / 2, super()._grad_limit(dtype))
 
     def _update(self, i, p, g, t):
         b1, b2 = self.betas

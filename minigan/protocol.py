@@ -1,6 +1,6 @@
 """The mode-collapse protocol on ring-8 and grid-25 (VEEGAN, PacGAN), and `minigan modes`.
 
-Protocol (kept exact, see DESIGN.md): train on the mixture, draw 2,500 samples, count a
+Protocol (kept exact, see docs/design.md): train on the mixture, draw 2,500 samples, count a
 sample as high quality when it lies within 3 std of its nearest centre, report the modes
 covered (centres nearest to at least one high-quality sample), the % of high-quality
 samples and the reverse KL of the mode histogram against uniform; repeat over seeds.
@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from . import data, metrics
+from .cliargs import int_at_least, output_file
 from .gan import GAN
 from .gmn import GMN
 from .two_sample import mmd_test
@@ -23,7 +24,7 @@ N_EVAL = 2500
 DATASETS = {"ring": data.ring, "grid": data.grid}
 METHODS = ("GMN", "GAN")
 
-# Published (modes, % high quality), from the papers DESIGN.md cites.
+# Published (modes, % high quality), from the papers docs/design.md cites.
 PUBLISHED = {
     "ring": [("GAN", 1.0, 99.3), ("Unrolled GAN", 7.6, 35.6), ("VEEGAN", 8.0, 52.9),
              ("GDPP", 8.0, 71.7), ("PacGAN2", 7.9, 95.6)],
@@ -133,10 +134,10 @@ def main(argv=None):
                                 description="Mode-collapse protocol (VEEGAN/PacGAN) on ring-8 and grid-25.")
     p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    p.add_argument("--seeds", type=int, default=5, help="number of seeds, 0..k-1 (default 5)")
-    p.add_argument("--steps", type=int, default=None, help="override the recipes' step counts")
+    p.add_argument("--seeds", type=int_at_least(1), default=5, help="number of seeds, 0..k-1 (default 5)")
+    p.add_argument("--steps", type=int_at_least(1), default=None, help="override the recipes' step counts")
     p.add_argument("--backend", default=None, choices=["numpy", "cython", "auto"])
-    p.add_argument("--json", metavar="PATH", help="also write every run and the summary as JSON")
+    p.add_argument("--json", type=output_file, metavar="PATH", help="also write every run and the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     t0 = time.perf_counter()

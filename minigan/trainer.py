@@ -26,15 +26,21 @@ Deliberately left out: other schedules, early stopping, multiprocessing.
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._checks import as_float_array, check_choice, check_positive_int
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ._checks import (as_float_array, check_bool, check_callable, check_choice, check_number_in,
+                      check_positive_int, check_seed)
+from .checkpoint import load_trainer_checkpoint, save_checkpoint
+from .divergence import guarded_step
 from .mlp import MLP
 
 NOISES = ("uniform", "gaussian")
 
 
 def sample_noise(n, dim, kind="uniform", seed=None, dtype=np.float64):
-    """Noise z: (n, dim), uniform on [-1, 1]^dim (default) or standard Gaussian."""
+    """Noise z: (n, dim), uniform on [-1, 1]^dim (default) or standard Gaussian.
+
+    Uniform noise is enough for any 1-D target: if u = (z + 1) / 2 ~ U(0, 1) then F^-1(u) has
+    CDF F, since P(F^-1(u) <= x) = P(u <= F(x)) = F(x) (the inverse-CDF transform).
+    """
     n, dim = check_positive_int(n, "n"), check_positive_int(dim, "dim")
     check_choice(kind, "noise", NOISES)
     if np.dtype(dtype) not in (np.float32, np.float64):
@@ -53,6 +59,13 @@ class Trainer:
     kind = None           # the checkpoint's "kind"
     history_keys = ()     # names of the per-step figures in `history`
 
+    def __init_subclass__(cls, **kwargs):
+        """Every subclass's step() is guarded: a diverged step is undone and reported
+        (minigan.divergence), whatever the subclass does inside it."""
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            cls.step = guarded_step(cls.__dict__["step"])
+
     def __init__(self, data_dim, noise_dim, noise, seed, dtype, standardize, backend):
         self.data_dim = check_positive_int(data_dim, "data_dim")
         self.noise_dim = self.data_dim if noise_dim is None else check_positive_int(noise_dim, "noise_dim")
@@ -63,7 +76,9 @@ class Trainer:
         # one seed -> independent streams for the generator's and discriminator's initial
         # weights and for training (noise and batches); always PCG64, whose state a
         # checkpoint stores as JSON, whatever bit generator a Generator seed uses
+        seed = check_seed(seed)
         seq = (seed.bit_generator.seed_seq if isinstance(seed, np.random.Generator)
+               else seed if isinstance(seed, np.random.SeedSequence)
                else np.random.SeedSequence(seed))
         g_seq, d_seq, train_seq = seq.spawn(3)
         self._init_rngs = [np.random.Generator(np.random.PCG64(g_seq)),
@@ -73,7 +88,7 @@ class Trainer:
         self.step_count = 0
         self.history = {k: [] for k in self.history_keys}
         self.nets, self.opts = {}, {}
-        self.standardize = bool(standardize)
+        self.standardize = check_bool(standardize, "standardize")
         self.backend = backend  # as asked: None, "auto", "numpy" or "cython" (see minigan.backend)
         self.data_shift, self.data_scale = None, None  # fixed by _calibrate
 
@@ -90,6 +105,8 @@ class Trainer:
                              f"got {given.sizes[0]} -> {given.sizes[-1]}")
         if given.dtype != self.dtype:
             raise TypeError(f"{name} has dtype {given.dtype}, the trainer uses {self.dtype}")
+        if not all(np.all(np.isfinite(p)) for p in given.params):
+            raise ValueError(f"{name} has NaN or inf weights")
         return given
 
     @property
@@ -103,14 +120,16 @@ class Trainer:
     def sample(self, n, seed=None):
         """n generated samples, (n, data_dim). Uses its own Generator (seed), not training's."""
         n = check_positive_int(n, "n")
-        return self._to_data(self.generator._forward(self._noise(n, np.random.default_rng(seed))))
+        out = self._to_data(self.generator._forward(self._noise(n, np.random.default_rng(seed))))
+        return _finite_output(out, "sample()", "the generator's outputs")
 
     def transform(self, z):
         """G(z) for given noise z: (n, noise_dim) -> (n, data_dim)."""
         z = as_float_array(z, "z", ndim=2, dtype=self.dtype)
         if z.shape[1] != self.noise_dim:
             raise ValueError(f"z must have {self.noise_dim} columns, got shape {z.shape}")
-        return self._to_data(self.generator._forward(z))
+        self.generator.check_range(z, "z")
+        return _finite_output(self._to_data(self.generator._forward(z)), "z", "G(z)")
 
     # ------------------------------------------------------- standardisation
     def _is_calibrated(self):
@@ -121,8 +140,7 @@ class Trainer:
         if self.data_shift is None:
             shift, scale = np.zeros(self.data_dim), 1.0
             if self.standardize:
-                shift = real.mean(axis=0)
-                scale = float(np.sqrt(real.var(axis=0).mean())) or 1.0
+                shift, scale = _mean_and_spread(real)
             self.data_shift, self.data_scale = shift.astype(self.dtype), scale
 
     def _to_model(self, x):
@@ -187,8 +205,10 @@ class Trainer:
         """
         steps = check_positive_int(steps, "steps")
         batch_size = check_positive_int(batch_size, "batch_size", minimum=2)
-        if lr_decay is not None and not 0 < lr_decay <= 1:
-            raise ValueError(f"lr_decay must lie in (0, 1], got {lr_decay!r}")
+        progress = check_bool(progress, "progress")
+        check_callable(callback, "callback")
+        if lr_decay is not None:
+            lr_decay = check_number_in(lr_decay, "lr_decay", 0, 1)
         draw = self._data_source(X)
         self._prepare(draw)
         if lr_decay is not None:
@@ -246,26 +266,27 @@ class Trainer:
 
         backend: how to run it here (the checkpoint does not depend on the backend).
         """
-        arrays, meta = load_checkpoint(path, kind=cls.kind)
-        try:
-            config = dict(meta["config"])
-            nets = {name: MLP(**c, backend=backend) for name, c in config.pop("nets").items()}
-            obj = cls._from_config(config, nets, backend)
-            for name, net in obj.nets.items():
-                for i, p in enumerate(net.params):
-                    a = arrays[f"{name}.param.{i}"]
-                    if a.shape != p.shape:
-                        raise ValueError(f"{name}.param.{i} has shape {a.shape}, expected {p.shape}")
-                    p[...] = a
-                prefix = f"{name}.opt."
-                opt_arrays = {k[len(prefix):]: a for k, a in arrays.items() if k.startswith(prefix)}
-                obj.opts[name].load_state_dict(opt_arrays, meta["optimizers"][name])
-            obj.history = {k: arrays[f"history.{k}"].tolist() for k in cls.history_keys}
-            obj.step_count = int(meta["step"])
-            obj.lr_schedule = meta.get("lr_schedule")
-            obj.rng.bit_generator.state = meta["rng"]
-            obj._load_extra_meta(meta)
-        except (KeyError, TypeError, ValueError) as e:
-            raise CheckpointError(f"{path!r} is an incomplete or inconsistent {cls.kind} "
-                                  f"checkpoint: {e!r}") from None
-        return obj
+        return load_trainer_checkpoint(cls, path, backend)
+
+
+def _mean_and_spread(real):
+    """Per-feature mean (d,) and one global spread (the root mean of the per-feature
+    variances), computed on real / max|real| so that squares of large data cannot overflow."""
+    big = float(np.abs(real).max()) or 1.0
+    u = real.astype(np.float64) / big
+    shift = u.mean(axis=0) * big
+    scale = float(np.sqrt(u.var(axis=0).mean())) * big or 1.0
+    tiny = float(np.finfo(real.dtype).tiny)
+    if scale < tiny / np.finfo(real.dtype).eps:
+        raise ValueError(f"real: the data's spread {scale:.3g} is too small to standardise in "
+                         f"{real.dtype} (1 / spread overflows or loses its digits); rescale the "
+                         f"data or use dtype=np.float64")
+    return shift, scale
+
+
+def _finite_output(out, name, what):
+    """`out` when finite, else a ValueError naming the input that overflowed the network."""
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{what} overflowed to NaN or inf for this {name}: the values are far "
+                         f"outside the range the networks were trained on")
+    return out

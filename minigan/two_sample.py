@@ -78,27 +78,43 @@ best single bandwidth chosen in hindsight (0.7) reaches 0.42, roughly the ceilin
 that picks one Gaussian bandwidth.  On a plain mean shift (n = 200) the aggregated test pays a
 little for its 8 looks: power 0.95 against 0.99 with the median heuristic.
 
-Deliberately left out: kernels other than the Gaussian, learned (deep) kernels, the Gamma and
-spectral null approximations, and unequal-size pairing schemes for the linear statistic.
+Learned kernel (kernel="deep"; minigan.deep_kernel, Liu et al. 2020, MMD-D).  Every Gaussian
+bandwidth looks at the data through round balls; on the blobs the difference is a direction,
+not a scale.  kernel="deep" shuffles each sample and cuts it in two: on the first part
+(train_fraction of the rows) it learns k(x, y) = [(1 - eps) kappa(phi(x), phi(y)) + eps] q(x, y),
+phi a small MLP, by maximising the same power proxy J; on the other part it runs the
+permutation test above with that kernel.  The kernel never saw the tested rows, so it is a fixed
+kernel for them and the p-value is exact.  The result carries the kernel (kernel(A, B) on new
+arrays) and the witness function of the tested rows.  A kernel learned before (a DeepKernel, or
+any function k(A, B) -> matrix) can be passed as `kernel`; it is then used on all the rows, which
+is exact only when it was learned on other data.
+
+Deliberately left out: other fixed kernels than the Gaussian, the Gamma and spectral null
+approximations, and unequal-size pairing schemes for the linear statistic.
 """
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy.stats import norm
+from tqdm.auto import tqdm
 
-from . import mmd
+from . import deep_kernel, mmd
 from ._checks import (as_float_array, check_choice, check_positive_float,
                       check_positive_int, check_same_width)
 
 METHODS = ("permutation", "linear")
 ESTIMATORS = mmd.ESTIMATORS
 BANDWIDTH_CHOICES = ("split", "aggregate")   # the strings mmd_test accepts as sigmas
+KERNELS = ("gaussian", "deep")               # the strings mmd_test accepts as kernel
+TRAIN_FRACTION = 0.5         # kernel="deep": share of each sample that trains the kernel
 MAX_MEMORY = 256 * 2**20     # bytes for one block of the pooled kernel (and its temporaries)
 BANDWIDTH_GRID = 2.0 ** np.arange(-5, 3)   # "split" and "aggregate": bandwidths median * 2^k
 SPLIT_MAX_ROWS = 2000        # rows per sample used to choose the bandwidth (memory O(rows^2))
-VAR_REG = 1e-8               # keeps the split's power proxy finite where var_hat = 0
+VAR_REG = deep_kernel.LAMBDA  # keeps the power proxy J finite where var_hat = 0
 VAR_FLOOR = 1e-30            # "aggregate": only stops 0/0 (var_hat is a sum of squares ~ 1e-16^2)
 _TEMPORARIES = 6             # block-sized arrays alive at once inside mmd.gaussian_kernel
+LABEL_MEMORY = 2 * 2**30     # bytes for the (n + m) x (1 + B) relabelling matrix
+PROGRESS_WORK = 2e10         # kernel entries x relabellings above which a progress bar shows
 
 
 @dataclass
@@ -112,11 +128,20 @@ class MMDTestResult:
     reject:     bool, H0 (same distribution) rejected at level alpha
     sigmas:     the kernel bandwidths used (length-scales): one kernel, their mixture, or with
                 bandwidth "aggregate" the grid of single-bandwidth kernels that were maximised over
-    bandwidth:  how they were chosen: "median", "given", "split" or "aggregate"
+                ([] for a learned or given kernel)
+    bandwidth:  how they were chosen: "median", "given", "split" or "aggregate"; "learned" for
+                kernel="deep", "kernel" for a kernel passed in
     method, estimator, alpha, n_permutations (None for "linear")
-    n, m:       rows of X and Y that the test used (half of each with sigmas="split")
+    n, m:       rows of X and Y that the test used (half of each with sigmas="split", the
+                test part with kernel="deep")
     best_sigma: "aggregate" only: the bandwidth with the largest J_s on the observed labels
                 (where the difference shows most); None otherwise
+    train_rows: kernel="deep": [rows of X, rows of Y] the kernel was learned on; else None
+    kernel:     the learned (or given) kernel, else None: kernel(A, B) -> (len(A), len(B))
+                matrix on new arrays (a minigan.deep_kernel.DeepKernel for kernel="deep")
+    witness:    with a learned or given kernel, the witness function of the tested rows,
+                witness(points) = mean_j k(p, x_j) - mean_j k(p, y_j) for each row p
+                (a minigan.deep_kernel.Witness); else None
 
     With sigmas="aggregate" the statistic (and threshold) is max_s J_s, a studentised score,
     not an MMD^2.
@@ -134,18 +159,27 @@ class MMDTestResult:
     n: int
     m: int
     best_sigma: float | None = None
+    train_rows: list | None = None
+    kernel: object = None
+    witness: object = None
 
     def as_dict(self):
-        """Plain Python values (for JSON)."""
-        return asdict(self)
+        """Plain Python values (for JSON); a kernel is given by its description."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "witness"}
+        out["kernel"] = _describe(self.kernel)
+        return out
 
     def summary(self):
         """A few lines of text for people."""
         sig = ", ".join(f"{s:.4g}" for s in self.sigmas)
         how = {"median": "median heuristic", "given": "given",
                "split": "chosen on a held-out half",
-               "aggregate": f"each on its own, largest J at {self.best_sigma or 0:.4g}"
-               }[self.bandwidth]
+               "aggregate": f"each on its own, largest J at {self.best_sigma or 0:.4g}",
+               "learned": "", "kernel": ""}[self.bandwidth]
+        kernel_line = (f"  bandwidth    sigma = {sig} ({how})" if self.kernel is None else
+                       f"  kernel       {_describe(self.kernel)}" + (
+                           f"\n               learned on n = {self.train_rows[0]}, "
+                           f"m = {self.train_rows[1]} other rows" if self.train_rows else ""))
         what = ("max over the bandwidths of MMD^2_u / sd" if self.bandwidth == "aggregate"
                 else f"{self.estimator} MMD^2")
         null = (f"{self.n_permutations} permutations" if self.method == "permutation"
@@ -155,7 +189,7 @@ class MMDTestResult:
         return "\n".join([
             f"MMD two-sample test ({self.method}, {null}; {what})",
             f"  rows tested  n = {self.n}, m = {self.m}",
-            f"  bandwidth    sigma = {sig} ({how})",
+            kernel_line,
             f"  statistic    {self.statistic:.6g}",
             f"  threshold    {self.threshold:.6g}  (alpha = {self.alpha:g})",
             f"  p-value      {self.p_value:.4g}",
@@ -163,9 +197,18 @@ class MMDTestResult:
         ])
 
 
+def _describe(kernel):
+    """A kernel in words: its describe() when it has one, else its repr; None stays None."""
+    if kernel is None:
+        return None
+    return kernel.describe() if hasattr(kernel, "describe") else repr(kernel)
+
+
 # ------------------------------------------------------------------- the test
 def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
-             n_permutations=500, alpha=0.05, seed=None, max_memory=MAX_MEMORY):
+             n_permutations=500, alpha=0.05, seed=None, max_memory=MAX_MEMORY,
+             kernel="gaussian", train_fraction=TRAIN_FRACTION, hidden=deep_kernel.HIDDEN,
+             n_features=deep_kernel.N_FEATURES):
     """Kernel two-sample test of H0: X and Y come from the same distribution.
 
     X: (n, d), Y: (m, d) samples (float32/float64/int; computed in float64).
@@ -173,13 +216,21 @@ def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
             "split" (choose on half of each sample, test on the other half), or
             "aggregate" (all bandwidths of the grid on all the data; statistic max_s J_s;
             costs 8 times the single-bandwidth test; permutation and unbiased only).
+            Gaussian kernel only (leave it None otherwise).
     estimator: "unbiased" (U-statistic, needs n, m >= 2) or "biased" (V-statistic); for
             method="permutation" only (the linear statistic has its own estimator).
     method: "permutation" or "linear" (needs n, m >= 4); see the module docstring.
     n_permutations: B, the number of random relabellings (method="permutation").
     alpha: level of the test, in (0, 1).
-    seed: None, an int or a numpy Generator (relabellings, the split, the linear pairing).
+    seed: None, an int or a numpy Generator (relabellings, the split, the linear pairing,
+          the deep kernel's initial weights).
     max_memory: bytes allowed for one block of the pooled kernel matrix.
+    kernel: "gaussian" (the default), "deep" (learn an MMD-D kernel on train_fraction of each
+            sample, test on the rest; permutation only; see minigan.deep_kernel), or a kernel
+            learned before: a function k(A, B) -> (len(A), len(B)) matrix such as a DeepKernel,
+            used on all the rows (exact only if it was learned on other data).
+    train_fraction: kernel="deep": share of each sample the kernel is learned on, in (0, 1).
+    hidden, n_features: kernel="deep": the hidden widths and output width of the feature MLP.
     Returns an MMDTestResult.
     """
     check_choice(method, "method", METHODS)
@@ -192,6 +243,11 @@ def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
     if alpha >= 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     max_memory = check_positive_int(max_memory, "max_memory")
+    if not callable(kernel):
+        check_choice(kernel, "kernel", KERNELS)
+    if kernel != "gaussian":
+        return _learned_kernel_test(X, Y, kernel, sigmas, estimator, method, n_permutations,
+                                    alpha, seed, max_memory, train_fraction, hidden, n_features)
     choice = sigmas if isinstance(sigmas, str) else None
     if choice is not None and choice not in BANDWIDTH_CHOICES:
         raise ValueError(f"sigmas must be None, 'split', 'aggregate', a number or a list, "
@@ -204,7 +260,17 @@ def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
     X = as_float_array(X, "X", ndim=2, dtype=np.float64, min_rows=min_rows)
     Y = as_float_array(Y, "Y", ndim=2, dtype=np.float64, min_rows=min_rows)
     check_same_width(X, Y, "X", "Y")
+    if method == "permutation":
+        _check_label_memory(len(X) + len(Y), n_permutations)
     rng = np.random.default_rng(seed)
+    # extreme scales: the test is unchanged when data and bandwidths are multiplied by one
+    # factor, so both are brought into a safe range by a power of two (see minigan.mmd)
+    if choice is None and sigmas is not None:
+        sigmas = mmd.check_sigmas(sigmas, (0, np.inf))
+        mmd.check_narrowest(sigmas, X, Y)
+    X, Y, e = mmd.to_safe_range(X, Y)
+    if choice is None and sigmas is not None:
+        sigmas = [float(np.ldexp(s, -e)) for s in sigmas]
 
     best_sigma = None
     if split:
@@ -216,6 +282,7 @@ def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
         sigmas, bandwidth = [mmd.median_heuristic(X, Y)], "median"
     else:
         sigmas, bandwidth = mmd.check_sigmas(sigmas), "given"
+    scale_back = lambda s: float(np.ldexp(s, e))
 
     if method == "linear":
         statistic, p_value, threshold = _linear_test(X, Y, sigmas, alpha, rng)
@@ -226,29 +293,87 @@ def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
     else:
         statistic, p_value, threshold = _permutation_test(
             X, Y, sigmas, estimator, n_permutations, alpha, rng, max_memory)
+    if not (np.isfinite(statistic) and np.isfinite(p_value)):  # never answer from NaN
+        raise FloatingPointError(f"the test statistic came out as {statistic}; please report "
+                                 f"this input")
     return MMDTestResult(statistic=statistic, p_value=p_value, threshold=threshold,
-                         reject=bool(p_value <= alpha), sigmas=sigmas, bandwidth=bandwidth,
-                         method=method, estimator=estimator, alpha=alpha,
+                         reject=bool(p_value <= alpha), sigmas=[scale_back(s) for s in sigmas],
+                         bandwidth=bandwidth, method=method, estimator=estimator, alpha=alpha,
                          n_permutations=n_permutations, n=len(X), m=len(Y),
-                         best_sigma=best_sigma)
+                         best_sigma=None if best_sigma is None else scale_back(best_sigma))
 
 
-def required_rows(method, estimator="unbiased", split=False):
+def required_rows(method, estimator="unbiased", split=False, kernel="gaussian",
+                  train_fraction=TRAIN_FRACTION):
     """Fewest rows of X (and of Y) that mmd_test accepts.
 
     unbiased: 2 (the U-statistic leaves out i = j); biased: 1; linear: 4 (two pairs, for a
     variance); sigmas="split" doubles it, with at least 2 per half for the power proxy.
+    kernel="deep": the smallest n whose train part, round(train_fraction * n) rows, has 4
+    (2 to fit and 2 held out for early stopping) and whose test part has the 2 (or 1) above.
     """
     rows = 4 if method == "linear" else {"unbiased": 2, "biased": 1}[estimator]
+    if kernel == "deep":
+        n = rows + 4
+        while n - _train_rows(n, train_fraction) < rows or _train_rows(n, train_fraction) < 4:
+            n += 1
+        return n
     return 2 * max(rows, 2) if split else rows
 
 
+def _train_rows(n, train_fraction):
+    """Rows of an n-row sample that kernel="deep" learns the kernel on."""
+    return int(round(train_fraction * n))
+
+
+# ------------------------------------------------------ learned-kernel test
+def _learned_kernel_test(X, Y, kernel, sigmas, estimator, method, n_permutations, alpha, seed,
+                         max_memory, train_fraction, hidden, n_features):
+    """mmd_test with kernel="deep" (learn on a train part, test on the rest) or a given kernel."""
+    if sigmas is not None:
+        raise ValueError(f"sigmas applies to kernel='gaussian' only; the deep kernel learns its "
+                         f"length-scales (got sigmas={sigmas!r})")
+    if method != "permutation":
+        raise ValueError("a learned or given kernel needs method='permutation'")
+    train_fraction = check_positive_float(train_fraction, "train_fraction")
+    if train_fraction >= 1:
+        raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction!r}")
+    X = as_float_array(X, "X", ndim=2, dtype=np.float64)
+    Y = as_float_array(Y, "Y", ndim=2, dtype=np.float64)
+    check_same_width(X, Y, "X", "Y")
+    deep = kernel == "deep"
+    need = required_rows(method, estimator, kernel="deep" if deep else "gaussian",
+                         train_fraction=train_fraction)
+    for name, A in (("X", X), ("Y", Y)):
+        if len(A) < need:
+            why = (f" with kernel='deep' and train_fraction={train_fraction:g} "
+                   f"(at least 4 rows to learn the kernel and "
+                   f"{required_rows(method, estimator)} to test it)" if deep else "")
+            raise ValueError(f"{name} must have at least {need} rows{why}, got {len(A)}")
+    rng = np.random.default_rng(seed)
+    train_rows = None
+    if deep:
+        X, Y = X[rng.permutation(len(X))], Y[rng.permutation(len(Y))]
+        n_tr, m_tr = _train_rows(len(X), train_fraction), _train_rows(len(Y), train_fraction)
+        kernel, _ = deep_kernel.learn_kernel(X[:n_tr], Y[:m_tr], hidden=hidden,
+                                             n_features=n_features, seed=rng)
+        X, Y, train_rows = X[n_tr:], Y[m_tr:], [n_tr, m_tr]
+    statistic, p_value, threshold = _permutation_test(
+        X, Y, kernel, estimator, n_permutations, alpha, rng, max_memory)
+    return MMDTestResult(statistic=statistic, p_value=p_value, threshold=threshold,
+                         reject=bool(p_value <= alpha), sigmas=[],
+                         bandwidth="learned" if deep else "kernel", method=method,
+                         estimator=estimator, alpha=alpha, n_permutations=n_permutations,
+                         n=len(X), m=len(Y), train_rows=train_rows, kernel=kernel,
+                         witness=deep_kernel.Witness(kernel, X, Y))
+
+
 # ---------------------------------------------------------- permutation test
-def _permutation_test(X, Y, sigmas, estimator, n_permutations, alpha, rng, max_memory):
+def _permutation_test(X, Y, kernel, estimator, n_permutations, alpha, rng, max_memory):
     """(statistic, p-value, threshold) from B random relabellings of the pooled sample."""
     Z = np.vstack([X, Y])
     labels = relabellings(len(X), len(Y), n_permutations, rng)        # (N, 1 + B)
-    stats = permutation_statistics(Z, labels, len(X), sigmas, estimator, max_memory)
+    stats = permutation_statistics(Z, labels, len(X), kernel, estimator, max_memory)
     return _permutation_p_value(stats[0], stats[1:], alpha)
 
 
@@ -272,20 +397,25 @@ def relabellings(n, m, n_permutations, rng):
     return A
 
 
-def permutation_statistics(Z, A, n, sigmas, estimator, max_memory=MAX_MEMORY):
+def permutation_statistics(Z, A, n, kernel, estimator, max_memory=MAX_MEMORY):
     """MMD^2 of every relabelling of Z, from block sums of the pooled kernel (module docstring).
 
     Z: (N, d) pooled sample; A: (N, B) 0/1 columns with n ones each (the "X" rows).
+    kernel: the Gaussian kernel's bandwidths (a number or a list: their mixture), or a function
+            k(A, B) -> (len(A), len(B)) matrix (a learned kernel).
     The pooled kernel K (N, N) is built in blocks of rows whose temporaries fit max_memory.
     Returns (B,) float64.
     """
+    if not callable(kernel):
+        sigmas = kernel
+        kernel = lambda A, B: mmd.gaussian_kernel(A, B, sigmas)       # noqa: E731
     N, m = len(Z), len(Z) - n
     rows = _block_rows(N, A.shape[1], max_memory)
     S_xx, a_r, tr_x = np.zeros(A.shape[1]), np.zeros(A.shape[1]), np.zeros(A.shape[1])
     S = tr = 0.0
-    for start in range(0, N, rows):
+    for start in _blocks(N, rows, A.shape[1], "mmd_test"):
         I = slice(start, start + rows)
-        K_I = mmd.gaussian_kernel(Z[I], Z, sigmas)                    # (rows, N)
+        K_I = kernel(Z[I], Z)                                          # (rows, N)
         r_I = K_I.sum(1)
         delta_I = K_I[np.arange(K_I.shape[0]), np.arange(N)[I]]       # diag K, these rows
         S_xx += np.einsum("ib,ib->b", A[I], K_I @ A)                  # a'K a, this block
@@ -299,6 +429,23 @@ def permutation_statistics(Z, A, n, sigmas, estimator, max_memory=MAX_MEMORY):
         return ((S_xx - tr_x) / (n * (n - 1)) + (S_yy - (tr - tr_x)) / (m * (m - 1))
                 - 2 * S_xy / (n * m))
     return S_xx / n**2 + S_yy / m**2 - 2 * S_xy / (n * m)
+
+
+def _check_label_memory(N, n_permutations):
+    """Refuse, before allocating, a relabelling matrix larger than LABEL_MEMORY."""
+    need = 8 * N * (1 + n_permutations)
+    if need > LABEL_MEMORY:
+        raise MemoryError(
+            f"{n_permutations} permutations of {N} pooled rows need a {need / 2**30:.1f} GiB "
+            f"relabelling matrix (more than minigan.two_sample.LABEL_MEMORY = "
+            f"{LABEL_MEMORY / 2**30:.0f} GiB); use fewer permutations (500 gives p-values to "
+            f"+-0.01) or method='linear' (O(n) time and memory)")
+
+
+def _blocks(N, rows, B, what):
+    """range(0, N, rows), shown as a progress bar (with an ETA) when the work is large."""
+    return tqdm(range(0, N, rows), desc=what, unit="block", leave=False,
+                disable=float(N) * N * B < PROGRESS_WORK)
 
 
 def _block_rows(N, B, max_memory):
@@ -349,7 +496,7 @@ def studentised_statistics(Z, A, n, sigmas, max_memory=MAX_MEMORY):
     N, m = len(Z), len(Z) - n
     rows = _block_rows(N, A.shape[1], max_memory)
     sums = np.zeros((4, len(sigmas), A.shape[1]))      # sum f, sum f^2, sum g, sum g^2
-    for start in range(0, N, rows):
+    for start in _blocks(N, rows, A.shape[1] * len(sigmas), "mmd_test (aggregate)"):
         I = slice(start, start + rows)
         in_x = A[I]                                                    # (rows, B)
         D2_I = mmd.squared_distances(Z[I], Z)                          # (rows, N)
@@ -408,17 +555,10 @@ def power_proxy(X, Y, sigma):
 
     X: (n, d), Y: (m, d), n, m >= 2.  Returns (J, MMD^2_u, var_hat) as floats.
     """
-    n, m = len(X), len(Y)
-    Kxx = mmd.gaussian_kernel(X, X, sigma)
-    Kyy = mmd.gaussian_kernel(Y, Y, sigma)
-    Kxy = mmd.gaussian_kernel(X, Y, sigma)
-    np.fill_diagonal(Kxx, 0)            # the U-statistic leaves out i = j
-    np.fill_diagonal(Kyy, 0)
-    f = Kxx.sum(1) / (n - 1) - Kxy.sum(1) / m                          # (n,)
-    g = Kyy.sum(1) / (m - 1) - Kxy.sum(0) / n                          # (m,)
-    mmd2_u = f.mean() + g.mean()
-    var_hat = 4 * f.var() / n + 4 * g.var() / m
-    return float(mmd2_u / np.sqrt(var_hat + VAR_REG)), float(mmd2_u), float(var_hat)
+    J, terms = deep_kernel.criterion_forward(mmd.gaussian_kernel(X, X, sigma),
+                                             mmd.gaussian_kernel(Y, Y, sigma),
+                                             mmd.gaussian_kernel(X, Y, sigma), VAR_REG)
+    return J, terms["mmd2"], terms["var"]
 
 
 def select_bandwidth(X, Y, grid=BANDWIDTH_GRID, rng=None):

@@ -1,0 +1,326 @@
+"""A learned ("deep") kernel for the two-sample test: MMD-D (Liu et al., 2020, ICML, "Learning
+deep kernels for non-parametric two-sample tests"; Sutherland et al., 2017, ICLR).
+
+The kernel.  With phi a minigan.MLP (the learned features) and two Gaussian kernels, each with
+its own learned length-scale,
+
+    kappa(x, y) = exp(-||phi(x) - phi(y)||^2 / (2 sigma_phi^2))      on the features
+    q(x, y)     = exp(-||x - y||^2 / (2 sigma_q^2))                  on the inputs
+    k(x, y)     = [(1 - eps) kappa(x, y) + eps] q(x, y),             eps in (0, 1)
+
+The eps * q part keeps k characteristic whatever phi learns (a phi that merges two points
+cannot make k blind to their difference).  Inputs are first standardised, column by column,
+with the mean and spread of the rows the kernel was trained on; that shift and scale are part of
+the kernel (fixed, not learned), so it applies unchanged to new data.  The three scalars are
+learned through unconstrained numbers, theta = (log sigma_phi, log sigma_q, logit eps).
+
+The criterion (Sutherland et al. 2017; Liu et al. 2020, eq. 5) is the power proxy of
+minigan.two_sample, J = MMD^2_u / sqrt(var_hat + lambda), computed from the pooled kernel matrix
+K of Z = [X; Y] (N = n + m rows):
+
+    f_i = sum_{j != i} K[x_i, x_j] / (n - 1) - sum_j K[x_i, y_j] / m        (n,)
+    g_j = sum_{i != j} K[y_j, y_i] / (m - 1) - sum_i K[x_i, y_j] / n        (m,)
+    MMD^2_u = mean f + mean g,      var_hat = 4 var f / n + 4 var g / m
+
+Maximising J maximises the asymptotic power of the test (for large n the power is about
+Phi(sqrt(n) J - c / sqrt(var))): a big MMD^2 relative to its own noise.
+
+Its gradient, written out by hand in the order `criterion_and_grad` computes it:
+
+1. dJ/dK entry-wise (`criterion_backward`): with s = (var_hat + lambda)^(-1/2),
+       dJ/dMMD^2 = s,   dJ/dvar_hat = -MMD^2 s^3 / 2,
+       dJ/df_i = s / n + dJ/dvar_hat * 8 (f_i - mean f) / n^2      (d var f / df_i = 2 (f_i - mean f) / n)
+       dJ/dg_j = s / m + dJ/dvar_hat * 8 (g_j - mean g) / m^2
+   and f, g are linear in K: G[x_i, x_j] = dJ/df_i / (n - 1) (i != j), G[y_j, y_i] likewise
+   with g, G[x_i, y_j] = -dJ/df_i / m - dJ/dg_j / n.  Every entry K_ij = k(z_i, z_j) is a
+   symmetric function of its two rows, so only G + G^T matters: G is symmetrised, and the
+   diagonal (left out of the U-statistic) is 0.
+2. Through the kernel (`kernel_backward`), entry-wise with D_phi = ||phi_i - phi_j||^2 and
+   D_z = ||z_i - z_j||^2:
+       dK/deps = (1 - kappa) q,                          d eps / d logit eps = eps (1 - eps)
+       dK/dkappa = (1 - eps) q,   dkappa/dlog sigma_phi = kappa D_phi / sigma_phi^2
+       dK/dq = (1 - eps) kappa + eps,   dq/dlog sigma_q = q D_z / sigma_q^2
+       dkappa/dD_phi = -kappa / (2 sigma_phi^2)
+3. Through the squared distances to the features F = phi(Z) (N, d_phi): for a symmetric G_D,
+       dJ/dF_a = sum_j G_D[a, j] 2 (F_a - F_j) + sum_i G_D[i, a] 2 (F_a - F_i)
+               = 4 (rowsum(G_D)_a F_a - (G_D F)_a)
+4. Backpropagation through phi (minigan.MLP.backward) gives dJ/dW, dJ/db of every layer.
+
+Training (`learn_kernel`): Adam on -J, full batch.  Early stopping on a held-out part of the
+training rows: every `check_every` steps J is evaluated on rows the gradient never saw, and the
+parameters with the best held-out J are kept; training stops after `patience` checks without
+improvement.  Held-out rather than a plateau of the training J because the training J keeps
+rising as phi memorises the training rows; the held-out J is an honest estimate of what the
+kernel will score on the test rows, which is what the test's power depends on.
+
+Cost: full N x N matrices (the readable reference), O(N^2 (d + d_phi)) a step; at N = 500 a step
+is a few milliseconds.  Deliberately left out: minibatches (Liu et al. train full-batch at these
+sizes), other kernels for kappa and q, the compiled backend.
+"""
+import numpy as np
+
+from ._checks import as_float_array, check_positive_float, check_positive_int, check_same_width
+from .layers import sigmoid
+from .mlp import MLP
+from .mmd import median_heuristic, squared_distances
+from .optim import Adam
+
+LAMBDA = 1e-8              # lambda of J: keeps it finite where var_hat = 0
+EPS_INIT = 0.1             # the starting weight of the plain Gaussian q in k
+HIDDEN = (50, 50)          # phi's hidden widths (Liu et al. use 3 x 50 and 50 features on Blob)
+N_FEATURES = 20            # phi's output width
+
+
+# ------------------------------------------------------------------ criterion
+def criterion_forward(Kxx, Kyy, Kxy, lam=LAMBDA):
+    """J = MMD^2_u / sqrt(var_hat + lam) from the kernel blocks (module docstring).
+
+    Kxx: (n, n), Kyy: (m, m), Kxy: (n, m) kernel matrices (diagonals are ignored), n, m >= 2.
+    Returns (J, cache for criterion_backward); cache["mmd2"] and cache["var"] hold MMD^2_u and
+    var_hat.
+    """
+    n, m = Kxy.shape
+    f = (Kxx.sum(1) - np.diag(Kxx)) / (n - 1) - Kxy.sum(1) / m
+    g = (Kyy.sum(1) - np.diag(Kyy)) / (m - 1) - Kxy.sum(0) / n
+    mmd2 = f.mean() + g.mean()
+    var = 4 * f.var() / n + 4 * g.var() / m
+    J = mmd2 / np.sqrt(var + lam)
+    return float(J), {"f": f, "g": g, "mmd2": float(mmd2), "var": float(var), "lam": lam, "n": n}
+
+
+def criterion_backward(cache):
+    """dJ/dK (N, N), symmetric with a zero diagonal (module docstring, step 1)."""
+    f, g, n, lam = cache["f"], cache["g"], cache["n"], cache["lam"]
+    m = len(g)
+    s = 1.0 / np.sqrt(cache["var"] + lam)
+    dvar = -0.5 * cache["mmd2"] * s**3                        # dJ/dvar_hat
+    df = s / n + dvar * 8 * (f - f.mean()) / n**2             # dJ/df_i, through mean and var
+    dg = s / m + dvar * 8 * (g - g.mean()) / m**2             # dJ/dg_j
+    G = np.zeros((n + m, n + m))
+    G[:n, :n] = df[:, None] / (n - 1)                         # f_i holds K[x_i, x_j] / (n - 1)
+    G[n:, n:] = dg[:, None] / (m - 1)                         # g_j holds K[y_j, y_i] / (m - 1)
+    G[:n, n:] = -df[:, None] / m - dg[None, :] / n            # both hold -K[x_i, y_j]
+    G = 0.5 * (G + G.T)                                       # K_ij = K_ji: only G + G^T counts
+    np.fill_diagonal(G, 0)                                    # i = j is left out
+    return G
+
+
+# --------------------------------------------------------------------- kernel
+class DeepKernel:
+    """k(x, y) = [(1 - eps) kappa(phi(x), phi(y)) + eps] q(x, y) (module docstring).
+
+    d:          input width
+    hidden:     phi's hidden widths;  n_features: phi's output width
+    activation: phi's hidden activation (tanh: smooth, so gradient checks are clean)
+    shift, scale: (d,) standardisation applied to inputs first (u = (x - shift) / scale)
+    seed:       int or Generator for phi's initial weights
+
+    Parameters (learned): phi.params and theta = [log sigma_phi, log sigma_q, logit eps], in
+    `params` (phi's first, theta last).  Use it on new data as `kernel(A, B)` -> (len(A), len(B))
+    matrix of k(a_i, b_j); Witness(kernel, X, Y) is its witness function.
+    """
+
+    def __init__(self, d, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", shift=None,
+                 scale=None, sigma_phi=1.0, sigma_q=1.0, eps=EPS_INIT, seed=None):
+        d = check_positive_int(d, "d")
+        self.phi = MLP([d, *hidden, n_features], activation=activation, seed=seed,
+                       backend="numpy")
+        self.shift = np.zeros(d) if shift is None else np.asarray(shift, np.float64)
+        self.scale = np.ones(d) if scale is None else np.asarray(scale, np.float64)
+        if not 0 < eps < 1:
+            raise ValueError(f"eps must be in (0, 1), got {eps!r}")
+        self.theta = np.array([np.log(check_positive_float(sigma_phi, "sigma_phi")),
+                               np.log(check_positive_float(sigma_q, "sigma_q")),
+                               np.log(eps / (1 - eps))])
+        self.params = self.phi.params + [self.theta]
+
+    @property
+    def sigma_phi(self):
+        return float(np.exp(self.theta[0]))
+
+    @property
+    def sigma_q(self):
+        return float(np.exp(self.theta[1]))
+
+    @property
+    def eps(self):
+        return float(sigmoid(self.theta[2]))
+
+    def describe(self):
+        """One line: phi's shape and the learned scalars."""
+        return (f"deep kernel: phi {' -> '.join(map(str, self.phi.sizes))} ({self.phi.activation}),"
+                f" sigma_phi = {self.sigma_phi:.4g}, sigma_q = {self.sigma_q:.4g},"
+                f" eps = {self.eps:.3g}")
+
+    # -------------------------------------------------------------- forward
+    def standardise(self, A):
+        """u = (a - shift) / scale, row by row.  A: (n, d) -> (n, d)."""
+        return (A - self.shift) / self.scale
+
+    def _check(self, A, name):
+        A = as_float_array(A, name, ndim=2, dtype=np.float64)
+        if A.shape[1] != len(self.shift):
+            raise ValueError(f"{name} must have {len(self.shift)} columns (the kernel's input "
+                             f"width), got shape {A.shape}")
+        return A
+
+    def features(self, A):
+        """(U, phi(U)) for the standardised rows U of A: (n, d) -> ((n, d), (n, n_features))."""
+        U = self.standardise(A)
+        return U, self.phi.forward(U)
+
+    def kernel_from_features(self, U_a, F_a, U_b, F_b):
+        """k between rows given their standardised inputs U and features F -> (n_a, n_b)."""
+        kappa = np.exp(squared_distances(F_a, F_b) * (-0.5 / self.sigma_phi**2))
+        q = np.exp(squared_distances(U_a, U_b) * (-0.5 / self.sigma_q**2))
+        return ((1 - self.eps) * kappa + self.eps) * q
+
+    def __call__(self, A, B):
+        """The kernel matrix k(a_i, b_j).  A: (n_a, d), B: (n_b, d) -> (n_a, n_b)."""
+        A, B = self._check(A, "A"), self._check(B, "B")
+        return self.kernel_from_features(*self.features(A), *self.features(B))
+
+    # ------------------------------------------------------ criterion and grad
+    def _pooled_forward(self, Z):
+        """Pooled kernel of Z (N, d) with what kernel_backward needs."""
+        U = self.standardise(Z)
+        F = self.phi.forward(U)
+        D_phi, D_z = squared_distances(F, F), squared_distances(U, U)
+        kappa = np.exp(D_phi * (-0.5 / self.sigma_phi**2))
+        q = np.exp(D_z * (-0.5 / self.sigma_q**2))
+        K = ((1 - self.eps) * kappa + self.eps) * q
+        return K, (F, D_phi, D_z, kappa, q)
+
+    def criterion(self, X, Y, lam=LAMBDA):
+        """J of this kernel on X: (n, d), Y: (m, d) (n, m >= 2), a float."""
+        K, _ = self._pooled_forward(np.vstack([X, Y]))
+        return criterion_forward(*_blocks(K, len(X)), lam)[0]
+
+    def kernel_backward(self, G, cache):
+        """dJ/dK -> (dJ/dtheta (3,), dJ/dF (N, n_features)) (module docstring, steps 2-3)."""
+        F, D_phi, D_z, kappa, q = cache
+        eps, s_phi, s_q = self.eps, self.sigma_phi, self.sigma_q
+        dtheta = np.zeros(3)
+        G_kappa = G * (1 - eps) * q                                   # dJ/dkappa
+        dtheta[0] += np.sum(G_kappa * kappa * D_phi) / s_phi**2       # through log sigma_phi
+        dtheta[1] += np.sum(G * ((1 - eps) * kappa + eps) * q * D_z) / s_q**2   # log sigma_q
+        dtheta[2] += np.sum(G * (1 - kappa) * q) * eps * (1 - eps)    # through logit eps
+        G_D = G_kappa * kappa * (-0.5 / s_phi**2)                     # dJ/dD_phi
+        dF = 4 * (G_D.sum(1)[:, None] * F - G_D @ F)                  # through ||F_i - F_j||^2
+        return dtheta, dF
+
+    def criterion_and_grad(self, X, Y, lam=LAMBDA):
+        """J on X: (n, d), Y: (m, d) and dJ/dparams (aligned with `params`).
+
+        Returns (J, grads, cache of criterion_forward).  phi.grads are overwritten.
+        """
+        K, kernel_cache = self._pooled_forward(np.vstack([X, Y]))
+        J, cache = criterion_forward(*_blocks(K, len(X)), lam)
+        G = criterion_backward(cache)                                 # dJ/dK
+        dtheta, dF = self.kernel_backward(G, kernel_cache)            # through the kernel
+        self.phi.zero_grad()
+        self.phi.backward(dF, need_input_grad=False)                  # through phi
+        return J, [*(g.copy() for g in self.phi.grads), dtheta], cache
+
+
+def _blocks(K, n):
+    """(Kxx, Kyy, Kxy) views of the pooled matrix K of [X; Y], X the first n rows."""
+    return K[:n, :n], K[n:, n:], K[:n, n:]
+
+
+class Witness:
+    """The witness function of a kernel and two samples (X: (n, d), Y: (m, d)):
+
+        witness(p) = mean_j k(p, x_j) - mean_j k(p, y_j),    MMD^2_b = mean_i w(x_i) - mean_j w(y_j)
+
+    Call it on points: (p, d) -> (p,).  Positive where X has more mass than Y as the kernel
+    sees it, negative where Y has more: a map of where the two samples differ.
+    """
+
+    def __init__(self, kernel, X, Y):
+        self.kernel, self.X, self.Y = kernel, X, Y
+
+    def __call__(self, points):
+        return self.kernel(points, self.X).mean(1) - self.kernel(points, self.Y).mean(1)
+
+    def __repr__(self):
+        return f"Witness(of {len(self.X)} and {len(self.Y)} rows)"
+
+
+# ------------------------------------------------------------------- training
+def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", lr=1e-3,
+                 max_steps=300, check_every=10, patience=5, holdout=0.2, lam=LAMBDA,
+                 seed=None):
+    """Train a DeepKernel to maximise J on X: (n, d) vs Y: (m, d); returns (kernel, history).
+
+    A fraction `holdout` of each sample (at least 2 rows) is kept out of the gradient and used
+    for early stopping (module docstring); the rest (at least 2 rows) is trained on with Adam
+    (step size lr) for at most max_steps full-batch steps.  The kernel comes back with the
+    parameters of the best held-out J.  seed: int or Generator (the hold-out split and phi's
+    initial weights).
+    history: dict of lists, "step", "J_train", "J_holdout" at every check, and "best_step".
+    """
+    X = as_float_array(X, "X", ndim=2, dtype=np.float64, min_rows=4)
+    Y = as_float_array(Y, "Y", ndim=2, dtype=np.float64, min_rows=4)
+    check_same_width(X, Y, "X", "Y")
+    if not 0 < holdout < 1:
+        raise ValueError(f"holdout must be in (0, 1), got {holdout!r}")
+    max_steps = check_positive_int(max_steps, "max_steps")
+    check_every = check_positive_int(check_every, "check_every")
+    patience = check_positive_int(patience, "patience")
+    rng = np.random.default_rng(seed)
+    (X_fit, X_val), (Y_fit, Y_val) = _holdout_split(X, holdout, rng), _holdout_split(Y, holdout, rng)
+
+    Z = np.vstack([X, Y])
+    scale = Z.std(0)
+    kernel = DeepKernel(X.shape[1], hidden, n_features, activation, shift=Z.mean(0),
+                        scale=np.where(scale > 0, scale, 1.0), seed=rng)
+    # sigma_phi starts at the median heuristic of the initial features; sigma_q at the
+    # bandwidth of the grid median * 2^k (k = -5..2) with the best J of q alone on the fit rows
+    U, F = kernel.features(Z)
+    kernel.theta[:2] = np.log([median_heuristic(F), _best_bandwidth(kernel, X_fit, Y_fit, lam)])
+    optimiser = Adam(kernel.params, lr=lr, backend="numpy")
+
+    best = -np.inf
+    best_params = [p.copy() for p in kernel.params]
+    history = {"step": [], "J_train": [], "J_holdout": [], "best_step": 0}
+    checks_without_gain = 0
+    for step in range(max_steps + 1):
+        J, grads, _ = kernel.criterion_and_grad(X_fit, Y_fit, lam)
+        if not (np.isfinite(J) and all(np.all(np.isfinite(g)) for g in grads)):
+            raise FloatingPointError(f"learn_kernel: non-finite criterion or gradient at step "
+                                     f"{step}; try a smaller lr (now {lr:g})")
+        if step % check_every == 0 or step == max_steps:   # step 0: the starting kernel
+            J_val = kernel.criterion(X_val, Y_val, lam)
+            history["step"].append(step)
+            history["J_train"].append(J)
+            history["J_holdout"].append(J_val)
+            if J_val > best:
+                best, history["best_step"], checks_without_gain = J_val, step, 0
+                best_params = [p.copy() for p in kernel.params]
+            else:
+                checks_without_gain += 1
+                if checks_without_gain >= patience:
+                    break
+        if step < max_steps:
+            optimiser.step([-g for g in grads])                       # Adam minimises -J
+    for p, saved in zip(kernel.params, best_params):
+        p[...] = saved
+    return kernel, history
+
+
+def _best_bandwidth(kernel, X, Y, lam, grid=2.0 ** np.arange(-5, 3)):
+    """The length-scale in median * grid with the largest J of the Gaussian q on X vs Y."""
+    U = kernel.standardise(np.vstack([X, Y]))
+    D = squared_distances(U, U)
+    candidates = median_heuristic(U) * grid
+    scores = [criterion_forward(*_blocks(np.exp(D * (-0.5 / s**2)), len(X)), lam)[0]
+              for s in candidates]
+    return float(candidates[int(np.argmax(scores))])
+
+
+def _holdout_split(A, holdout, rng):
+    """Shuffle the rows of A and cut off a fraction `holdout` (at least 2 rows, leaving 2)."""
+    A = A[rng.permutation(len(A))]
+    n_val = min(max(2, int(round(holdout * len(A)))), len(A) - 2)
+    return A[n_val:], A[:n_val]

@@ -1,0 +1,139 @@
+"""What a trainer does when training blows up: stop, say so, and keep the last good state.
+
+Every trainer's `step` runs inside `guarded_step` (minigan.trainer wraps the `step` of every
+Trainer subclass, so GMN, GAN and any later trainer get it without a line of their own):
+
+    1. bad input is the caller's error, not a divergence: a NaN in the real batch is
+       reported as such (the trainer's own check of `real` names it);
+    2. the state a step may change is copied: every network's parameters, every optimiser's
+       moments, step count and learning rate, the step counter, the history and the training
+       Generator's state;
+    3. the step runs (NumPy's overflow/invalid warnings are silenced inside it: the checks
+       below look at the results, and report them better than a warning would);
+    4. the step is *diverged* when it raised on a NaN/inf (NonFiniteError, e.g. an optimiser
+       refusing a non-finite gradient or one whose update would overflow), when a figure it
+       returns (a loss) is not finite, when a parameter is not finite, or when the generator
+       has *blown up*. (Optimiser moments stay finite: the optimisers refuse the gradients
+       that could overflow them, so they are restored but not re-checked.);
+    5. then the copy is put back, so the trainer is exactly as it was before the step
+       (sample(), save() and another fit() with a smaller learning rate all work), and
+       TrainingDiverged names the step, the reason and what to try.
+
+Blow-up (finite but exploding). A cheap, honest rule that needs no tuning per model: after
+the step, the generator maps a fixed probe batch of PROBE_ROWS noise vectors (its own seed, so
+training's random numbers are untouched); when one output is more than BLOWUP times the
+largest |value| of the real batch (in the networks' space, and never less than BLOWUP), the
+generator has left the data's range by four orders of magnitude: that is divergence, not
+learning. It costs one forward pass of PROBE_ROWS rows per step (a few percent). It does not
+watch a discriminator on its own, nor slow drift or mode collapse (look at the samples).
+
+Deliberately left out: automatic retries with a smaller learning rate (say what to try; let
+the user choose), and checks in between the operations of a step (the copy makes them
+unnecessary: the whole step is undone).
+"""
+import functools
+import math
+
+import numpy as np
+
+from ._checks import NonFiniteError
+
+PROBE_ROWS = 16
+PROBE_SEED = 20150210   # fixed: the probe batch is the same in every run and after load()
+BLOWUP = 1e4
+
+
+class TrainingDiverged(FloatingPointError):
+    """Training produced NaN/inf or blew up; the trainer was rolled back to before the step."""
+
+
+def guarded_step(step):
+    """Wrap a trainer's step(real) so that a diverged step is undone and reported."""
+    @functools.wraps(step)
+    def guarded(self, real, *args, **kwargs):
+        saved = _snapshot(self)
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                figures = step(self, real, *args, **kwargs)
+            reason = _diverged(self, figures, real)
+        except NonFiniteError as e:
+            if str(e).startswith("real "):   # the caller's batch, checked first in step()
+                _restore(self, saved)
+                raise
+            reason = f"a value computed in the step overflowed: {e}"
+        except (FloatingPointError, OverflowError) as e:
+            reason = f"a value computed in the step overflowed: {e}"
+        except BaseException:
+            _restore(self, saved)   # any failure mid-step leaves the trainer as it was
+            raise
+        if reason is not None:
+            _restore(self, saved)
+            raise TrainingDiverged(_message(self, reason)) from None
+        return figures
+    return guarded
+
+
+def _snapshot(trainer):
+    """Copies of everything a step changes (the arrays are copied, not referenced)."""
+    return {"params": {k: [p.copy() for p in net.params] for k, net in trainer.nets.items()},
+            "opts": {k: ({s: [a.copy() for a in arrs] for s, arrs in opt.state.items()},
+                         opt.t, opt.lr) for k, opt in trainer.opts.items()},
+            "step": trainer.step_count,
+            "history": {k: len(v) for k, v in trainer.history.items()},
+            "rng": trainer.rng.bit_generator.state}
+
+
+def _restore(trainer, saved):
+    """Put a snapshot back in place: the arrays stay the same objects (optimisers share them)."""
+    for k, net in trainer.nets.items():
+        for p, old in zip(net.params, saved["params"][k]):
+            p[...] = old
+    for k, opt in trainer.opts.items():
+        state, opt.t, opt.lr = saved["opts"][k]
+        for s, arrs in state.items():
+            for a, old in zip(opt.state[s], arrs):
+                a[...] = old
+    trainer.step_count = saved["step"]
+    for k, n in saved["history"].items():
+        del trainer.history[k][n:]
+    trainer.rng.bit_generator.state = saved["rng"]
+
+
+def _diverged(trainer, figures, real):
+    """None when the step is healthy, else a short reason."""
+    for k, v in (figures or {}).items():
+        if not np.isfinite(v):
+            return f"{k} = {v}"
+    for k, net in trainer.nets.items():
+        if not _all_finite(net.params):
+            return f"a parameter of {k} became NaN or inf"
+    return _blowup(trainer, real)
+
+
+def _all_finite(arrays):
+    """One sum per array: NaN or inf anywhere makes the total non-finite (so does a total
+    beyond 1e308, which is divergence too). Cheaper than an isfinite mask per array."""
+    return math.isfinite(sum(float(a.sum()) for a in arrays))
+
+
+def _blowup(trainer, real):
+    """A reason when the generator's outputs on the probe batch left the data's range."""
+    z = trainer.__dict__.get("_probe_z")
+    if z is None:   # drawn once per trainer (and again after load), from its own seed
+        z = trainer._probe_z = trainer._noise(PROBE_ROWS, np.random.default_rng(PROBE_SEED))
+    out = np.abs(trainer.generator._forward(z)).max()
+    real = np.asarray(real)   # checked by step(); 1-D in one dimension is fine here
+    limit = BLOWUP * max(1.0, float(np.abs(trainer._to_model(real)).max()))
+    if not out <= limit:
+        return (f"the generator blew up: |G(z)| reached {out:.3g} where the data stay within "
+                f"{limit / BLOWUP:.3g} (more than {BLOWUP:g} times further out)")
+    return None
+
+
+def _message(trainer, reason):
+    lrs = ", ".join(f"{k}: {opt.lr:g}" for k, opt in trainer.opts.items())
+    return (f"{trainer.kind} training diverged at step {trainer.step_count + 1} ({reason}). "
+            f"The trainer was rolled back to the end of step {trainer.step_count} (weights, "
+            f"optimiser state, history and random state), so sample() and save() still work. "
+            f"Try a smaller learning rate (now {lrs}), fit(..., lr_decay=...), or check the "
+            f"scale of the data (standardize=True keeps it near 1).")

@@ -1,0 +1,199 @@
+"""The learned-kernel (MMD-D) two-sample test: gradients, exactness, power, reuse, bad input.
+
+Statistical checks use fixed seeds; their tolerances would fail a correct test for fewer than
+~1% of seeds.
+"""
+import json
+
+import numpy as np
+import pytest
+
+import minigan
+from minigan import cli
+from minigan import deep_kernel as dk
+from minigan import two_sample as ts
+from minigan.gradcheck import numerical_gradient, rel_error
+
+SMALL = dict(hidden=(8,), n_features=4)     # a small phi keeps the statistical tests fast
+
+
+def gaussians(n, m=None, shift=0.0, d=2, seed=0):
+    rng = np.random.default_rng(seed)
+    X, Y = rng.standard_normal((n, d)), rng.standard_normal((m or n, d))
+    Y[:, 0] += shift
+    return X, Y
+
+
+# ------------------------------------------------------------------ gradients
+@pytest.mark.parametrize("eps", [0.3, 0.9])
+def test_criterion_gradient_matches_finite_differences_for_every_parameter(eps):
+    X, Y = gaussians(7, 5, shift=0.6, d=3, seed=1)
+    kernel = dk.DeepKernel(3, hidden=(5, 4), n_features=3, shift=[0.1, -0.2, 0.0],
+                           scale=[1.5, 0.8, 1.0], sigma_phi=0.8, sigma_q=1.3, eps=eps, seed=2)
+    J, grads, _ = kernel.criterion_and_grad(X, Y)
+    assert J == pytest.approx(kernel.criterion(X, Y), rel=1e-12)
+    assert len(grads) == len(kernel.params) == 7           # 3 layers x (W, b) + theta
+    for i, (p, g) in enumerate(zip(kernel.params, grads)):
+        numerical = numerical_gradient(lambda: kernel.criterion(X, Y), p)
+        if i == len(grads) - 2:
+            # phi's output bias shifts every feature equally: distances, k and J ignore it
+            assert np.abs(g).max() < 1e-12 and np.abs(numerical).max() < 1e-9
+        else:
+            assert rel_error(numerical, g) < 1e-7, f"params[{i}]"
+    assert np.all(grads[-1] != 0)                           # sigma_phi, sigma_q, eps all matter
+
+
+def test_criterion_is_the_power_proxy_of_the_gaussian_test():
+    X, Y = gaussians(20, 15, shift=0.5, seed=3)
+    q_only = dk.DeepKernel(2, sigma_q=0.9, eps=1 - 1e-15, seed=0)   # eps -> 1: k = q
+    assert q_only.criterion(X, Y, lam=ts.VAR_REG) == pytest.approx(
+        ts.power_proxy(X, Y, 0.9)[0], rel=1e-9)
+
+
+def test_kernel_matrix_is_the_formula():
+    rng = np.random.default_rng(4)
+    A, B = rng.standard_normal((4, 2)), rng.standard_normal((3, 2))
+    k = dk.DeepKernel(2, hidden=(6,), n_features=3, shift=[1.0, 0.0], scale=[2.0, 0.5],
+                      sigma_phi=0.7, sigma_q=1.1, eps=0.2, seed=5)
+    K = k(A, B)
+    for i in range(4):
+        for j in range(3):
+            u, v = (A[i] - k.shift) / k.scale, (B[j] - k.shift) / k.scale
+            fu, fv = k.phi.forward(u[None])[0], k.phi.forward(v[None])[0]
+            kappa = np.exp(-np.sum((fu - fv) ** 2) / (2 * 0.7**2))
+            q = np.exp(-np.sum((u - v) ** 2) / (2 * 1.1**2))
+            assert K[i, j] == pytest.approx((0.8 * kappa + 0.2) * q, rel=1e-12)
+    assert np.allclose(np.diag(k(A, A)), 1.0)
+
+
+def test_training_raises_the_held_out_criterion_and_keeps_the_best():
+    X, Y = gaussians(60, shift=1.0, seed=6)
+    kernel, history = dk.learn_kernel(X, Y, **SMALL, max_steps=60, check_every=5, seed=0)
+    best = int(np.argmax(history["J_holdout"]))
+    assert history["best_step"] == history["step"][best]
+    assert max(history["J_holdout"]) > history["J_holdout"][0]
+    again, _ = dk.learn_kernel(X, Y, **SMALL, max_steps=60, check_every=5, seed=0)
+    for p, q in zip(kernel.params, again.params):
+        np.testing.assert_array_equal(p, q)                  # same seed, same kernel
+
+
+# ----------------------------------------------------------------- the test
+def test_deep_test_learns_on_one_part_and_tests_on_the_other():
+    X, Y = gaussians(21, 16, shift=1.0, seed=7)
+    r = minigan.mmd_test(X, Y, kernel="deep", n_permutations=50, seed=3, **SMALL)
+    assert (r.n, r.m, r.train_rows) == (11, 8, [10, 8]) and r.bandwidth == "learned"
+    # the tested rows are the ones the seed's shuffle left out of training: changing them
+    # leaves the learned kernel as it was
+    rng = np.random.default_rng(3)
+    order_x, order_y = rng.permutation(21), rng.permutation(16)
+    X2, Y2 = X.copy(), Y.copy()
+    X2[order_x[10:]] += 5.0
+    Y2[order_y[8:]] -= 5.0
+    r2 = minigan.mmd_test(X2, Y2, kernel="deep", n_permutations=50, seed=3, **SMALL)
+    for p, q in zip(r.kernel.params, r2.kernel.params):
+        np.testing.assert_array_equal(p, q)
+    np.testing.assert_allclose(r.kernel.shift, r2.kernel.shift)
+
+
+def test_p_value_is_exact_under_the_null():
+    # 80 null trials at alpha = 0.1: rejections ~ Binomial(80, 0.1), mean 8, sd 2.7; an exact
+    # test exceeds 16 with probability 0.4%, and gets 1 or none (p-values piled up near 1)
+    # with probability 0.2%
+    rejections = sum(minigan.mmd_test(*gaussians(24, seed=100 + t), kernel="deep", alpha=0.1,
+                                      n_permutations=39, seed=t, **SMALL).reject
+                     for t in range(80))
+    assert 1 < rejections <= 16
+
+
+def test_power_on_an_easy_alternative():
+    results = [minigan.mmd_test(*gaussians(60, shift=1.5, seed=200 + t), kernel="deep",
+                                n_permutations=99, seed=t, **SMALL) for t in range(5)]
+    assert all(r.reject for r in results), [r.p_value for r in results]
+
+
+def test_learned_kernel_and_witness_are_reusable():
+    X, Y = gaussians(80, shift=1.5, seed=8)
+    r = minigan.mmd_test(X, Y, kernel="deep", n_permutations=50, seed=1, **SMALL)
+    # the witness: mean k(p, X_test) - mean k(p, Y_test); high where X lives (around 0),
+    # low where Y lives (around +1.5 on the first axis)
+    w = r.witness(np.array([[-1.0, 0.0], [2.5, 0.0]]))
+    assert w.shape == (2,) and w[0] > 0 > w[1]
+    assert r.witness.X.shape == (40, 2)
+    K = r.kernel(r.witness.X[:3], r.witness.Y[:2])
+    assert K.shape == (3, 2) and np.all((K > 0) & (K <= 1))
+    # on new data from the same pair: the kernel is fixed, so the whole sample is tested
+    X_new, Y_new = gaussians(50, 30, shift=1.5, seed=9)
+    again = minigan.mmd_test(X_new, Y_new, kernel=r.kernel, n_permutations=50, seed=0)
+    assert (again.n, again.m, again.bandwidth, again.train_rows) == (50, 30, "kernel", None)
+    Kxx, Kyy, Kxy = r.kernel(X_new, X_new), r.kernel(Y_new, Y_new), r.kernel(X_new, Y_new)
+    mmd2_u = ((Kxx.sum() - np.trace(Kxx)) / (50 * 49) + (Kyy.sum() - np.trace(Kyy)) / (30 * 29)
+              - 2 * Kxy.mean())
+    assert again.statistic == pytest.approx(mmd2_u, rel=1e-10)
+    assert again.reject
+    d = r.as_dict()
+    assert d["kernel"].startswith("deep kernel: phi 2 -> 8 -> 4") and "witness" not in d
+    json.dumps(d)
+    assert "learned on n = 40, m = 40" in r.summary()
+
+
+# ------------------------------------------------------------------ bad input
+def test_too_few_rows_says_how_many_are_needed():
+    # round(0.5 n) >= 4 rows to learn on (2 to fit, 2 held out), n - round(0.5 n) >= 2 to test
+    assert ts.required_rows("permutation", "unbiased", kernel="deep") == 7
+    assert ts.required_rows("permutation", "unbiased", kernel="deep", train_fraction=0.25) == 14
+    X, Y = gaussians(7, shift=1.0)
+    r = minigan.mmd_test(X, Y, kernel="deep", n_permutations=10, seed=0, **SMALL)
+    assert (r.n, r.train_rows) == (3, [4, 4])
+    with pytest.raises(ValueError, match="Y must have at least 7 rows with kernel='deep'.*got 6"):
+        minigan.mmd_test(X, Y[:6], kernel="deep")
+    with pytest.raises(ValueError, match="at least 14 rows"):
+        minigan.mmd_test(X, Y, kernel="deep", train_fraction=0.25)
+
+
+@pytest.mark.parametrize("options, match", [
+    (dict(kernel="laplace"), "kernel must be one of"),
+    (dict(kernel="deep", sigmas=1.0), "sigmas applies to kernel='gaussian' only"),
+    (dict(kernel="deep", method="linear"), "needs method='permutation'"),
+    (dict(kernel="deep", train_fraction=1.0), "train_fraction must be in"),
+    (dict(kernel="deep", train_fraction=-0.5), "train_fraction must be a finite number"),
+    (dict(kernel="deep", n_permutations=0), "n_permutations"),
+])
+def test_bad_options(options, match):
+    X, Y = gaussians(20)
+    with pytest.raises(ValueError, match=match):
+        minigan.mmd_test(X, Y, **options)
+
+
+def test_bad_arrays():
+    X, Y = gaussians(20)
+    bad = X.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="X contains NaN"):
+        minigan.mmd_test(bad, Y, kernel="deep")
+    with pytest.raises(ValueError, match="same number of columns"):
+        minigan.mmd_test(X, Y[:, :1], kernel="deep")
+    with pytest.raises(TypeError, match="Y must be a real floating array"):
+        minigan.mmd_test(X, Y.astype(complex), kernel="deep")
+    kernel = dk.DeepKernel(2, **SMALL, seed=0)
+    with pytest.raises(ValueError, match="B must have 2 columns"):
+        kernel(X, np.ones((3, 3)))
+    with pytest.raises(ValueError, match="eps must be in"):
+        dk.DeepKernel(2, eps=1.0)
+
+
+def test_cli_deep_kernel(tmp_path, capsys):
+    X, Y = gaussians(40, shift=2.0, seed=10)
+    np.save(tmp_path / "x.npy", X)
+    np.save(tmp_path / "y.npy", Y)
+    code = cli.main(["mmd-test", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--kernel",
+                     "deep", "--json", "--seed", "0", "--permutations", "99"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["bandwidth"] == "learned" and report["train_rows"] == [20, 20]
+    assert report["kernel"].startswith("deep kernel") and report["reject"]
+    code = cli.main(["mmd-test", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--kernel",
+                     "deep", "--sigma", "split"])
+    assert code == 1 and "sigmas applies to kernel='gaussian' only" in capsys.readouterr().err
+    np.save(tmp_path / "few.npy", Y[:5])
+    code = cli.main(["mmd-test", str(tmp_path / "x.npy"), str(tmp_path / "few.npy"),
+                     "--kernel", "deep"])
+    assert code == 1 and "needs at least 7" in capsys.readouterr().err
