@@ -65,8 +65,12 @@ class BuildExt(build_ext):
         compile_flags = ["-O3", "-ffast-math"] if unix else ["/O2"]
         # -ffast-math is a *compile* flag only: as a link flag it would switch the whole
         # Python process to flush-denormals-to-zero when the module is imported.
-        if unix and _compiler_accepts(self.compiler, ["-fveclib=libmvec"], C_PROBE):
-            compile_flags.append("-fveclib=libmvec")  # clang: vectorise exp through glibc too
+        # clang vectorises exp through glibc's libmvec only when told to; but (clang 14) it may
+        # then call the AVX2 variant from a baseline build, which would crash a CPU without
+        # AVX2. So the flag goes to the per-instruction-set modules only (gcc knows neither
+        # the flag nor the problem: it picks the variant of the target).
+        veclib = ["-fveclib=libmvec"] if unix and _compiler_accepts(
+            self.compiler, ["-fveclib=libmvec"], C_PROBE) else []
         if unix and os.environ.get("MINIGAN_NATIVE") == "1":
             compile_flags.append("-march=native")
         openmp = []
@@ -79,8 +83,8 @@ class BuildExt(build_ext):
         optional = os.environ.get("MINIGAN_REQUIRE_EXT") != "1"
         kept = []
         for ext in self.extensions:
-            isa = ext.name.rsplit("_", 1)[-1] if "_" in ext.name.rsplit(".", 1)[-1] else None
-            isa_flags = ISA_FLAGS.get(isa, [])
+            stem = ext.name.rsplit(".", 1)[-1]  # "mmd_avx2" -> its instruction set "avx2"
+            isa_flags = ISA_FLAGS.get(stem.split("_", 1)[-1], []) if "_" in stem else []
             if isa_flags and not (unix and _compiler_accepts(self.compiler, isa_flags,
                                                               X86_PROBE)):
                 print(f"minigan: not building {ext.name} (the compiler does not target x86 "
@@ -89,8 +93,8 @@ class BuildExt(build_ext):
             ext.optional = optional
             # a module's own flags (a `# distutils: extra_compile_args=...` line at the top of
             # its .pyx) come last, so they can override these
-            ext.extra_compile_args = (compile_flags + isa_flags + openmp
-                                      + list(ext.extra_compile_args))
+            ext.extra_compile_args = (compile_flags + isa_flags + (veclib if isa_flags else [])
+                                      + openmp + list(ext.extra_compile_args))
             ext.extra_link_args = openmp  # -fopenmp must reach the linker too
             if unix:
                 ext.libraries = list(ext.libraries) + ["m"]  # glibc's vectorised exp lives in libm

@@ -21,6 +21,11 @@ For the d = 2 MMD rows, two more columns say how close the compiled kernel is to
 The header says which instruction set the compiled kernel runs (minigan.backend.info();
 MINIGAN_CPU=baseline|avx2|avx512 forces a lower one).
 
+--peers (optional, when PyTorch is importable; never a dependency): the same MMD^2 + gradient
+through torch autograd (the three kernel blocks as dense matrices, as a torch user would
+write it) and the 2-D GMN step in torch eager (same net, batch, bandwidths, Adam), on one
+torch thread, against the compiled core in the same run.
+
 Timings on a shared machine are noisy; both backends run in the same process, one after
 the other, so the ratios are what to read. Nothing here is asserted in tests.
 """
@@ -191,6 +196,111 @@ def run(quick=False, progress=print, floors=None):
     return rows
 
 
+def _torch():
+    """The torch module, or None when it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def torch_mmd2_and_grad(torch, X, Y, sigmas):
+    """Unbiased MMD^2 of X against Y and dMMD^2/dX through torch autograd (for --peers).
+
+    The same maths as minigan.mmd._mmd2_terms, written the way a torch user would: the three
+    kernel blocks as dense matrices, distances ||x||^2 + ||y||^2 - 2 x.y, backward().
+    """
+    x = torch.from_numpy(X).requires_grad_(True)
+    y = torch.from_numpy(Y)
+
+    def kernel_sum(a, b, drop_diagonal):
+        dist2 = ((a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T).clamp_min(0)
+        K = sum(torch.exp(-dist2 / (2 * s * s)) for s in sigmas)
+        return K.sum() - (K.diagonal().sum() if drop_diagonal else 0)
+
+    n, m = len(X), len(Y)
+    value = (kernel_sum(x, x, True) / (n * (n - 1)) + kernel_sum(y, y, True) / (m * (m - 1))
+             - 2 * kernel_sum(x, y, False) / (n * m))
+    value.backward()
+    return value.item(), x.grad.numpy()
+
+
+def _torch_gmn_step(torch, net, seed=0):
+    """One GMN step in torch eager on the net `net` of NETS: noise -> MLP -> MMD^2 -> Adam."""
+    noise_dim, hidden, data_dim = NETS[net]
+    torch.manual_seed(seed)
+    sizes = [noise_dim, *hidden, data_dim]
+    layers = []
+    for d_in, d_out in zip(sizes[:-1], sizes[1:]):
+        layers += [torch.nn.Linear(d_in, d_out, dtype=torch.float64), torch.nn.ReLU()]
+    G = torch.nn.Sequential(*layers[:-1])  # linear output, as minigan's GMN
+    opt = torch.optim.Adam(G.parameters(), lr=1e-3)
+    real_np = grid().sample(BATCH, seed=seed) if data_dim == 2 else (
+        np.random.default_rng(seed).normal(size=(BATCH, data_dim)))
+    real = torch.from_numpy((real_np - real_np.mean(0)) / real_np.std(0))
+    sigmas = [float(s) for s in default_sigmas(real_np)]
+
+    def step():
+        fake = G(torch.rand(BATCH, noise_dim, dtype=torch.float64) * 2 - 1)
+        n = BATCH
+        def ksum(a, b):
+            dist2 = ((a * a).sum(1)[:, None] + (b * b).sum(1)[None, :]
+                     - 2 * a @ b.T).clamp_min(0)
+            K = sum(torch.exp(-dist2 / (2 * s * s)) for s in sigmas)
+            return K.sum() - K.diagonal().sum()
+        loss = ksum(fake, fake) / (n * (n - 1)) - 2 * ksum(fake, real) / (n * n)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return step
+
+
+PEER_HEADER = f"{'case':52} {'dtype':7} {'torch':>10} {'cython':>10} {'cy/torch':>8}"
+
+
+def run_peers(quick=False, progress=print):
+    """The --peers rows: torch against the compiled core, one thread each, or [] (with a
+    one-line note) when torch or the compiled core is missing."""
+    torch = _torch()
+    if torch is None or "cython" not in backend_mod.available():
+        progress("peers: skipped (" + ("PyTorch is not installed; pip install torch to add "
+                                       "them" if torch is None else "the compiled core is "
+                                       "not built") + ")")
+        return []
+    reps = 3 if quick else 7
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    rows = []
+    progress(f"peers: torch {torch.__version__} (1 thread, {torch.backends.cpu.get_cpu_capability()})")
+    progress(PEER_HEADER)
+    try:
+        for dtype in ("float64", "float32"):
+            rng = np.random.default_rng(0)
+            X = rng.normal(size=(BOTH_N, 2)).astype(dtype)
+            Y = (rng.normal(size=(BOTH_N, 2)) + 0.5).astype(dtype)
+            sigmas = default_sigmas(X[:1000], Y[:1000])
+            t_torch = median_time(lambda: torch_mmd2_and_grad(torch, X, Y, sigmas), reps)
+            t_cy = median_time(_mmd_call(BOTH_N, 2, dtype, "cython"), reps)
+            rows.append({"case": f"MMD² + grad, n=m={BOTH_N}, d=2", "dtype": dtype,
+                         "torch_s": t_torch, "cython_s": t_cy})
+            progress(format_peer_row(rows[-1]))
+        net = "2-D (2-128-128-2)"
+        t_torch = median_time(_torch_gmn_step(torch, net), reps * 5)
+        t_cy = median_time(_step_call("GMN", net, "cython"), reps * 5)
+        rows.append({"case": f"GMN step, {net}, batch {BATCH}", "dtype": "float64",
+                     "torch_s": t_torch, "cython_s": t_cy})
+        progress(format_peer_row(rows[-1]))
+    finally:
+        torch.set_num_threads(threads)
+    return rows
+
+
+def format_peer_row(r):
+    return (f"{r['case']:52} {r['dtype']:7} {r['torch_s']:10.5f} {r['cython_s']:10.5f} "
+            f"{r['torch_s'] / r['cython_s']:7.1f}x")
+
+
 def _fmt(v, spec):
     """v formatted by spec ("10.5f"), or a "-" as wide, right-aligned, when v is None."""
     return format(v, spec) if v is not None else format("-", ">" + spec.split(".")[0])
@@ -244,6 +354,8 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="fewer repeats, small cases only")
     p.add_argument("--json", type=output_file, metavar="PATH", help="write the rows and the machine as JSON")
     p.add_argument("--plot", type=output_file, metavar="PATH", help="write a PNG of the MMD speedup against n")
+    p.add_argument("--peers", action="store_true",
+                   help="also time PyTorch (when installed) on the same MMD and GMN step")
     args = p.parse_args(argv)
     info = machine()
     print(f"machine: {info['processor']}, {info['cpus']} cpus, {info['platform']}; "
@@ -256,9 +368,10 @@ def main(argv=None):
               f"{floors['float32'] / 1e6:.0f} M/s float32")
     print(HEADER)
     rows = run(quick=args.quick, floors=floors)
+    peers = run_peers(quick=args.quick) if args.peers else []
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": info, "rows": rows}, f, indent=2)
+            json.dump({"machine": info, "rows": rows, "peers": peers}, f, indent=2)
         print(f"wrote {args.json}")
     if args.plot:
         plot(args.plot, rows)
