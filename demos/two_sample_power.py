@@ -8,10 +8,13 @@ Repeats minigan.mmd_test on fresh samples and counts rejections at alpha = 0.05:
     N(0, I) vs N(0, I), the linear-time test               asymptotic normal null
     N(0, I) vs N(0, I), aggregated over 8 bandwidths       sigmas="aggregate"
     blobs vs blobs, n = 500                                split bandwidth; aggregated
+    N(0, I) vs N(0, I) (n = 200) and blobs vs blobs        learned kernel (kernel="deep")
   alternatives (power: should reject often)
     mean shift 0.5 along one axis, d = 2, n = 200          permutation, linear-time, aggregated
     blobs, n = 500, 1000, 2000 per sample                  median heuristic vs split bandwidth
                                                            vs aggregated (n <= 1000)
+                                                           vs learned kernel (n = 500)
+    Blob-D, 9 x 80 rows per sample                         aggregated vs learned kernel
 
 Blobs (Gretton et al. 2012; Sutherland et al. 2017): a 4 x 4 grid of Gaussians, spacing 5.
 In P each blob is N(centre, I); in Q its covariance is R diag(2, 1) R^T, R a rotation by pi/4
@@ -19,12 +22,23 @@ In P each blob is N(centre, I); in Q its covariance is R diag(2, 1) R^T, R a rot
 distance spans the grid (~10): the median heuristic is blind to it, a bandwidth chosen for power
 on half of the data is not, at the price of testing on the other half only; the aggregated test
 keeps all the data and pays instead for looking at 8 bandwidths (8 times the compute).
+The learned kernel (MMD-D, Liu et al. 2020) trains a small network's features on half of each
+sample and tests on the other half.
+
+Blob-D (Liu et al. 2020): a 3 x 3 grid of Gaussians at spacing 1, covariance 0.03 I in P; in Q
+blob i (i = 3 row + column) has off-diagonal covariance -0.02 - 0.002 i for i < 4, 0 for i = 4,
+0.02 + 0.002 (i - 5) for i > 4.  Each row picks its blob at random.  9 x 80 rows per sample:
+Liu et al.'s 9 x 40 to train and 9 x 40 to test.
+
+Also draws the witness function of one blobs test, learned kernel beside the Gaussian kernel
+of the aggregated test's best bandwidth (deep_kernel_witness.png).
 
 Writes two_sample_power.json and two_sample_power.png (rejection rates with 95% intervals;
-blobs power against n; one blobs draw).
+blobs power against n; one blobs draw) and deep_kernel_witness.png.
 
 Run:  python demos/two_sample_power.py [--quick]     (or: minigan demo two-sample-power)
-      a smoke run: ... --trials 3 --blobs-n 20
+      a smoke run: ... --trials 3 --blobs-n 20 --blobd-n 45
+      only some rows: ... --only deep               (rows whose name holds the text)
 """
 import argparse
 import json
@@ -47,8 +61,11 @@ BLOBS_GRID, BLOBS_SPACING, BLOBS_STRETCH, BLOBS_ANGLE = 4, 5.0, 2.0, np.pi / 4
 BLOBS_NS = (500, 1000, 2000)
 AGGREGATE_MAX_N = 1000     # sigmas="aggregate" costs 8 single tests: ~15 s a trial at n = 2000
 BLOBS_TRIALS = 200
+BLOBD_N = 9 * 80           # Blob-D rows per sample (9 x 40 train + 9 x 40 test for "deep")
+DEEP_NULL_TRIALS = 500     # kernel="deep" costs about a second a trial: fewer than NULL_TRIALS
+DEEP_POWER_TRIALS = 200
 QUICK = dict(null_trials=200, power_trials=100, blobs_trials=50, blobs_ns=(500, 1000),
-             aggregate_max_n=500)
+             aggregate_max_n=500, deep_null_trials=40, deep_power_trials=20)
 SEED = 0
 OUT_DIR = "minigan_out"
 
@@ -78,6 +95,20 @@ def blobs_q(n, rng):
     return blobs(n, rng, BLOBS_STRETCH, BLOBS_ANGLE)
 
 
+def blob_d(n, rng, q=False):
+    """Blob-D (module docstring): P, or Q with q=True; (n, 2), each row in a random blob."""
+    centres = np.array([(r, c) for r in range(3) for c in range(3)], dtype=np.float64)
+    offdiag = [-0.02 - 0.002 * i if i < 4 else 0.0 if i == 4 else 0.02 + 0.002 * (i - 5)
+               for i in range(9)] if q else [0.0] * 9
+    chol = np.linalg.cholesky([[[0.03, c], [c, 0.03]] for c in offdiag])    # (9, 2, 2)
+    blob = rng.integers(0, 9, size=n)
+    return centres[blob] + np.einsum("nij,nj->ni", chol[blob], rng.standard_normal((n, 2)))
+
+
+def blob_d_q(n, rng):
+    return blob_d(n, rng, q=True)
+
+
 # ------------------------------------------------------------- experiments
 def rejection_rate(draw_x, draw_y, n, trials, seed, **test_options):
     """Fraction of `trials` fresh (X, Y) pairs on which mmd_test rejects at ALPHA."""
@@ -90,10 +121,11 @@ def rejection_rate(draw_x, draw_y, n, trials, seed, **test_options):
     return rejections / trials
 
 
-def experiments(null_trials, power_trials, blobs_trials, blobs_ns, aggregate_max_n):
+def experiments(null_trials, power_trials, blobs_trials, blobs_ns, aggregate_max_n,
+                deep_null_trials, deep_power_trials, blobd_n):
     """(name, kind, n, trials, draw_x, draw_y, test options) for every row of the table."""
     shifted = lambda n, rng: gaussian(n, rng, SHIFT)
-    aggregate = {"sigmas": "aggregate"}
+    aggregate, deep = {"sigmas": "aggregate"}, {"kernel": "deep"}
     rows = [
         ("N(0,I) vs N(0,I)", "null", N, null_trials, gaussian, gaussian, {}),
         (f"t({T_DOF}) vs t({T_DOF})", "null", N, null_trials, student_t, student_t, {}),
@@ -103,6 +135,8 @@ def experiments(null_trials, power_trials, blobs_trials, blobs_ns, aggregate_max
         ("blobs P vs P, split", "null", blobs_ns[0], blobs_trials, blobs, blobs,
          {"sigmas": "split"}),
         ("blobs P vs P, aggregate", "null", blobs_ns[0], blobs_trials, blobs, blobs, aggregate),
+        ("N(0,I) vs N(0,I), deep", "null", N, deep_null_trials, gaussian, gaussian, deep),
+        ("blobs P vs P, deep", "null", blobs_ns[0], deep_null_trials, blobs, blobs, deep),
         (f"shift {SHIFT}", "power", N, power_trials, gaussian, shifted, {}),
         (f"shift {SHIFT}, linear", "power", N, power_trials, gaussian, shifted,
          {"method": "linear"}),
@@ -114,20 +148,30 @@ def experiments(null_trials, power_trials, blobs_trials, blobs_ns, aggregate_max
                      {"sigmas": "split"}))
         if n <= aggregate_max_n:
             rows.append(("blobs, aggregate", "power", n, blobs_trials, blobs, blobs_q, aggregate))
+        if n == blobs_ns[0]:
+            rows.append(("blobs, deep", "power", n, deep_power_trials, blobs, blobs_q, deep))
+    rows.append(("Blob-D, aggregate", "power", blobd_n, deep_power_trials, blob_d, blob_d_q,
+                 aggregate))
+    rows.append(("Blob-D, deep", "power", blobd_n, deep_power_trials, blob_d, blob_d_q, deep))
     return rows
 
 
 def run(out_dir=OUT_DIR, null_trials=NULL_TRIALS, power_trials=POWER_TRIALS,
-        blobs_trials=BLOBS_TRIALS, blobs_ns=BLOBS_NS, aggregate_max_n=AGGREGATE_MAX_N, seed=SEED,
-        progress=True):
-    """Measure every rejection rate, print the table, write the JSON and PNG; return the rows."""
+        blobs_trials=BLOBS_TRIALS, blobs_ns=BLOBS_NS, aggregate_max_n=AGGREGATE_MAX_N,
+        deep_null_trials=DEEP_NULL_TRIALS, deep_power_trials=DEEP_POWER_TRIALS, blobd_n=BLOBD_N,
+        only=None, seed=SEED, progress=True):
+    """Measure every rejection rate (of the rows whose name holds `only`, if given), print the
+    table, write the JSON and PNGs; return the rows."""
     t_start = time.perf_counter()
     results = []
     if progress:
         print(f"{'experiment':28} {'kind':5} {'n':>5} {'trials':>6} {'rate':>6}   95% interval"
               f"   seconds")
     for i, (name, kind, n, trials, draw_x, draw_y, options) in enumerate(
-            experiments(null_trials, power_trials, blobs_trials, blobs_ns, aggregate_max_n)):
+            experiments(null_trials, power_trials, blobs_trials, blobs_ns, aggregate_max_n,
+                        deep_null_trials, deep_power_trials, blobd_n)):
+        if only is not None and only not in name:
+            continue
         t0 = time.perf_counter()
         rate = rejection_rate(draw_x, draw_y, n, trials, seed=[seed, i], **options)
         half = 1.96 * np.sqrt(rate * (1 - rate) / trials)
@@ -147,9 +191,10 @@ def run(out_dir=OUT_DIR, null_trials=NULL_TRIALS, power_trials=POWER_TRIALS,
     (out / "two_sample_power.json").write_text(json.dumps(
         dict(settings=settings, results=results, total_seconds=total), indent=2))
     plot(results, out / "two_sample_power.png", seed)
+    witness_figure(out / "deep_kernel_witness.png", blobs_ns[0], seed)
     if progress:
-        print(f"total {total:.0f} s; wrote {out / 'two_sample_power.json'} and "
-              f"{out / 'two_sample_power.png'}")
+        print(f"total {total:.0f} s; wrote {out / 'two_sample_power.json'}, "
+              f"{out / 'two_sample_power.png'} and {out / 'deep_kernel_witness.png'}")
     return results
 
 
@@ -172,7 +217,7 @@ def plot(results, path, seed):
     ax_rates.invert_yaxis()
     ax_rates.legend(loc="lower right")
     for name, colour in (("blobs, median", "tab:orange"), ("blobs, split", "tab:green"),
-                         ("blobs, aggregate", "tab:purple")):
+                         ("blobs, aggregate", "tab:purple"), ("blobs, deep", "tab:red")):
         rows = [r for r in results if r["name"] == name]
         if not rows:
             continue
@@ -182,7 +227,7 @@ def plot(results, path, seed):
                                       - [r["rate"] for r in rows]))
     ax_blobs.axhline(ALPHA, color="k", ls="--", lw=1)
     ax_blobs.set(ylim=(0, 1), xlabel="n per sample", ylabel="power",
-                 title="blobs: median heuristic, split, aggregated")
+                 title="blobs: median heuristic, split, aggregated, learned")
     ax_blobs.legend()
     rng = np.random.default_rng(seed)
     X, Y = blobs(500, rng), blobs_q(500, rng)
@@ -195,6 +240,51 @@ def plot(results, path, seed):
     plt.close(fig)
 
 
+def witness_figure(path, n, seed):
+    """The witness of one blobs test over the plane: learned kernel beside the Gaussian one.
+
+    One draw of n rows per sample; kernel="deep" learns on half and tests on the other half.
+    The Gaussian kernel uses the bandwidth where the aggregated test's J is largest, and its
+    witness is taken on the same tested rows.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng([seed, 1])
+    X, Y = blobs(n, rng), blobs_q(n, rng)
+    deep = minigan.mmd_test(X, Y, kernel="deep", n_permutations=N_PERMUTATIONS, seed=rng)
+    X_test, Y_test = deep.witness.X, deep.witness.Y
+    aggregate = minigan.mmd_test(X, Y, sigmas="aggregate", n_permutations=N_PERMUTATIONS,
+                                 seed=rng)
+    sigma = aggregate.best_sigma
+    gaussian_witness = minigan.deep_kernel.Witness(
+        lambda A, B: minigan.mmd.gaussian_kernel(A, B, sigma), X_test, Y_test)
+    half = (BLOBS_GRID / 2) * BLOBS_SPACING + 1
+    ticks = np.linspace(-half, half, 241)
+    grid = np.stack(np.meshgrid(ticks, ticks), -1).reshape(-1, 2)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 6.2))
+    for ax, witness, title in (
+            (axes[0], deep.witness, f"learned kernel (MMD-D): p = {deep.p_value:.3g}"),
+            (axes[1], gaussian_witness,
+             f"Gaussian kernel, sigma = {sigma:.3g} (aggregate's best): "
+             f"p = {aggregate.p_value:.3g}")):
+        w = witness(grid).reshape(len(ticks), len(ticks))
+        limit = np.abs(w).max()
+        image = ax.imshow(w, origin="lower", extent=(-half, half, -half, half), cmap="RdBu_r",
+                          vmin=-limit, vmax=limit)
+        ax.scatter(*X_test.T, s=3, c="k", marker=".", label="P (round), tested rows")
+        ax.scatter(*Y_test.T, s=3, c="tab:green", marker=".", label="Q (stretched), tested rows")
+        ax.set(title=title, aspect="equal", xlim=(-half, half), ylim=(-half, half))
+        fig.colorbar(image, ax=ax, shrink=0.8, label="witness: mean k(., P) - mean k(., Q)")
+    axes[0].legend(loc="upper right", fontsize=8, markerscale=4)
+    fig.suptitle(f"blobs, n = {n} per sample: where each kernel sees P (red) and Q (blue) "
+                 f"differ")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="two_sample_power", description=__doc__.split("\n")[0])
     p.add_argument("--out", type=output_dir, default=OUT_DIR, help="output folder (default %(default)s)")
@@ -203,14 +293,19 @@ def main(argv=None):
     p.add_argument("--seed", type=int_at_least(0), default=SEED)
     p.add_argument("--trials", type=int_at_least(1), help="trials of every experiment (a smoke run)")
     p.add_argument("--blobs-n", type=int_at_least(2), nargs="+", help=f"blobs sizes (default {BLOBS_NS})")
+    p.add_argument("--blobd-n", type=int_at_least(2), help=f"Blob-D rows per sample (default {BLOBD_N})")
+    p.add_argument("--only", help="run only the rows whose name holds this text (say 'deep')")
     args = p.parse_args(argv)
     options = dict(QUICK) if args.quick else {}
     if args.trials:
         options.update(null_trials=args.trials, power_trials=args.trials,
-                       blobs_trials=args.trials)
+                       blobs_trials=args.trials, deep_null_trials=args.trials,
+                       deep_power_trials=args.trials)
     if args.blobs_n:
         options.update(blobs_ns=tuple(args.blobs_n))
-    run(args.out, seed=args.seed, **options)
+    if args.blobd_n:
+        options.update(blobd_n=args.blobd_n)
+    run(args.out, only=args.only, seed=args.seed, **options)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ K of Z = [X; Y] (N = n + m rows):
     g_j = sum_{i != j} K[y_j, y_i] / (m - 1) - sum_i K[x_i, y_j] / n        (m,)
     MMD^2_u = mean f + mean g,      var_hat = 4 var f / n + 4 var g / m
 
-Maximising J maximises the asymptotic power of the test (for large n the power is about
-Phi(sqrt(n) J - c / sqrt(var))): a big MMD^2 relative to its own noise.
+Maximising J maximises the asymptotic power of the test: for large n the power is about
+Phi(J - c_alpha / sqrt(var_hat)), c_alpha the test's threshold, and the first term dominates.
+A big MMD^2 relative to its own noise.
 
 Its gradient, written out by hand in the order `criterion_and_grad` computes it:
 
@@ -36,25 +37,31 @@ Its gradient, written out by hand in the order `criterion_and_grad` computes it:
    symmetric function of its two rows, so only G + G^T matters: G is symmetrised, and the
    diagonal (left out of the U-statistic) is 0.
 2. Through the kernel (`kernel_backward`), entry-wise with D_phi = ||phi_i - phi_j||^2 and
-   D_z = ||z_i - z_j||^2:
-       dK/deps = (1 - kappa) q,                          d eps / d logit eps = eps (1 - eps)
+   D_z = ||z_i - z_j||^2 (z standardised):
        dK/dkappa = (1 - eps) q,   dkappa/dlog sigma_phi = kappa D_phi / sigma_phi^2
-       dK/dq = (1 - eps) kappa + eps,   dq/dlog sigma_q = q D_z / sigma_q^2
+       dK/dq = (1 - eps) kappa + eps,   dq/dlog sigma_q = q D_z / sigma_q^2  (so dK/dlog sigma_q
+                                                                             = K D_z / sigma_q^2)
+       dK/deps = (1 - kappa) q,   d eps / d logit eps = eps (1 - eps)
        dkappa/dD_phi = -kappa / (2 sigma_phi^2)
 3. Through the squared distances to the features F = phi(Z) (N, d_phi): for a symmetric G_D,
        dJ/dF_a = sum_j G_D[a, j] 2 (F_a - F_j) + sum_i G_D[i, a] 2 (F_a - F_i)
                = 4 (rowsum(G_D)_a F_a - (G_D F)_a)
 4. Backpropagation through phi (minigan.MLP.backward) gives dJ/dW, dJ/db of every layer.
+   (dJ/db of phi's last layer is 0: a common shift of every feature leaves every distance as
+   it is.)
 
-Training (`learn_kernel`): Adam on -J, full batch.  Early stopping on a held-out part of the
-training rows: every `check_every` steps J is evaluated on rows the gradient never saw, and the
-parameters with the best held-out J are kept; training stops after `patience` checks without
-improvement.  Held-out rather than a plateau of the training J because the training J keeps
+Training (`learn_kernel`): Adam on -J, full batch.  The start: phi's usual initial weights,
+sigma_phi the median distance between the initial features, sigma_q the bandwidth with the best
+J of q alone on a grid (median * 2^k, k = -5..2; as sigmas="split" of minigan.two_sample), and
+eps = 0.1, so training starts from about the best single Gaussian kernel.  Early stopping on a
+held-out part of the training rows: at step 0 and every `check_every` steps J is evaluated on
+rows the gradient never saw, and the parameters with the best held-out J are kept (the start
+included); training stops after `patience` checks without improvement.  Held-out rather than a plateau of the training J because the training J keeps
 rising as phi memorises the training rows; the held-out J is an honest estimate of what the
 kernel will score on the test rows, which is what the test's power depends on.
 
-Cost: full N x N matrices (the readable reference), O(N^2 (d + d_phi)) a step; at N = 500 a step
-is a few milliseconds.  Deliberately left out: minibatches (Liu et al. train full-batch at these
+Cost: full N x N matrices (the readable reference), O(N^2 (d + d_phi)) a step, about twenty
+passes over N x N arrays (the pooled forward, then steps 1-3); phi itself is cheap.  Deliberately left out: minibatches (Liu et al. train full-batch at these
 sizes), other kernels for kappa and q, the compiled backend.
 """
 import numpy as np
@@ -181,40 +188,45 @@ class DeepKernel:
         return self.kernel_from_features(*self.features(A), *self.features(B))
 
     # ------------------------------------------------------ criterion and grad
-    def _pooled_forward(self, Z):
-        """Pooled kernel of Z (N, d) with what kernel_backward needs."""
+    def _pooled_forward(self, Z, D_z=None):
+        """Pooled kernel of Z (N, d) with what kernel_backward needs.  D_z: the (N, N) squared
+        distances of the standardised rows, when the caller has them (they do not change
+        during training)."""
         U = self.standardise(Z)
         F = self.phi.forward(U)
-        D_phi, D_z = squared_distances(F, F), squared_distances(U, U)
+        D_phi = squared_distances(F, F)
+        D_z = squared_distances(U, U) if D_z is None else D_z
         kappa = np.exp(D_phi * (-0.5 / self.sigma_phi**2))
         q = np.exp(D_z * (-0.5 / self.sigma_q**2))
         K = ((1 - self.eps) * kappa + self.eps) * q
-        return K, (F, D_phi, D_z, kappa, q)
+        return K, (F, D_phi, D_z, kappa, q, K)
 
-    def criterion(self, X, Y, lam=LAMBDA):
-        """J of this kernel on X: (n, d), Y: (m, d) (n, m >= 2), a float."""
-        K, _ = self._pooled_forward(np.vstack([X, Y]))
+    def criterion(self, X, Y, lam=LAMBDA, D_z=None):
+        """J of this kernel on X: (n, d), Y: (m, d) (n, m >= 2), a float.  D_z: optional
+        squared distances of the standardised pooled rows (see _pooled_forward)."""
+        K, _ = self._pooled_forward(np.vstack([X, Y]), D_z)
         return criterion_forward(*_blocks(K, len(X)), lam)[0]
 
     def kernel_backward(self, G, cache):
         """dJ/dK -> (dJ/dtheta (3,), dJ/dF (N, n_features)) (module docstring, steps 2-3)."""
-        F, D_phi, D_z, kappa, q = cache
+        F, D_phi, D_z, kappa, q, K = cache
         eps, s_phi, s_q = self.eps, self.sigma_phi, self.sigma_q
         dtheta = np.zeros(3)
-        G_kappa = G * (1 - eps) * q                                   # dJ/dkappa
-        dtheta[0] += np.sum(G_kappa * kappa * D_phi) / s_phi**2       # through log sigma_phi
-        dtheta[1] += np.sum(G * ((1 - eps) * kappa + eps) * q * D_z) / s_q**2   # log sigma_q
-        dtheta[2] += np.sum(G * (1 - kappa) * q) * eps * (1 - eps)    # through logit eps
-        G_D = G_kappa * kappa * (-0.5 / s_phi**2)                     # dJ/dD_phi
+        G_q = G * q
+        G_kappa_kappa = G_q * (1 - eps) * kappa                       # dJ/dkappa * kappa
+        dtheta[0] += np.sum(G_kappa_kappa * D_phi) / s_phi**2         # through log sigma_phi
+        dtheta[1] += np.sum(G * K * D_z) / s_q**2                     # dK/dq q = K: log sigma_q
+        # dK/deps = (1 - kappa) q, times d eps / d logit eps = eps (1 - eps)
+        dtheta[2] += (np.sum(G_q) - np.sum(G_kappa_kappa) / (1 - eps)) * eps * (1 - eps)
+        G_D = G_kappa_kappa * (-0.5 / s_phi**2)                       # dJ/dD_phi
         dF = 4 * (G_D.sum(1)[:, None] * F - G_D @ F)                  # through ||F_i - F_j||^2
         return dtheta, dF
 
-    def criterion_and_grad(self, X, Y, lam=LAMBDA):
-        """J on X: (n, d), Y: (m, d) and dJ/dparams (aligned with `params`).
-
-        Returns (J, grads, cache of criterion_forward).  phi.grads are overwritten.
+    def criterion_and_grad(self, X, Y, lam=LAMBDA, D_z=None):
+        """J on X: (n, d), Y: (m, d) and dJ/dparams (aligned with `params`); D_z as in
+        criterion.  Returns (J, grads, cache of criterion_forward).  phi.grads are overwritten.
         """
-        K, kernel_cache = self._pooled_forward(np.vstack([X, Y]))
+        K, kernel_cache = self._pooled_forward(np.vstack([X, Y]), D_z)
         J, cache = criterion_forward(*_blocks(K, len(X)), lam)
         G = criterion_backward(cache)                                 # dJ/dK
         dtheta, dF = self.kernel_backward(G, kernel_cache)            # through the kernel
@@ -280,18 +292,20 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
     U, F = kernel.features(Z)
     kernel.theta[:2] = np.log([median_heuristic(F), _best_bandwidth(kernel, X_fit, Y_fit, lam)])
     optimiser = Adam(kernel.params, lr=lr, backend="numpy")
+    D_fit = squared_distances(*2 * [kernel.standardise(np.vstack([X_fit, Y_fit]))])
+    D_val = squared_distances(*2 * [kernel.standardise(np.vstack([X_val, Y_val]))])
 
     best = -np.inf
     best_params = [p.copy() for p in kernel.params]
     history = {"step": [], "J_train": [], "J_holdout": [], "best_step": 0}
     checks_without_gain = 0
     for step in range(max_steps + 1):
-        J, grads, _ = kernel.criterion_and_grad(X_fit, Y_fit, lam)
+        J, grads, _ = kernel.criterion_and_grad(X_fit, Y_fit, lam, D_fit)
         if not (np.isfinite(J) and all(np.all(np.isfinite(g)) for g in grads)):
             raise FloatingPointError(f"learn_kernel: non-finite criterion or gradient at step "
                                      f"{step}; try a smaller lr (now {lr:g})")
         if step % check_every == 0 or step == max_steps:   # step 0: the starting kernel
-            J_val = kernel.criterion(X_val, Y_val, lam)
+            J_val = kernel.criterion(X_val, Y_val, lam, D_val)
             history["step"].append(step)
             history["J_train"].append(J)
             history["J_holdout"].append(J_val)

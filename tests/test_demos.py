@@ -88,12 +88,13 @@ def test_modes_command_prints_the_table_and_json(tmp_path, capsys):
 
 def test_cli_runs_the_two_sample_power_demo(tmp_path, capsys):
     cli.main(["demo", "two-sample-power", "--out", str(tmp_path), "--trials", "2",
-              "--blobs-n", "20"])
+              "--blobs-n", "20", "--blobd-n", "45"])
     out = capsys.readouterr().out
     assert "blobs, aggregate" in out and "wrote" in out
     saved = json.loads((tmp_path / "two_sample_power.json").read_text())
-    assert len(saved["results"]) == 12 and all(r["trials"] == 2 for r in saved["results"])
-    assert (tmp_path / "two_sample_power.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(saved["results"]) == 17 and all(r["trials"] == 2 for r in saved["results"])
+    for png in ("two_sample_power.png", "deep_kernel_witness.png"):
+        assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
 
 
 def test_demo_without_its_optional_dependency_says_what_to_install(monkeypatch, capsys, tmp_path):
