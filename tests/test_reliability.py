@@ -169,6 +169,13 @@ def test_optimisers_refuse_non_finite_gradients(opt_cls, mlp_backend):
     assert opt.t == 0
 
 
+@pytest.mark.parametrize("opt_cls", [SGD, Adam])
+def test_optimisers_name_a_gradient_of_the_wrong_float_dtype(opt_cls, mlp_backend):
+    opt = opt_cls([np.ones(3)], lr=0.1, backend=mlp_backend)
+    with pytest.raises(ValueError, match=r"grads\[0\].*float"):
+        opt.step([np.ones(3, dtype=np.longdouble)])      # was a KeyError from the limits table
+
+
 def test_save_refuses_non_finite_weights_and_keeps_the_good_file(tmp_path):
     gmn = GMN(2, **SMALL)
     path = gmn.save(tmp_path / "g.npz")
