@@ -158,6 +158,25 @@ def test_any_trainer_subclass_is_guarded():
     assert_same_state(state_of(b), before)
 
 
+def test_a_step_made_of_guarded_steps_is_rolled_back_whole():
+    class Twice(GMN):   # a subclass whose step runs GMN's (also guarded) step twice
+        second_lr = 1e-3
+
+        def step(self, real):
+            super().step(real)                   # succeeds and is kept by the inner guard,
+            self.opts["G"].lr = self.second_lr
+            return super().step(real)            # diverges: the inner guard undoes this one
+
+    t = Twice(2, **SMALL).fit(X[:16], steps=1, batch_size=16, progress=False)
+    t.second_lr = 1e100
+    before = state_of(t), t.opts["G"].lr, t.rng.bit_generator.state
+    with pytest.raises(TrainingDiverged) as info:
+        t.step(X[:16])
+    assert str(info.value).count("diverged") == 1        # reported once, not wrapped again
+    assert_same_state(state_of(t), before[0])            # the outer guard undoes the first too
+    assert (t.opts["G"].lr, t.rng.bit_generator.state) == before[1:]
+
+
 @pytest.mark.parametrize("opt_cls", [SGD, Adam])
 def test_optimisers_refuse_non_finite_gradients(opt_cls, mlp_backend):
     p = [np.ones(3)]
