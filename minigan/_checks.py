@@ -11,8 +11,13 @@ FLOAT_DTYPES = (np.float32, np.float64)
 
 
 class NonFiniteError(ValueError):
-    """An array holds NaN or inf (raised by as_float_array; trainers read it as divergence
-    when the array was computed rather than given)."""
+    """An array holds NaN or inf. `argument` names the array when it is an argument checked by
+    as_float_array (None otherwise): a trainer reads a NaN in its argument `real` as bad input,
+    and one in an array its step computed as divergence (minigan.divergence)."""
+
+    def __init__(self, message, argument=None):
+        super().__init__(message)
+        self.argument = argument
 
 
 def as_float_array(x, name, ndim=None, dtype=None, min_rows=1):
@@ -47,7 +52,7 @@ def as_float_array(x, name, ndim=None, dtype=None, min_rows=1):
         need = f"at least {min_rows} rows" if min_rows > 1 else "a non-empty array"
         raise ValueError(f"{name} must be {need}, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
-        raise NonFiniteError(f"{name} contains NaN or inf")
+        raise NonFiniteError(f"{name} contains NaN or inf", argument=name)
     return np.ascontiguousarray(arr)
 
 

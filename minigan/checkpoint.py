@@ -273,7 +273,7 @@ def load_trainer_checkpoint(cls, path, backend=None):
         net_configs = _field(ckpt, config, "nets", lambda v: isinstance(v, dict) and v,
                              "an object naming the networks", where="config.nets")
         opt_meta = _field(ckpt, meta, "optimizers", lambda v: isinstance(v, dict), "an object")
-        _check_extra_fields(ckpt, meta, step)
+        _check_extra_fields(ckpt, meta, step, sorted(net_configs))
         _check_rng(ckpt, meta)
         params = {name: _read_params(ckpt, name, c) for name, c in net_configs.items()}
         del config["nets"]
@@ -331,13 +331,15 @@ def _field(ckpt, obj, key, ok, expected, where=None):
     return obj[key]
 
 
-def _check_extra_fields(ckpt, meta, step):
-    """lr_schedule, data_shift and data_scale: absent/None or in range."""
+def _check_extra_fields(ckpt, meta, step, names):
+    """lr_schedule, data_shift and data_scale: absent/None or in range. `names`: the
+    networks, one optimiser each, whose learning rates a schedule must all give."""
     s = meta.get("lr_schedule")
     if s is not None:
         _field(ckpt, meta, "lr_schedule", lambda v: isinstance(v, dict), "null or an object")
-        _field(ckpt, s, "lr0", lambda v: isinstance(v, dict) and all(map(_is_positive, v.values())),
-               "an object of finite learning rates > 0", where="lr_schedule.lr0")
+        _field(ckpt, s, "lr0", lambda v: isinstance(v, dict) and sorted(v) == names
+               and all(map(_is_positive, v.values())),
+               f"an object of finite learning rates > 0 for {names}", where="lr_schedule.lr0")
         _field(ckpt, s, "factor", lambda v: _is_positive(v) and v <= 1, "a number in (0, 1]",
                where="lr_schedule.factor")
         _field(ckpt, s, "start", lambda v: _is_int(v) and 0 <= v <= step,
@@ -371,7 +373,8 @@ def _check_rng(ckpt, meta):
 def _read_params(ckpt, name, config):
     """The parameter arrays of network `name`, against the shapes its config's sizes imply."""
     where = f"config.nets.{name}"
-    _field(ckpt, {name: config}, name, lambda v: isinstance(v, dict), "an object", where=where)
+    if not isinstance(config, dict):
+        raise ckpt.fail(f"field {where!r} must be an object, got {config!r:.80}")
     try:
         sizes = check_widths(config.get("sizes"), "sizes")
     except (TypeError, ValueError) as e:

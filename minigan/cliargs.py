@@ -14,6 +14,7 @@ Deliberately left out: checks that need the file's contents (minigan.mmd_test_cl
 """
 import argparse
 import os
+import stat
 
 MAX_INPUT_BYTES = 4 * 2**30   # a sample file larger than this is refused, not read
 
@@ -28,7 +29,6 @@ def int_at_least(minimum):
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
         return value
-    parse.__name__ = f"integer >= {minimum}"
     return parse
 
 
@@ -76,7 +76,7 @@ def input_file(path, max_bytes=MAX_INPUT_BYTES):
         st = os.stat(path)
     except OSError as e:
         raise ValueError(f"{path}: cannot read it ({e.strerror})") from None
-    if not os.path.isfile(path):
+    if not stat.S_ISREG(st.st_mode):
         raise ValueError(f"{path}: not a regular file (a folder, device or pipe)")
     if st.st_size > max_bytes:
         raise ValueError(f"{path}: {st.st_size / 2**30:.1f} GiB is more than the "

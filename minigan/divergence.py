@@ -7,7 +7,7 @@ Trainer subclass, so GMN, GAN and any later trainer get it without a line of the
        reported as such (the trainer's own check of `real` names it);
     2. the state a step may change is copied: every network's parameters, every optimiser's
        moments, step count and learning rate, the step counter, the history and the training
-       Generator's state;
+       Generator's state (as the step began: under fit(), just after its batch was drawn);
     3. the step runs (NumPy's overflow/invalid warnings are silenced inside it: the checks
        below look at the results, and report them better than a warning would);
     4. the step is *diverged* when it raised on a NaN/inf (NonFiniteError, e.g. an optimiser
@@ -15,9 +15,12 @@ Trainer subclass, so GMN, GAN and any later trainer get it without a line of the
        returns (a loss) is not finite, when a parameter is not finite, or when the generator
        has *blown up*. (Optimiser moments stay finite: the optimisers refuse the gradients
        that could overflow them, so they are restored but not re-checked.);
-    5. then the copy is put back, so the trainer is exactly as it was before the step
-       (sample(), save() and another fit() with a smaller learning rate all work), and
-       TrainingDiverged names the step, the reason and what to try.
+    5. then the copy is put back, so the trainer is as it was before the step (sample(),
+       save() and another fit() with a smaller learning rate all work), and TrainingDiverged
+       names the step, the reason and what to try. Any other error raised inside a step
+       (bad input, Ctrl-C) is passed on unchanged, after the same rollback. Only the
+       standardisation that a trainer's very first batch fixes (and a GMN's bandwidths) is
+       kept: it comes from the data, not from the step.
 
 Blow-up (finite but exploding). A cheap, honest rule that needs no tuning per model: after
 the step, the generator maps a fixed probe batch of PROBE_ROWS noise vectors (its own seed, so
@@ -56,24 +59,28 @@ def guarded_step(step):
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 figures = step(self, real, *args, **kwargs)
             reason = _diverged(self, figures, real)
-        except NonFiniteError as e:
-            if str(e).startswith("real "):   # the caller's batch, checked first in step()
-                _restore(self, saved)
-                raise
-            reason = f"a value computed in the step overflowed: {e}"
-        except TrainingDiverged:    # from a guarded step called inside this one
-            _restore(self, saved)
-            raise
-        except (FloatingPointError, OverflowError) as e:
-            reason = f"a value computed in the step overflowed: {e}"
-        except BaseException:
-            _restore(self, saved)   # any failure mid-step leaves the trainer as it was
-            raise
+        except BaseException as e:
+            _restore(self, saved)     # whatever went wrong, the trainer is as it was before
+            if not _overflowed_in_the_step(e):
+                raise                 # bad input, a nested TrainingDiverged, any other error
+            raise TrainingDiverged(_message(self, f"a value computed in the step overflowed: "
+                                                  f"{e}")) from e
         if reason is not None:
             _restore(self, saved)
-            raise TrainingDiverged(_message(self, reason)) from None
+            raise TrainingDiverged(_message(self, reason))
         return figures
     return guarded
+
+
+def _overflowed_in_the_step(error):
+    """True for a NaN/inf that the step computed; False for one in the caller's batch `real`
+    (bad input: its own NonFiniteError names it) and for a TrainingDiverged raised by a
+    guarded step nested inside this one (already rolled back and reported)."""
+    if isinstance(error, TrainingDiverged):
+        return False
+    if isinstance(error, NonFiniteError):
+        return error.argument != "real"
+    return isinstance(error, (FloatingPointError, OverflowError))
 
 
 def _snapshot(trainer):
@@ -125,7 +132,7 @@ def _blowup(trainer, real):
     G = trainer.nets.get("G")
     if G is None:
         return None
-    z = trainer.__dict__.get("_probe_z")
+    z = getattr(trainer, "_probe_z", None)
     if z is None:   # drawn once per trainer (and again after load), from its own seed
         z = trainer._probe_z = trainer._noise(PROBE_ROWS, np.random.default_rng(PROBE_SEED))
     out = np.abs(G._forward(z)).max()
@@ -139,8 +146,12 @@ def _blowup(trainer, real):
 
 def _message(trainer, reason):
     lrs = ", ".join(f"{k}: {opt.lr:g}" for k, opt in trainer.opts.items())
+    # a schedule sets every rate before each step: a rate lowered by hand needs a new one
+    how = ("set trainer.opts[name].lr, then fit(..., lr_decay=...) to restart the schedule, "
+           "which would otherwise set the old rates again" if trainer.lr_schedule is not None
+           else "set trainer.opts[name].lr, or fit(..., lr_decay=...)")
     return (f"{trainer.kind} training diverged at step {trainer.step_count + 1} ({reason}). "
             f"The trainer was rolled back to the end of step {trainer.step_count} (weights, "
             f"optimiser state, history and random state), so sample() and save() still work. "
-            f"Try a smaller learning rate (now {lrs}), fit(..., lr_decay=...), or check the "
-            f"scale of the data (standardize=True keeps it near 1).")
+            f"Try a smaller learning rate (now {lrs}; {how}), or check the scale of the data "
+            f"(standardize=True keeps it near 1).")

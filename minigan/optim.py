@@ -27,9 +27,6 @@ import numpy as np
 from ._checks import NonFiniteError, check_positive_float
 from .backend import ext, resolve
 
-_FLOAT_MAX = {np.dtype(t): float(np.finfo(t).max) for t in (np.float16, np.float32, np.float64)}
-
-
 class Optimizer:
     """Shared bookkeeping: the parameter list, step count, per-parameter state and backend.
 
@@ -85,7 +82,7 @@ class Optimizer:
 
     def _grad_limit(self, dtype):
         """Largest |g| whose update stays finite: lr |g| (SGD's step) below max / 2."""
-        return _FLOAT_MAX[dtype] / (2 * self.lr)
+        return float(np.finfo(dtype).max) / (2 * self.lr)
 
     def state_dict(self):
         """Arrays {'<slot>.<i>': array} and the step count, for a checkpoint."""
@@ -145,7 +142,7 @@ class Adam(Optimizer):
 
     def _grad_limit(self, dtype):
         """Adam squares the gradient and forms lr m_hat: both must stay finite."""
-        return min(np.sqrt(_FLOAT_MAX[dtype]) / 2, super()._grad_limit(dtype))
+        return min(np.sqrt(float(np.finfo(dtype).max)) / 2, super()._grad_limit(dtype))
 
     def _update(self, i, p, g, t):
         b1, b2 = self.betas

@@ -21,6 +21,10 @@ Resuming is exact: a checkpoint carries the weights, the optimiser moments, the
 step count, the history, the learning-rate schedule and the Generator's state, so
 save -> load -> fit gives the numbers an uninterrupted run would have given.
 
+Divergence: every subclass's step() is wrapped by minigan.divergence.guarded_step (see
+Trainer.__init_subclass__), so a step that produces NaN/inf or blows the generator up is
+undone and reported as TrainingDiverged, whether it was called by fit() or directly.
+
 Deliberately left out: other schedules, early stopping, multiprocessing.
 """
 import numpy as np

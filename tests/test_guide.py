@@ -43,6 +43,13 @@ def test_the_guide_has_its_checks():
     assert len(GUIDE_BLOCKS) >= 12
 
 
+def test_no_block_with_checks_escapes_the_run():
+    """A block tagged anything but python (```py, ```pyhton, untagged) is not run: it must
+    then hold no assert, or its checks would silently stop being checks."""
+    for lang, code in FENCE.findall(GUIDE.read_text(encoding="utf-8")):
+        assert lang == "python" or "assert" not in code, f"a ```{lang} block has asserts"
+
+
 @pytest.mark.parametrize("code", [c for _, c in GUIDE_BLOCKS],
                          ids=[f"{i}-{h[:40]}" for i, (h, _) in enumerate(GUIDE_BLOCKS)])
 def test_guide_block_runs(code, capsys):

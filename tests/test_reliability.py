@@ -95,6 +95,38 @@ def test_divergence_in_the_middle_rolls_back_one_step_only():
     assert gmn.step_count == 6
 
 
+@pytest.mark.parametrize("cls, lr", [(GMN, dict(lr=1e100)), (GAN, dict(lr_g=1e100, lr_d=1e100))])
+def test_a_diverged_step_restores_counters_rates_and_random_state(cls, lr):
+    t = cls(2, **SMALL).fit(X, steps=3, batch_size=16, progress=False)
+    def everything():
+        return (state_of(t), t.rng.bit_generator.state,
+                [(o.t, o.lr) for o in t.opts.values()])
+    for opt in t.opts.values():
+        opt.lr = 1e100
+    before = everything()
+    with pytest.raises(TrainingDiverged, match="at step 4 .*end of step 3"):
+        t.step(X[:16])                                   # called directly, not through fit
+    after = everything()
+    assert_same_state(after[0], before[0])
+    assert after[1:] == before[1:]
+
+
+def test_the_advice_after_divergence_works_under_a_schedule():
+    gmn = GMN(2, **SMALL, lr=1e100)
+    with pytest.raises(TrainingDiverged, match="restart the schedule"):
+        gmn.fit(X, steps=3, batch_size=16, progress=False, lr_decay=0.5)
+    gmn.opts["G"].lr = 1e-3              # without a new schedule, the old one would set 1e100
+    gmn.fit(X, steps=2, batch_size=16, progress=False, lr_decay=1.0)
+    assert gmn.step_count == 2 and gmn.opts["G"].lr == 1e-3
+
+
+def test_a_batch_that_overflows_the_dtype_is_bad_input_not_divergence():
+    gmn = GMN(2, **SMALL, dtype=np.float32)
+    with pytest.raises(ValueError, match="real contains NaN or inf") as info:
+        gmn.step(X[:16] * 1e300)         # finite in float64, inf in the trainer's float32
+    assert not isinstance(info.value, TrainingDiverged) and gmn.step_count == 0
+
+
 def test_a_nan_in_the_real_batch_is_bad_input_not_divergence():
     gmn = GMN(2, **SMALL)
     bad = X[:16].copy()
@@ -126,6 +158,25 @@ def test_any_trainer_subclass_is_guarded():
     assert_same_state(state_of(b), before)
 
 
+def test_a_step_made_of_guarded_steps_is_rolled_back_whole():
+    class Twice(GMN):   # a subclass whose step runs GMN's (also guarded) step twice
+        second_lr = 1e-3
+
+        def step(self, real):
+            super().step(real)                   # succeeds and is kept by the inner guard,
+            self.opts["G"].lr = self.second_lr
+            return super().step(real)            # diverges: the inner guard undoes this one
+
+    t = Twice(2, **SMALL).fit(X[:16], steps=1, batch_size=16, progress=False)
+    t.second_lr = 1e100
+    before = state_of(t), t.opts["G"].lr, t.rng.bit_generator.state
+    with pytest.raises(TrainingDiverged) as info:
+        t.step(X[:16])
+    assert str(info.value).count("diverged") == 1        # reported once, not wrapped again
+    assert_same_state(state_of(t), before[0])            # the outer guard undoes the first too
+    assert (t.opts["G"].lr, t.rng.bit_generator.state) == before[1:]
+
+
 @pytest.mark.parametrize("opt_cls", [SGD, Adam])
 def test_optimisers_refuse_non_finite_gradients(opt_cls, mlp_backend):
     p = [np.ones(3)]
@@ -135,6 +186,13 @@ def test_optimisers_refuse_non_finite_gradients(opt_cls, mlp_backend):
             opt.step([np.array([1.0, bad, 1.0])])
     np.testing.assert_array_equal(p[0], 1.0)
     assert opt.t == 0
+
+
+@pytest.mark.parametrize("opt_cls", [SGD, Adam])
+def test_optimisers_name_a_gradient_of_the_wrong_float_dtype(opt_cls, mlp_backend):
+    opt = opt_cls([np.ones(3)], lr=0.1, backend=mlp_backend)
+    with pytest.raises(ValueError, match=r"grads\[0\].*float"):
+        opt.step([np.ones(3, dtype=np.longdouble)])      # was a KeyError from the limits table
 
 
 def test_save_refuses_non_finite_weights_and_keeps_the_good_file(tmp_path):
@@ -302,6 +360,8 @@ def rewrite(path, out, meta_edit=None, arrays_edit=None):
     (lambda m: m.update(data_scale=None), None, "data_scale"),
     (lambda m: m.update(lr_schedule={"lr0": {"G": -0.5}, "factor": 0.5, "start": 0,
                                      "steps": 3}), None, "lr_schedule.lr0"),
+    (lambda m: m.update(lr_schedule={"lr0": {}, "factor": 0.5, "start": 0, "steps": 3}),
+     None, r"lr_schedule.lr0.*\['G'\]"),                    # was accepted, then KeyError in fit
     (lambda m: m.update(step=-1), None, "'step'"),
     (lambda m: m["optimizers"]["G"].update(t=1.5), None, "optimizers.G.t"),
     (lambda m: m.update(sigmas=[-1.0]), None, "sigmas"),
