@@ -91,8 +91,10 @@ def check_positive_float(value, name):
 
 
 def check_choice(value, name, choices):
-    """One of a fixed set of strings."""
-    if value not in choices:
+    """One of a fixed set of strings. Anything else is refused before it is compared: `in`
+    would hash a list (TypeError without the argument's name) or compare an array
+    elementwise (accepting np.array(["relu"]), or "truth value ... ambiguous")."""
+    if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
     return value
 

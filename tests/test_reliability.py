@@ -278,6 +278,16 @@ def test_bad_settings_are_refused_naming_the_argument(make, error, words):
         make()
 
 
+@pytest.mark.parametrize("value", [["x"], np.array(["unbiased", "biased"]), np.array(["relu"])])
+def test_a_choice_that_is_not_a_string_is_refused_naming_the_argument(value):
+    # were: "unhashable type: 'list'", numpy's "truth value ... ambiguous", and accepted
+    for make, name in ((lambda v: GAN(2, loss=v), "loss"), (lambda v: GMN(2, estimator=v),
+                                                          "estimator"),
+                       (lambda v: MLP([2, 3, 1], activation=v), "activation")):
+        with pytest.raises(ValueError, match=f"{name} must be one of"):
+            make(value)
+
+
 def test_a_bad_callback_is_refused_before_any_step():
     gmn = GMN(2, **SMALL)
     with pytest.raises(TypeError, match="callback"):
