@@ -1,6 +1,7 @@
 """Named bandwidth rules ("median-ladder", "data-scales"), and what GMN does by default."""
 import numpy as np
 import pytest
+from scipy.spatial.distance import pdist
 
 from minigan import GMN, data, metrics, mmd
 
@@ -14,7 +15,7 @@ def test_median_ladder_is_a_ratio_two_ladder_around_the_median():
 def test_data_scales_runs_from_a_low_quantile_to_the_extent():
     X = np.arange(101.0)[:, None]  # distances 1..100; the 1 % quantile of all 5,050 is 1
     sigmas = mmd.data_scales(X)
-    assert sigmas[0] == pytest.approx(np.quantile(mmd.pdist(X), 0.01))
+    assert sigmas[0] == pytest.approx(np.quantile(pdist(X), 0.01))
     assert sigmas == pytest.approx([sigmas[0] * 2.0**k for k in range(len(sigmas))])
     assert sigmas[-1] >= 100 > sigmas[-2]  # the first rung to reach the extent is the last
     assert mmd.data_scales(np.zeros((4, 2))) == [1.0]  # all equal: no non-zero distance
