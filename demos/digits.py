@@ -111,7 +111,7 @@ def run(out_dir=OUT_DIR, gmn_steps=GMN_STEPS, gan_steps=GAN_STEPS, seed=SEED, pr
     digits = data.digits()
     classifier = metrics.train_classifier(digits.train_x, digits.train_y, seed=seed)
     accuracy = float(np.mean(metrics.classify(classifier, digits.test_x) == digits.test_y))
-    sigmas = minigan.mmd.default_sigmas(digits.train_x)
+    sigmas = minigan.mmd.median_ladder(digits.train_x)
     real_sample = lambda n, s: digits.train_x[np.random.default_rng(s).choice(len(digits.train_x), n, replace=False)]
     figures = {"classifier_heldout_accuracy": accuracy,
                "mmd2_floor": mmd_to_heldout(real_sample, digits.test_x[:N_MMD], sigmas, seed)}

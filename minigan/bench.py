@@ -44,7 +44,7 @@ from .cliargs import output_file
 from .data import grid
 from .gan import GAN
 from .gmn import GMN
-from .mmd import default_sigmas, mmd2_and_grad
+from .mmd import median_ladder, mmd2_and_grad
 from .two_sample import mmd_test
 
 MMD_CASES = [(256, 2), (1024, 2), (4096, 2), (1024, 64), (4096, 64)]
@@ -86,7 +86,7 @@ def _mmd_call(n, d, dtype, backend, n_threads=1, seed=0, wrt="X"):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, d)).astype(dtype)
     Y = (rng.normal(size=(n, d)) + 0.5).astype(dtype)
-    sigmas = default_sigmas(X[:1000], Y[:1000])
+    sigmas = median_ladder(X[:1000], Y[:1000])
     return lambda: mmd2_and_grad(X, Y, sigmas, backend=backend, n_threads=n_threads, wrt=wrt)
 
 

@@ -26,7 +26,7 @@ Blow-up (finite but exploding). A cheap, honest rule that needs no tuning per mo
 the step, the generator maps a fixed probe batch of PROBE_ROWS noise vectors (its own seed, so
 training's random numbers are untouched); when one output is more than BLOWUP times the
 largest |value| of the real batch (in the networks' space, and never less than BLOWUP), the
-generator has left the data's range by four orders of magnitude: that is divergence, not
+generator has left the data's range by three orders of magnitude: that is divergence, not
 learning. It costs one forward pass of PROBE_ROWS rows per step (a few percent). It does not
 watch a discriminator on its own, nor slow drift or mode collapse (look at the samples).
 
@@ -43,7 +43,7 @@ from ._checks import NonFiniteError
 
 PROBE_ROWS = 16
 PROBE_SEED = 20150210   # fixed: the probe batch is the same in every run and after load()
-BLOWUP = 1e4
+BLOWUP = 1e3
 
 
 class TrainingDiverged(FloatingPointError):

@@ -9,14 +9,30 @@ One training step:
 No discriminator: the kernel two-sample statistic *is* the critic (Li, Swersky &
 Zemel 2015; Dziugaite, Roy & Ghahramani 2015).
 
-Bandwidths: `sigmas=None` fixes, once at the start of fit, a ratio-2 ladder of five
-bandwidths around the median pairwise distance of 1000 real samples. Bandwidths
-are in the standardised space the generator works in (see minigan.trainer).
+Defaults, chosen by measurement on ring-8 and grid-25 (modes and % of samples within 3 std
+of a mode, 5,000 steps; the 1-D Gaussian and the digits demo checked they lose nothing):
+
+  sigmas="data-scales"  fixed once, at the start of fit, from 1000 real samples in the
+                        standardised space the generator works in: a ratio-2 ladder from the
+                        1 % quantile of the pairwise distances (about the width of one mode)
+                        up to the largest one (minigan.mmd.data_scales). The old default, a
+                        5-rung ladder around the median distance ("median-ladder"), is far
+                        wider than a mode: ring-8 got 8 modes but 1 % of samples near one.
+  hidden=(64,) * 6      depth sharpens the jumps a ReLU generator makes between modes, and the
+                        samples on those jumps are what a mixture's quality counts against
+  lr=3e-3, no decay     in a 5,000-step fit a constant rate kept sharpening; decaying it to
+                        1 % over the run cost grid-25 a third of its good samples
+  batch_size=512        (fit's default for a GMN) more real points per mode for the narrow
+                        kernels to see: grid-25 went from 14 % to 55-85 % good samples
+
+When to say otherwise: data with one smooth mode (the 1-D demo) has no detail below its bulk;
+there the narrow rungs only add noise and let G fold, and sigmas="median-ladder" is better.
+The lr is 3x the old default; none of the runs these defaults were measured with diverged.
 """
 import numpy as np
 
 from ._checks import check_choice, check_widths
-from .mmd import ESTIMATORS, LOSSES, check_sigmas, default_sigmas, mmd_loss_and_grad
+from .mmd import ESTIMATORS, LOSSES, SIGMA_RULES, check_sigmas, mmd_loss_and_grad, resolve_sigmas
 from .optim import Adam
 from .trainer import Trainer
 
@@ -30,7 +46,9 @@ class GMN(Trainer):
     activation: hidden activation of the generator; its output layer is linear
     generator: an MLP mapping noise_dim -> data_dim, to use instead of a new one
     sigmas:    kernel bandwidths (length-scales) in the standardised space the generator works
-               in, i.e. in units of the data's spread (see minigan.trainer); None: from the data
+               in, i.e. in units of the data's spread (see minigan.trainer), or the name of a
+               rule applied once to real data: "data-scales" (the default, see above) or
+               "median-ladder" (minigan.mmd); None is kept as an alias of "data-scales"
     estimator: "unbiased" (default) or "biased" MMD^2;  loss: "mmd2" or "mmd" (square root)
     standardize: train on standardised data (see minigan.trainer), default True
     lr, betas: Adam settings;  seed: int or Generator;  dtype: float64 or float32
@@ -41,13 +59,18 @@ class GMN(Trainer):
 
     kind = "GMN"
     history_keys = ("loss",)
+    default_batch_size = 512
 
-    def __init__(self, data_dim, *, noise_dim=None, hidden=(64, 64), activation="relu",
-                 generator=None, sigmas=None, estimator="unbiased", loss="mmd2",
-                 noise="uniform", standardize=True, lr=1e-3, betas=(0.9, 0.999), seed=None,
+    def __init__(self, data_dim, *, noise_dim=None, hidden=(64,) * 6, activation="relu",
+                 generator=None, sigmas="data-scales", estimator="unbiased", loss="mmd2",
+                 noise="uniform", standardize=True, lr=3e-3, betas=(0.9, 0.999), seed=None,
                  dtype=np.float64, backend=None):
         super().__init__(data_dim, noise_dim, noise, seed, dtype, standardize, backend)
-        self.sigmas = None if sigmas is None else check_sigmas(sigmas)
+        rule = "data-scales" if sigmas is None else sigmas
+        if isinstance(rule, str):  # a rule, applied to real data once, in _calibrate
+            self.sigma_rule, self.sigmas = check_choice(rule, "sigmas", tuple(SIGMA_RULES)), None
+        else:
+            self.sigma_rule, self.sigmas = None, check_sigmas(rule)
         self.estimator = check_choice(estimator, "estimator", ESTIMATORS)
         self.loss = check_choice(loss, "loss", LOSSES)
         sizes = [self.noise_dim, *check_widths(hidden, "hidden"), self.data_dim]
@@ -55,7 +78,7 @@ class GMN(Trainer):
                                        self._init_rngs[0], "generator")
         self.opts["G"] = Adam(self.generator.params, lr=lr, betas=betas, backend=self.backend)
         self._config = {"data_dim": self.data_dim, "noise_dim": self.noise_dim,
-                        "estimator": estimator, "loss": loss, "noise": noise, "standardize": self.standardize, "lr": lr,
+                        "sigmas": self.sigma_rule or self.sigmas, "estimator": estimator, "loss": loss, "noise": noise, "standardize": self.standardize, "lr": lr,
                         "betas": list(betas), "dtype": self.dtype.name}
 
     @classmethod
@@ -68,7 +91,7 @@ class GMN(Trainer):
     def _calibrate(self, real):
         super()._calibrate(real)
         if self.sigmas is None:
-            self.sigmas = default_sigmas(self._to_model(real))
+            self.sigmas = resolve_sigmas(self.sigma_rule, self._to_model(real))
 
     def step(self, real):
         """One generator update against the real batch `real`: (b, d). Returns {"loss": L}."""

@@ -46,6 +46,16 @@ def _gan(seed, backend):
     return GAN(2, hidden=(128, 128, 128), lr_g=2e-4, lr_d=2e-4, seed=seed, backend=backend)
 
 
+def _gan_deep(seed, backend):
+    # G: 6 hidden layers of 64 (depth sharpens its jumps between modes, as for the GMN);
+    # D: 3 of 128; both at lr 1e-3. On the grid the plain recipe (_gan) left most samples on
+    # rays between the modes (10.7 % HQ, seeds 0-4); this one, decaying to 10 %, 77.2 +- 5.6
+    # (without the decay 83.6 +- 11.0, but seed 3 at 62 %). On the ring it is worse than
+    # _gan (seed 0, no decay: 72.6 % against 89.7 % HQ), so each set keeps the better recipe.
+    return GAN(2, hidden=(64,) * 6, d_hidden=(128,) * 3, lr_g=1e-3, lr_d=1e-3, seed=seed,
+               backend=backend)
+
+
 # (method, dataset) -> how to build the trainer and how long to train it. lr_decay: the
 # learning rates decay geometrically to that fraction over the run (Trainer.fit). The GMN's
 # generator on the grid is deeper: its 25 modes need sharp jumps between them, and depth is
@@ -54,7 +64,7 @@ RECIPES = {
     ("GMN", "ring"): dict(make=_gmn(3), steps=20000, batch_size=256, lr_decay=0.01),
     ("GMN", "grid"): dict(make=_gmn(6), steps=20000, batch_size=512, lr_decay=0.01),
     ("GAN", "ring"): dict(make=_gan, steps=10000, batch_size=256, lr_decay=0.1),
-    ("GAN", "grid"): dict(make=_gan, steps=10000, batch_size=256, lr_decay=0.1),
+    ("GAN", "grid"): dict(make=_gan_deep, steps=10000, batch_size=256, lr_decay=0.1),
 }
 
 

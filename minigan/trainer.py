@@ -62,6 +62,7 @@ class Trainer:
 
     kind = None           # the checkpoint's "kind"
     history_keys = ()     # names of the per-step figures in `history`
+    default_batch_size = 128   # fit's batch_size when the caller does not say
 
     def __init_subclass__(cls, **kwargs):
         """Every subclass's step() is guarded: a diverged step is undone and reported
@@ -198,16 +199,18 @@ class Trainer:
             self.history[k].append(float(v))
         return figures
 
-    def fit(self, X, steps=1000, batch_size=128, progress=True, callback=None, lr_decay=None):
+    def fit(self, X, steps=1000, batch_size=None, progress=True, callback=None, lr_decay=None):
         """Train for `steps` steps on batches drawn from X.
 
         X: (N, data_dim) array of real samples, or a distribution with `sample(n, seed)`
+        batch_size: samples per batch (None: the trainer's default_batch_size)
         callback: called as callback(trainer) after every step
         lr_decay: None, or a factor f in (0, 1]: every learning rate then decays geometrically
                   from its current value lr0 to f * lr0 over these steps (and stays there)
         Returns self; per-step figures accumulate in `history`.
         """
         steps = check_positive_int(steps, "steps")
+        batch_size = self.default_batch_size if batch_size is None else batch_size
         batch_size = check_positive_int(batch_size, "batch_size", minimum=2)
         progress = check_bool(progress, "progress")
         check_callable(callback, "callback")
