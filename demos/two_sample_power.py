@@ -65,7 +65,7 @@ BLOBD_N = 9 * 80           # Blob-D rows per sample (9 x 40 train + 9 x 40 test 
 DEEP_NULL_TRIALS = 500     # kernel="deep" costs about a second a trial: fewer than NULL_TRIALS
 DEEP_POWER_TRIALS = 200
 QUICK = dict(null_trials=200, power_trials=100, blobs_trials=50, blobs_ns=(500, 1000),
-             aggregate_max_n=500, deep_null_trials=40, deep_power_trials=20)
+             aggregate_max_n=500, deep_null_trials=20, deep_power_trials=10)
 SEED = 0
 OUT_DIR = "minigan_out"
 
