@@ -243,15 +243,33 @@ def _is_ladder(s):
     return s.size >= 2 and bool(np.all(np.abs(s[1:] - 2 * s[:s.size - 1]) <= 1e-12 * s[1:]))
 
 
-def mmd2_and_grad(X, Y, sigmas, bint unbiased, bint with_grad, int n_threads,
+# The most threads a caller may ask for (minigan.mmd.MAX_THREADS); the kernel runs at most
+# MAX_THREADS (64) of them. Checked in Python, before the conversion to a C int.
+MAX_THREAD_REQUEST = 1024
+
+
+def _thread_count(n_threads):
+    """n_threads as the kernel's C int: 0 (automatic) for n_threads <= 0, else the count;
+    TypeError for a non-integer, ValueError above MAX_THREAD_REQUEST (a Python int of 2^31 or
+    more would otherwise be an OverflowError that does not say which argument)."""
+    if isinstance(n_threads, (bool, np.bool_)) or not isinstance(n_threads, (int, np.integer)):
+        raise TypeError(f"n_threads must be an integer, got {type(n_threads).__name__}")
+    if n_threads > MAX_THREAD_REQUEST:
+        raise ValueError(f"n_threads must be at most {MAX_THREAD_REQUEST} (<= 0: automatic), "
+                         f"got {n_threads}")
+    return max(0, int(n_threads))
+
+
+def mmd2_and_grad(X, Y, sigmas, bint unbiased, bint with_grad, n_threads,
                   bint grad_y=False, cpu=None):
     """MMD^2 of X: (n, d) against Y: (m, d) and (if with_grad) its gradient w.r.t. X, and
     w.r.t. Y too when grad_y.
 
     X, Y: C-contiguous, both float32 or both float64, finite (minigan.mmd checks this);
     sigmas: float64 1-D C-contiguous positive bandwidths (length-scales).
-    unbiased: U-statistic (else V-statistic). n_threads <= 0: 1 thread when n m < SMALL_WORK,
-    else omp_get_max_threads() (OMP_NUM_THREADS).
+    unbiased: U-statistic (else V-statistic). n_threads: an integer <= MAX_THREAD_REQUEST
+    (more: ValueError); <= 0: 1 thread when n m < SMALL_WORK, else omp_get_max_threads()
+    (OMP_NUM_THREADS); the kernel uses at most MAX_THREADS and one per row block.
     cpu: the instruction-set path to run (one of cpu_paths(); a path that cannot run here is
     a ValueError); None: cpu_path().
     Returns (value: float, dX: (n, d) of X's dtype, or None), and dY: (m, d) (or None) as a
@@ -259,6 +277,7 @@ def mmd2_and_grad(X, Y, sigmas, bint unbiased, bint with_grad, int n_threads,
     Shapes, dtypes and layout are re-checked here (ValueError) so that no call can read out
     of bounds.
     """
+    threads = _thread_count(n_threads)
     for name, arr in (("X", X), ("Y", Y)):
         if not isinstance(arr, np.ndarray) or arr.ndim != 2:
             raise ValueError(f"{name} must be a 2-D numpy array")
@@ -287,7 +306,7 @@ def mmd2_and_grad(X, Y, sigmas, bint unbiased, bint with_grad, int n_threads,
         _blas_cap()
     try:
         return kernel(X, Y, 0.5 / s**2, 1.0 / s**2, ladder, unbiased, with_grad, grad_y,
-                      n_threads)
+                      threads)
     finally:
         if capped:
             _blas_release()

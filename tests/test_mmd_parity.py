@@ -365,6 +365,24 @@ def test_the_low_level_function_rechecks_its_inputs(ext):
     assert np.isfinite(ext.mmd2_and_grad(X[:1], Y[:1], s, False, True, 1000)[0])
 
 
+def test_the_low_level_function_names_a_bad_thread_count(ext):
+    # a Python int beyond a C int was an OverflowError naming nothing; now checked first
+    X, Y = _sample()
+    s = np.array([1.0])
+    expected = ext.mmd2_and_grad(X, Y, s, True, True, 1)
+    for huge in (10**12, 2**31, ext.MAX_THREAD_REQUEST + 1, np.int64(10**12)):
+        with pytest.raises(ValueError, match="n_threads"):
+            ext.mmd2_and_grad(X, Y, s, True, True, huge)
+    for not_int in (1.5, "2", None, True):
+        with pytest.raises(TypeError, match="n_threads"):
+            ext.mmd2_and_grad(X, Y, s, True, True, not_int)
+    # any count <= 0 (however large) is the automatic choice; up to the limit is capped
+    for count in (-10**12, 0, np.int32(1), ext.MAX_THREAD_REQUEST):
+        value, dX = ext.mmd2_and_grad(X, Y, s, True, True, count)
+        assert value == pytest.approx(expected[0], rel=1e-12)
+        np.testing.assert_allclose(dX, expected[1], rtol=1e-10, atol=1e-14)
+
+
 # the `ext` fixture only returns the module: sharing it between examples is fine
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
