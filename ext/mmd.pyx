@@ -260,13 +260,24 @@ def _thread_count(n_threads):
     return max(0, int(n_threads))
 
 
+def sigma_range(dtype):
+    """(lo, hi): the bandwidths the kernel takes in `dtype`. The coefficients 0.5 / sigma^2
+    and 1 / sigma^2 are made in float64 and used in `dtype`: below lo = sqrt(4 / max) they
+    overflow; at hi = 2^(maxexp / 4) (2^32 in float32, 2^256 in float64) 1 / (2 sigma^2) is
+    2^-(maxexp / 2 + 1), still far above the smallest normal float, so that its products with
+    the distances stay normal too (subnormals are flushed to zero in the kernel's threads:
+    a coefficient that reached them would make every k exactly 1 and MMD^2 exactly 0)."""
+    info = np.finfo(dtype)
+    return float(np.sqrt(4 / info.max)), 2.0 ** (info.maxexp // 4)
+
+
 def mmd2_and_grad(X, Y, sigmas, bint unbiased, bint with_grad, n_threads,
                   bint grad_y=False, cpu=None):
     """MMD^2 of X: (n, d) against Y: (m, d) and (if with_grad) its gradient w.r.t. X, and
     w.r.t. Y too when grad_y.
 
     X, Y: C-contiguous, both float32 or both float64, finite (minigan.mmd checks this);
-    sigmas: float64 1-D C-contiguous positive bandwidths (length-scales).
+    sigmas: float64 1-D C-contiguous bandwidths (length-scales) within sigma_range(X.dtype).
     unbiased: U-statistic (else V-statistic). n_threads: an integer <= MAX_THREAD_REQUEST
     (more: ValueError); <= 0: 1 thread when n m < SMALL_WORK, else omp_get_max_threads()
     (OMP_NUM_THREADS); the kernel uses at most MAX_THREADS and one per row block.
@@ -296,9 +307,13 @@ def mmd2_and_grad(X, Y, sigmas, bint unbiased, bint with_grad, n_threads,
     if not np.all(np.isfinite(sigmas)) or np.any(sigmas <= 0):
         raise ValueError("sigmas must be finite and > 0")
     s = np.sort(sigmas)
-    if s[0] < np.sqrt(4 / np.finfo(X.dtype).max):
-        raise ValueError(f"sigmas must be >= {np.sqrt(4 / np.finfo(X.dtype).max):.1e} for "
-                         f"{X.dtype} (1 / sigma^2 overflows), got {s[0]}")
+    lo, hi = sigma_range(X.dtype)
+    if not (lo <= s[0] and s[-1] <= hi):
+        raise ValueError(f"sigmas must lie in [{lo:.3g}, {hi:.3g}] for {X.dtype} (below, "
+                         f"1 / sigma^2 overflows; above, 1 / (2 sigma^2) heads for the "
+                         f"subnormals, where the kernel flushes it to 0 and k = 1), got "
+                         f"{s[0]:.3g} to {s[-1]:.3g}; minigan.mmd rescales data and "
+                         f"bandwidths into this range")
     kernel = _module(_checked_path(cpu)).run
     ladder = s.size <= MAX_LADDER[X.dtype] and _is_ladder(s)
     capped = X.shape[1] >= GEMM_MIN_D  # only the gemm path calls BLAS

@@ -365,6 +365,33 @@ def test_the_low_level_function_rechecks_its_inputs(ext):
     assert np.isfinite(ext.mmd2_and_grad(X[:1], Y[:1], s, False, True, 1000)[0])
 
 
+def test_the_low_level_function_refuses_bandwidths_outside_its_dtype_range(ext):
+    # float32: 1 / (2 sigma^2) is made in float64 and used in float32; from sigma ~ 6.5e18 on
+    # it is subnormal there, flushed to 0, k = 1 and MMD^2 = 0 exactly. Refused beyond 2^32.
+    X, Y = _sample()
+    X32, Y32 = X.astype(np.float32), Y.astype(np.float32)
+    lo32, hi32 = ext.sigma_range(np.float32)
+    assert hi32 == 2.0**32 and ext.sigma_range(np.float64)[1] == 2.0**256
+    for sigmas in ([1e19], [1.0, 1e19], [hi32 * 1.01], [lo32 * 0.99], [1e-30, 1.0]):
+        with pytest.raises(ValueError, match=r"sigmas must lie in \[.*for float32"):
+            ext.mmd2_and_grad(X32, Y32, np.array(sigmas), True, True, 1)
+    # float64 takes 1e19 (its coefficients are normal there), refuses beyond 2^256
+    assert np.isfinite(ext.mmd2_and_grad(X, Y, np.array([1e19]), True, True, 1)[0])
+    with pytest.raises(ValueError, match="sigmas must lie in"):
+        ext.mmd2_and_grad(X, Y, np.array([2.0**257]), True, True, 1)
+    # at the edges of the range the kernel still gives the NumPy answer
+    for dtype, sigma in ((np.float32, hi32), (np.float64, 2.0**256)):  # data scaled alike
+        Xs, Ys = (X * (sigma / 2)).astype(dtype), (Y * (sigma / 2)).astype(dtype)
+        expected = ext.mmd2_and_grad(X.astype(dtype), Y.astype(dtype), np.array([2.0]),
+                                     True, False, 1)[0]
+        got = ext.mmd2_and_grad(Xs, Ys, np.array([sigma]), True, False, 1)[0]
+        assert got == pytest.approx(expected, rel=1e-4) and got != 0
+    # the public function rescales first: a float32 bandwidth of 1e19 is answered (MMD^2 ~ 0)
+    value = mmd.mmd2(X32, Y32, sigmas=[1e19], backend="cython")
+    assert value == pytest.approx(mmd.mmd2(X32, Y32, sigmas=[1e19], backend="numpy"),
+                                  abs=1e-6)
+
+
 def test_the_low_level_function_names_a_bad_thread_count(ext):
     # a Python int beyond a C int was an OverflowError naming nothing; now checked first
     X, Y = _sample()
