@@ -208,25 +208,36 @@ _BLAS_SAVED = []
 
 
 def _blas_cap():
-    """Hold OpenBLAS to one thread (counted: pair every call with one _blas_release)."""
+    """Hold OpenBLAS to one thread (counted: pair every call with one _blas_release).
+
+    This is process-wide (OpenBLAS has one thread count), so while a compiled MMD call with
+    d >= GEMM_MIN_D runs, other threads' BLAS calls run on one thread too. _blas_release
+    restores a count only if it is still the 1 set here (compare-and-restore): a
+    threadpool_limits(...) or openblas_set_num_threads(k) done by another thread meanwhile is
+    kept. What remains: if that other thread sets exactly 1, it cannot be told apart from our
+    cap and the saved count comes back; and a count raised meanwhile also holds for the gemms
+    of calls still running. Serialising every BLAS user of the process would be the only cure.
+    """
     global _BLAS_THREADS, _BLAS_USERS, _BLAS_SAVED
     with _BLAS_LOCK:
         if _BLAS_THREADS is None:
             _BLAS_THREADS = _openblas_thread_controls()
         if _BLAS_USERS == 0:
-            _BLAS_SAVED = [(set_, get()) for get, set_ in _BLAS_THREADS]
-            for set_, _ in _BLAS_SAVED:
+            _BLAS_SAVED = [(get, set_, get()) for get, set_ in _BLAS_THREADS]
+            for _, set_, _ in _BLAS_SAVED:
                 set_(1)
         _BLAS_USERS += 1
 
 
 def _blas_release():
+    """The last caller out restores each saved count, unless someone changed it meanwhile."""
     global _BLAS_USERS, _BLAS_SAVED
     with _BLAS_LOCK:
         _BLAS_USERS -= 1
         if _BLAS_USERS == 0:
-            for set_, threads in _BLAS_SAVED:
-                set_(threads)
+            for get, set_, threads in _BLAS_SAVED:
+                if get() == 1:  # still our cap (else another thread set its own count)
+                    set_(threads)
             _BLAS_SAVED = []
 
 

@@ -240,6 +240,46 @@ def test_concurrent_calls_restore_the_openblas_thread_count(ext):
             set_(count)
 
 
+def test_a_thread_count_set_by_another_thread_meanwhile_is_kept(ext):
+    # While a compiled call holds OpenBLAS at 1 (here: _blas_cap, as the kernel does on
+    # entry), another thread runs a compiled call of its own and then sets its own count, as
+    # threadpool_limits would: the last one out must not put the old count back over it.
+    rng = np.random.default_rng(6)
+    X, Y = rng.normal(size=(60, 8)), rng.normal(size=(50, 8))  # d = 8: the gemm path
+    sigmas = np.array([1.0, 2.0])
+    expected = ext.mmd2_and_grad(X, Y, sigmas, True, True, 1)  # finds the libraries
+    if not ext._BLAS_THREADS:
+        pytest.skip("no OpenBLAS thread control found in this process")
+    before = [get() for get, _ in ext._BLAS_THREADS]
+    results = []
+
+    def other_user():
+        results.append(ext.mmd2_and_grad(X, Y, sigmas, True, True, 1))
+        for _, set_ in ext._BLAS_THREADS:
+            set_(3)
+
+    try:
+        for _, set_ in ext._BLAS_THREADS:
+            set_(2)
+        ext._blas_cap()
+        try:
+            assert [get() for get, _ in ext._BLAS_THREADS] == [1] * len(ext._BLAS_THREADS)
+            thread = threading.Thread(target=other_user)
+            thread.start()
+            thread.join()
+        finally:
+            ext._blas_release()
+        assert [get() for get, _ in ext._BLAS_THREADS] == [3] * len(ext._BLAS_THREADS)
+        assert results[0][0] == expected[0]
+        # untouched meanwhile: the saved count comes back
+        ext._blas_cap()
+        ext._blas_release()
+        assert [get() for get, _ in ext._BLAS_THREADS] == [3] * len(ext._BLAS_THREADS)
+    finally:
+        for (_, set_), count in zip(ext._BLAS_THREADS, before):
+            set_(count)
+
+
 @pytest.mark.parametrize("d", [2, 8])
 def test_threaded_results_are_reproducible(ext, d):
     # Same inputs, same thread count -> the same bits: a fixed task-to-thread map, and the
