@@ -1,4 +1,5 @@
 # cython: language_level=3
+# distutils: extra_compile_args = -fno-finite-math-only -D__FAST_MATH__
 """Compiled forward and backward passes of a whole MLP (minigan.mlp), all layers in one call.
 
 What it computes, for layers l = 1..L with weights W_l: (d_{l-1}, d_l) and biases b_l: (d_l,):
@@ -28,7 +29,17 @@ Deliberately left out: threads of our own (BLAS may use its threads), layer type
 affine + activation, and value checks (NaN, inf): minigan.mlp validates values at its public
 methods. Also a hand-written vectorised exp/tanh: the loops call libm's, which gcc vectorises
 through glibc's libmvec under -ffast-math; in the portable (SSE2) build that tanh is slower
-than NumPy's own AVX-512 one, which a native build (MINIGAN_NATIVE=1) makes up for. The `def` methods here still check every array's type, dtype, shape, contiguity and
+than NumPy's own AVX-512 one, which a native build (MINIGAN_NATIVE=1) makes up for.
+
+NaN: a NaN must come out where NumPy's would (a ReLU that turned it into 0 would hide a
+diverged net). -ffast-math (setup.py) includes -ffinite-math-only, under which the compiler
+may assume there are no NaNs and swap the arms of `0 if v <= 0 else v` (it did: NaN became 0).
+So this module is compiled with -fno-finite-math-only (the line at the top); that also
+un-defines __FAST_MATH__, which glibc's <math.h> needs to declare its vector exp and tanh
+(libmvec, which handle NaN and inf correctly), so the line defines it again: without it the
+tanh and sigmoid layers ran 2x slower.
+
+The `def` methods here still check every array's type, dtype, shape, contiguity and
 writeability, because with bounds checks off a wrong shape would read or write out of bounds.
 """
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
@@ -80,11 +91,11 @@ cdef void bias_act(floating *a, const floating *b, Py_ssize_t n, Py_ssize_t d,
         if act == RELU:
             for j in range(d):
                 v = row[j] + b[j]
-                row[j] = v if v > 0 else 0
+                row[j] = 0 if v <= 0 else v  # NaN <= 0 is false: NaN stays NaN (np.maximum)
         elif act == LEAKY_RELU:
             for j in range(d):
                 v = row[j] + b[j]
-                row[j] = v if v > 0 else slope * v
+                row[j] = slope * v if v <= 0 else v  # both arms keep a NaN (as np.where)
         elif act == TANH:
             for j in range(d):
                 row[j] = tanh_(row[j] + b[j])
@@ -111,6 +122,7 @@ cdef void act_backward(floating *da, const floating *dh, const floating *h, floa
         out, g, y = da + i * d, dh + i * d, h + i * d
         # (each loop is written branch-free, as a select between two numbers, so that the
         # compiler turns it into vector instructions instead of unpredictable jumps)
+        # (a NaN h: NaN > 0 is false, so relu' = 0 and leaky' = slope, as minigan.layers has it)
         if act == RELU:            # relu'(a) = [a > 0] = [h > 0]
             for j in range(d):
                 out[j] = g[j] * (1 if y[j] > 0 else 0)

@@ -208,25 +208,36 @@ _BLAS_SAVED = []
 
 
 def _blas_cap():
-    """Hold OpenBLAS to one thread (counted: pair every call with one _blas_release)."""
+    """Hold OpenBLAS to one thread (counted: pair every call with one _blas_release).
+
+    This is process-wide (OpenBLAS has one thread count), so while a compiled MMD call with
+    d >= GEMM_MIN_D runs, other threads' BLAS calls run on one thread too. _blas_release
+    restores a count only if it is still the 1 set here (compare-and-restore): a
+    threadpool_limits(...) or openblas_set_num_threads(k) done by another thread meanwhile is
+    kept. What remains: if that other thread sets exactly 1, it cannot be told apart from our
+    cap and the saved count comes back; and a count raised meanwhile also holds for the gemms
+    of calls still running. Serialising every BLAS user of the process would be the only cure.
+    """
     global _BLAS_THREADS, _BLAS_USERS, _BLAS_SAVED
     with _BLAS_LOCK:
         if _BLAS_THREADS is None:
             _BLAS_THREADS = _openblas_thread_controls()
         if _BLAS_USERS == 0:
-            _BLAS_SAVED = [(set_, get()) for get, set_ in _BLAS_THREADS]
-            for set_, _ in _BLAS_SAVED:
+            _BLAS_SAVED = [(get, set_, get()) for get, set_ in _BLAS_THREADS]
+            for _, set_, _ in _BLAS_SAVED:
                 set_(1)
         _BLAS_USERS += 1
 
 
 def _blas_release():
+    """The last caller out restores each saved count, unless someone changed it meanwhile."""
     global _BLAS_USERS, _BLAS_SAVED
     with _BLAS_LOCK:
         _BLAS_USERS -= 1
         if _BLAS_USERS == 0:
-            for set_, threads in _BLAS_SAVED:
-                set_(threads)
+            for get, set_, threads in _BLAS_SAVED:
+                if get() == 1:  # still our cap (else another thread set its own count)
+                    set_(threads)
             _BLAS_SAVED = []
 
 
@@ -243,15 +254,44 @@ def _is_ladder(s):
     return s.size >= 2 and bool(np.all(np.abs(s[1:] - 2 * s[:s.size - 1]) <= 1e-12 * s[1:]))
 
 
-def mmd2_and_grad(X, Y, sigmas, bint unbiased, bint with_grad, int n_threads,
+# The most threads a caller may ask for (minigan.mmd.MAX_THREADS); the kernel runs at most
+# MAX_THREADS (64) of them. Checked in Python, before the conversion to a C int.
+MAX_THREAD_REQUEST = 1024
+
+
+def _thread_count(n_threads):
+    """n_threads as the kernel's C int: 0 (automatic) for n_threads <= 0, else the count;
+    TypeError for a non-integer, ValueError above MAX_THREAD_REQUEST (a Python int of 2^31 or
+    more would otherwise be an OverflowError that does not say which argument)."""
+    if isinstance(n_threads, (bool, np.bool_)) or not isinstance(n_threads, (int, np.integer)):
+        raise TypeError(f"n_threads must be an integer, got {type(n_threads).__name__}")
+    if n_threads > MAX_THREAD_REQUEST:
+        raise ValueError(f"n_threads must be at most {MAX_THREAD_REQUEST} (<= 0: automatic), "
+                         f"got {n_threads}")
+    return max(0, int(n_threads))
+
+
+def sigma_range(dtype):
+    """(lo, hi): the bandwidths the kernel takes in `dtype`. The coefficients 0.5 / sigma^2
+    and 1 / sigma^2 are made in float64 and used in `dtype`: below lo = sqrt(4 / max) they
+    overflow; at hi = 2^(maxexp / 4) (2^32 in float32, 2^256 in float64) 1 / (2 sigma^2) is
+    2^-(maxexp / 2 + 1), still far above the smallest normal float, so that its products with
+    the distances stay normal too (subnormals are flushed to zero in the kernel's threads:
+    a coefficient that reached them would make every k exactly 1 and MMD^2 exactly 0)."""
+    info = np.finfo(dtype)
+    return float(np.sqrt(4 / info.max)), 2.0 ** (info.maxexp // 4)
+
+
+def mmd2_and_grad(X, Y, sigmas, bint unbiased, bint with_grad, n_threads,
                   bint grad_y=False, cpu=None):
     """MMD^2 of X: (n, d) against Y: (m, d) and (if with_grad) its gradient w.r.t. X, and
     w.r.t. Y too when grad_y.
 
     X, Y: C-contiguous, both float32 or both float64, finite (minigan.mmd checks this);
-    sigmas: float64 1-D C-contiguous positive bandwidths (length-scales).
-    unbiased: U-statistic (else V-statistic). n_threads <= 0: 1 thread when n m < SMALL_WORK,
-    else omp_get_max_threads() (OMP_NUM_THREADS).
+    sigmas: float64 1-D C-contiguous bandwidths (length-scales) within sigma_range(X.dtype).
+    unbiased: U-statistic (else V-statistic). n_threads: an integer <= MAX_THREAD_REQUEST
+    (more: ValueError); <= 0: 1 thread when n m < SMALL_WORK, else omp_get_max_threads()
+    (OMP_NUM_THREADS); the kernel uses at most MAX_THREADS and one per row block.
     cpu: the instruction-set path to run (one of cpu_paths(); a path that cannot run here is
     a ValueError); None: cpu_path().
     Returns (value: float, dX: (n, d) of X's dtype, or None), and dY: (m, d) (or None) as a
@@ -259,6 +299,7 @@ def mmd2_and_grad(X, Y, sigmas, bint unbiased, bint with_grad, int n_threads,
     Shapes, dtypes and layout are re-checked here (ValueError) so that no call can read out
     of bounds.
     """
+    threads = _thread_count(n_threads)
     for name, arr in (("X", X), ("Y", Y)):
         if not isinstance(arr, np.ndarray) or arr.ndim != 2:
             raise ValueError(f"{name} must be a 2-D numpy array")
@@ -277,9 +318,13 @@ def mmd2_and_grad(X, Y, sigmas, bint unbiased, bint with_grad, int n_threads,
     if not np.all(np.isfinite(sigmas)) or np.any(sigmas <= 0):
         raise ValueError("sigmas must be finite and > 0")
     s = np.sort(sigmas)
-    if s[0] < np.sqrt(4 / np.finfo(X.dtype).max):
-        raise ValueError(f"sigmas must be >= {np.sqrt(4 / np.finfo(X.dtype).max):.1e} for "
-                         f"{X.dtype} (1 / sigma^2 overflows), got {s[0]}")
+    lo, hi = sigma_range(X.dtype)
+    if not (lo <= s[0] and s[-1] <= hi):
+        raise ValueError(f"sigmas must lie in [{lo:.3g}, {hi:.3g}] for {X.dtype} (below, "
+                         f"1 / sigma^2 overflows; above, 1 / (2 sigma^2) heads for the "
+                         f"subnormals, where the kernel flushes it to 0 and k = 1), got "
+                         f"{s[0]:.3g} to {s[-1]:.3g}; minigan.mmd rescales data and "
+                         f"bandwidths into this range")
     kernel = _module(_checked_path(cpu)).run
     ladder = s.size <= MAX_LADDER[X.dtype] and _is_ladder(s)
     capped = X.shape[1] >= GEMM_MIN_D  # only the gemm path calls BLAS
@@ -287,7 +332,7 @@ def mmd2_and_grad(X, Y, sigmas, bint unbiased, bint with_grad, int n_threads,
         _blas_cap()
     try:
         return kernel(X, Y, 0.5 / s**2, 1.0 / s**2, ladder, unbiased, with_grad, grad_y,
-                      n_threads)
+                      threads)
     finally:
         if capped:
             _blas_release()

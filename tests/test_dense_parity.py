@@ -311,3 +311,29 @@ def test_float32_stays_float32():
 def test_leaky_relu_slope_is_the_reference_one():
     from minigan import layers
     assert backend.ext("dense").LEAKY_SLOPE == layers.LEAKY_SLOPE
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sizes", [[3, 4], [3, 5, 4]])
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
+def test_nan_propagates_through_relu_as_in_numpy(activation, sizes, dtype):
+    """A NaN pre-activation stays NaN through (leaky) ReLU, as np.maximum / np.where keep it
+    (the compiled ReLU once turned it into 0, hiding it), and the backward puts NaN in the same
+    places as the reference. minigan.mlp refuses NaN at its public methods, so this feeds it to
+    the compiled module (Dense) and to the reference's private passes directly."""
+    ref, fast = pair(sizes, activation, activation, dtype)
+    x, dout = inputs(sizes, 6, dtype)
+    x[2, 1] = np.nan        # one NaN row
+    ref.params[-1][2] = np.nan  # one NaN unit (bias) in the last layer
+    expected = ref._forward(x)
+    got = fast._dense.forward(x, ref.params)
+    assert np.isnan(expected).any() and not np.isnan(expected).all()  # NaN in some places
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    close(got[~np.isnan(got)], expected[~np.isnan(expected)], dtype)
+    ref.zero_grad()
+    grads = [np.zeros_like(p) for p in ref.params]
+    dx_expected = ref._backward(dout)
+    dx_got = fast._dense.backward(dout, grads)
+    for g_got, g_expected in zip([dx_got] + grads, [dx_expected] + ref.grads):
+        np.testing.assert_array_equal(np.isnan(g_got), np.isnan(g_expected))
+        close(g_got[~np.isnan(g_got)], g_expected[~np.isnan(g_expected)], dtype)

@@ -240,6 +240,46 @@ def test_concurrent_calls_restore_the_openblas_thread_count(ext):
             set_(count)
 
 
+def test_a_thread_count_set_by_another_thread_meanwhile_is_kept(ext):
+    # While a compiled call holds OpenBLAS at 1 (here: _blas_cap, as the kernel does on
+    # entry), another thread runs a compiled call of its own and then sets its own count, as
+    # threadpool_limits would: the last one out must not put the old count back over it.
+    rng = np.random.default_rng(6)
+    X, Y = rng.normal(size=(60, 8)), rng.normal(size=(50, 8))  # d = 8: the gemm path
+    sigmas = np.array([1.0, 2.0])
+    expected = ext.mmd2_and_grad(X, Y, sigmas, True, True, 1)  # finds the libraries
+    if not ext._BLAS_THREADS:
+        pytest.skip("no OpenBLAS thread control found in this process")
+    before = [get() for get, _ in ext._BLAS_THREADS]
+    results = []
+
+    def other_user():
+        results.append(ext.mmd2_and_grad(X, Y, sigmas, True, True, 1))
+        for _, set_ in ext._BLAS_THREADS:
+            set_(3)
+
+    try:
+        for _, set_ in ext._BLAS_THREADS:
+            set_(2)
+        ext._blas_cap()
+        try:
+            assert [get() for get, _ in ext._BLAS_THREADS] == [1] * len(ext._BLAS_THREADS)
+            thread = threading.Thread(target=other_user)
+            thread.start()
+            thread.join()
+        finally:
+            ext._blas_release()
+        assert [get() for get, _ in ext._BLAS_THREADS] == [3] * len(ext._BLAS_THREADS)
+        assert results[0][0] == expected[0]
+        # untouched meanwhile: the saved count comes back
+        ext._blas_cap()
+        ext._blas_release()
+        assert [get() for get, _ in ext._BLAS_THREADS] == [3] * len(ext._BLAS_THREADS)
+    finally:
+        for (_, set_), count in zip(ext._BLAS_THREADS, before):
+            set_(count)
+
+
 @pytest.mark.parametrize("d", [2, 8])
 def test_threaded_results_are_reproducible(ext, d):
     # Same inputs, same thread count -> the same bits: a fixed task-to-thread map, and the
@@ -363,6 +403,51 @@ def test_the_low_level_function_rechecks_its_inputs(ext):
             ext.mmd2_and_grad(*args, True, True, 1)
     # one row is fine for the biased estimator; absurd thread counts are capped
     assert np.isfinite(ext.mmd2_and_grad(X[:1], Y[:1], s, False, True, 1000)[0])
+
+
+def test_the_low_level_function_refuses_bandwidths_outside_its_dtype_range(ext):
+    # float32: 1 / (2 sigma^2) is made in float64 and used in float32; from sigma ~ 6.5e18 on
+    # it is subnormal there, flushed to 0, k = 1 and MMD^2 = 0 exactly. Refused beyond 2^32.
+    X, Y = _sample()
+    X32, Y32 = X.astype(np.float32), Y.astype(np.float32)
+    lo32, hi32 = ext.sigma_range(np.float32)
+    assert hi32 == 2.0**32 and ext.sigma_range(np.float64)[1] == 2.0**256
+    for sigmas in ([1e19], [1.0, 1e19], [hi32 * 1.01], [lo32 * 0.99], [1e-30, 1.0]):
+        with pytest.raises(ValueError, match=r"sigmas must lie in \[.*for float32"):
+            ext.mmd2_and_grad(X32, Y32, np.array(sigmas), True, True, 1)
+    # float64 takes 1e19 (its coefficients are normal there), refuses beyond 2^256
+    assert np.isfinite(ext.mmd2_and_grad(X, Y, np.array([1e19]), True, True, 1)[0])
+    with pytest.raises(ValueError, match="sigmas must lie in"):
+        ext.mmd2_and_grad(X, Y, np.array([2.0**257]), True, True, 1)
+    # at the edges of the range the kernel still gives the NumPy answer
+    for dtype, sigma in ((np.float32, hi32), (np.float64, 2.0**256)):  # data scaled alike
+        Xs, Ys = (X * (sigma / 2)).astype(dtype), (Y * (sigma / 2)).astype(dtype)
+        expected = ext.mmd2_and_grad(X.astype(dtype), Y.astype(dtype), np.array([2.0]),
+                                     True, False, 1)[0]
+        got = ext.mmd2_and_grad(Xs, Ys, np.array([sigma]), True, False, 1)[0]
+        assert got == pytest.approx(expected, rel=1e-4) and got != 0
+    # the public function rescales first: a float32 bandwidth of 1e19 is answered (MMD^2 ~ 0)
+    value = mmd.mmd2(X32, Y32, sigmas=[1e19], backend="cython")
+    assert value == pytest.approx(mmd.mmd2(X32, Y32, sigmas=[1e19], backend="numpy"),
+                                  abs=1e-6)
+
+
+def test_the_low_level_function_names_a_bad_thread_count(ext):
+    # a Python int beyond a C int was an OverflowError naming nothing; now checked first
+    X, Y = _sample()
+    s = np.array([1.0])
+    expected = ext.mmd2_and_grad(X, Y, s, True, True, 1)
+    for huge in (10**12, 2**31, ext.MAX_THREAD_REQUEST + 1, np.int64(10**12)):
+        with pytest.raises(ValueError, match="n_threads"):
+            ext.mmd2_and_grad(X, Y, s, True, True, huge)
+    for not_int in (1.5, "2", None, True):
+        with pytest.raises(TypeError, match="n_threads"):
+            ext.mmd2_and_grad(X, Y, s, True, True, not_int)
+    # any count <= 0 (however large) is the automatic choice; up to the limit is capped
+    for count in (-10**12, 0, np.int32(1), ext.MAX_THREAD_REQUEST):
+        value, dX = ext.mmd2_and_grad(X, Y, s, True, True, count)
+        assert value == pytest.approx(expected[0], rel=1e-12)
+        np.testing.assert_allclose(dX, expected[1], rtol=1e-10, atol=1e-14)
 
 
 # the `ext` fixture only returns the module: sharing it between examples is fine
