@@ -148,29 +148,33 @@ class MMDGAN(Trainer):
 
     def features_of(self, x):
         """The critic's features f(x) of data-space points x: (n, data_dim) -> (n, features)."""
-        x = self._check_real(x)
         if not self._is_calibrated():
             raise RuntimeError("features_of needs a trained (or at least calibrated) MMDGAN: "
                                "call fit or step first")
+        x = self._check_real(x)
         return self._f._forward(self._to_model(x))
 
-    def witness(self, points, real, fake, learned=True):
+    def witness(self, points, real, fake, kernel="learned"):
         """The MMD witness function h(t) = mean_i k(t, real_i) - mean_j k(t, fake_j).
 
         points: (p, data_dim), real: (n, data_dim), fake: (m, data_dim), all in data space.
-        learned=True: the trainer's kernel k_sigma(f(t), f(x)) + k_raw(t, x) (raw part if
-        raw_kernel); False: the raw Gaussian kernel alone, the GMN's fixed yardstick.
-        MMD^2 (biased) = mean_i h(real_i) - mean_j h(fake_j): h is large where the data has more
-        mass than the generator, negative where the generator puts too much. Returns (p,).
+        kernel: "learned", the generator's kernel k_sigma(f(t), f(x)) + k_raw(t, x) (without the
+        raw part when raw_kernel is False); "features", k_sigma(f(t), f(x)) alone, what the
+        critic shapes; "raw", k_raw(t, x) alone, the GMN's fixed Gaussian yardstick.
+        h is positive where the data has more mass than the generator, negative where the
+        generator puts too much, and MMD^2 (biased) = mean_i h(real_i) - mean_j h(fake_j).
+        Returns (p,).
         """
-        points, real, fake = (self._to_model(self._check_real(a)) for a in (points, real, fake))
+        check_choice(kernel, "kernel", ("learned", "features", "raw"))
         if not self._is_calibrated():
-            raise RuntimeError("witness needs a trained (or at least calibrated) MMDGAN")
-        h = np.zeros(len(points))
-        if not learned or self.raw_kernel:
+            raise RuntimeError("witness needs a trained (or at least calibrated) MMDGAN: "
+                               "call fit or step first")
+        points, real, fake = (self._to_model(self._check_real(a)) for a in (points, real, fake))
+        h = np.zeros(len(points), dtype=self.dtype)
+        if kernel == "raw" or (kernel == "learned" and self.raw_kernel):
             h += (gaussian_kernel(points, real, self.raw_sigmas).mean(1)
                   - gaussian_kernel(points, fake, self.raw_sigmas).mean(1))
-        if learned:
+        if kernel != "raw":
             f_t, f_real, f_fake = (self._f._forward(a) for a in (points, real, fake))
             h += (gaussian_kernel(f_t, f_real, self.sigmas).mean(1)
                   - gaussian_kernel(f_t, f_fake, self.sigmas).mean(1))

@@ -17,11 +17,12 @@ import numpy as np
 from . import data, metrics
 from .gan import GAN
 from .gmn import GMN
+from .mmdgan import MMDGAN
 from .two_sample import mmd_test
 
 N_EVAL = 2500
 DATASETS = {"ring": data.ring, "grid": data.grid}
-METHODS = ("GMN", "GAN")
+METHODS = ("GMN", "GAN", "MMDGAN")
 
 # Published (modes, % high quality), from the papers DESIGN.md cites.
 PUBLISHED = {
@@ -55,6 +56,20 @@ RECIPES = {
     ("GAN", "ring"): dict(make=_gan, steps=10000, batch_size=256, lr_decay=0.1),
     ("GAN", "grid"): dict(make=_gan, steps=10000, batch_size=256, lr_decay=0.1),
 }
+
+
+def _mmdgan(depth):
+    return lambda seed, backend: MMDGAN(2, hidden=(128,) * depth, critic_hidden=(128, 128),
+                                        raw_sigmas=LADDER, lr_g=3e-3, lr_c=1e-3, seed=seed,
+                                        backend=backend)
+
+
+# The MMD-GAN: the GMN's generators and raw-input ladder, plus a spectrally normalised critic
+# whose 16 learned features get their own kernel.
+RECIPES.update({
+    ("MMDGAN", "ring"): dict(make=_mmdgan(3), steps=4000, batch_size=256, lr_decay=0.01),
+    ("MMDGAN", "grid"): dict(make=_mmdgan(6), steps=4000, batch_size=256, lr_decay=0.01),
+})
 
 
 def train(method, dataset, seed=0, steps=None, progress=True, backend=None, callback=None):

@@ -157,12 +157,17 @@ def test_witness_is_positive_on_missing_data_and_integrates_to_mmd2():
     t = small().fit(data.ring(), steps=3, batch_size=8, progress=False)
     rng = np.random.default_rng(0)
     real, fake = rng.normal(size=(30, 2)), rng.normal(size=(20, 2)) + 3.0
-    h = t.witness(np.concatenate([real, fake]), real, fake, learned=False)
+    h = t.witness(np.concatenate([real, fake]), real, fake, kernel="raw")
     assert h[:30].mean() > 0 > h[30:].mean()
     scale = t.data_scale  # the witness works in the trainer's standardised space
     z_real, z_fake = (real - t.data_shift) / scale, (fake - t.data_shift) / scale
     assert h[:30].mean() - h[30:].mean() == pytest.approx(
         mmd2(z_real, z_fake, t.raw_sigmas, "biased"), rel=1e-10)
+    both = t.witness(real, real, fake)
+    assert both == pytest.approx(t.witness(real, real, fake, kernel="raw")
+                                 + t.witness(real, real, fake, kernel="features"), rel=1e-12, abs=1e-14)
+    with pytest.raises(ValueError, match="kernel"):
+        t.witness(real, real, fake, kernel="linear")
 
 
 def test_bad_input_and_settings():
