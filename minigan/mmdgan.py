@@ -16,7 +16,7 @@ network f *learns*, choosing the features in which the two samples look most dif
     critic f:     maximise   M(f, G) = MMD^2( f(G(z)), f(y) )     (critic_steps Adam steps)
     generator G:  minimise   M(f, G) + MMD^2( G(z), y )            (one Adam step)
 
-With f the identity this is the GMN; with a critic that outputs one number and a linear kernel
+With f the identity (and no raw term) this is the GMN; with a critic that outputs one number and a linear kernel
 it becomes a (Wasserstein-style) GAN that compares mean critic scores. A fixed Gaussian kernel
 looks at the data through one blurred lens; the critic learns where to look.
 
@@ -27,7 +27,9 @@ One training step, with b rows per batch:
       F = f([X; Y])                              one pass of the critic over both samples
       c, dF_X, dF_Y = MMD^2(F_X, F_Y) and its gradient through BOTH samples
                                                  (minigan.mmd.mmd2_and_grad(wrt="both"))
-      backprop -[dF_X; dF_Y] through f           ascent on MMD^2 = descent on -MMD^2
+      backprop -[dF_X; dF_Y] through f           ascent on MMD^2 = descent on -MMD^2; f's
+                                                 weights shape the features of both samples, so
+                                                 dMMD^2/dtheta_f has a term from each
       Adam step on f's parameters
   once, on a fresh real batch Y:
       X = G(z);  F_Y = f(Y);  F_X = f(X)

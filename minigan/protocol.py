@@ -59,16 +59,18 @@ RECIPES = {
 
 
 def _mmdgan(depth):
-    return lambda seed, backend: MMDGAN(2, hidden=(128,) * depth, critic_hidden=(128, 128),
+    return lambda seed, backend: MMDGAN(2, hidden=(128,) * depth, critic_hidden=(128,), features=8,
                                         raw_sigmas=LADDER, lr_g=3e-3, lr_c=1e-3, seed=seed,
                                         backend=backend)
 
 
 # The MMD-GAN: the GMN's generators and raw-input ladder, plus a spectrally normalised critic
-# whose 16 learned features get their own kernel.
+# (one hidden layer of 128, 8 features, with their own kernel). Its steps cost 2-3x a GMN step
+# (the critic's passes and a second MMD), so the budgets are set to half the GMN's CPU time.
+# Seed 0, ring at 4000 steps: this critic 83% HQ; 2 x 128 hidden and 16 features 80%, slower.
 RECIPES.update({
     ("MMDGAN", "ring"): dict(make=_mmdgan(3), steps=4000, batch_size=256, lr_decay=0.01),
-    ("MMDGAN", "grid"): dict(make=_mmdgan(6), steps=4000, batch_size=256, lr_decay=0.01),
+    ("MMDGAN", "grid"): dict(make=_mmdgan(6), steps=5000, batch_size=512, lr_decay=0.01),
 })
 
 
