@@ -54,6 +54,9 @@ kernel between them is 0: then MMD^2 stops growing and its gradient for the gene
 and the critic chases every change of G. Li et al. clipped the critic's weights to [-c, c];
 spectral normalisation (Miyato et al. 2018, minigan.spectral), the default here, divides each
 weight matrix by its largest singular value, so f is 1-Lipschitz: ||f(x) - f(y)|| <= ||x - y||.
+Measured on ring-8 (seeds 0 and 1, 1500 steps, a 64-64 critic): spectral normalisation 61 % of
+samples within 3 std of a mode, no stabiliser 57 %, clipping at c = 0.01 49 % (the clipped
+critic's features are constant: its MMD^2 is 0 and it teaches the generator nothing).
 
 Deliberately left out: the repulsive loss and gradient penalties, autoencoder critics (Li et al.'s
 injective f), other kernels on the features.
