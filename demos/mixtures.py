@@ -1,9 +1,9 @@
-"""Mode collapse on 2-D mixtures: ring-8 and grid-25, GMN against GAN.
+"""Mode collapse on 2-D mixtures: ring-8 and grid-25, GMN, GAN and MMD-GAN side by side.
 
-Both generators map uniform noise through ReLU MLPs of width 128 (3 hidden layers; 6 for the
-GMN on the grid). The GMN
-matches the data by MMD with a ladder of bandwidths from below a mode's width to the data's
-extent; the GAN fights a discriminator of the same size. The recipes (steps, batch sizes,
+Every generator maps uniform noise through a ReLU MLP of width 128 (3 hidden layers; 6 for the
+GMN and the MMD-GAN on the grid). The GMN matches the data by MMD with a ladder of bandwidths from below a mode's width to the data's
+extent; the GAN fights a discriminator of the same size; the MMD-GAN adds to the GMN's kernel a
+second one on the features of a spectrally normalised critic. The recipes (steps, batch sizes,
 learning rates) are minigan.protocol.RECIPES, shared with `minigan modes`. Scored on the published protocol
 (VEEGAN, PacGAN): 2,500 samples, high quality = within 3 std of the nearest centre,
 modes covered, % high quality, reverse KL of the mode histogram against uniform.
@@ -54,7 +54,7 @@ def plot(path, target, samples, figures):
 
     panels = [("data", target.sample(N_SHOW, seed=0), None)] + [
         (m, samples[m], figures[m]) for m in protocol.METHODS]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 5.2))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 5.2))
     lim = np.abs(target.centres).max() * 1.35 + 0.1
     for ax, (name, x, f) in zip(axes, panels):
         ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.5, color="tab:blue" if f else "k")
@@ -74,7 +74,7 @@ def animate(path, target, frames):
     import matplotlib.pyplot as plt
     from matplotlib.animation import FuncAnimation, PillowWriter
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 5))
+    fig, axes = plt.subplots(1, len(protocol.METHODS), figsize=(5 * len(protocol.METHODS), 5))
     lim = np.abs(target.centres).max() * 1.35 + 0.1
     dots = {}
     for ax, method in zip(axes, protocol.METHODS):

@@ -4,7 +4,8 @@ For each case: the median time per call over repeats (after a warm-up call), the
 the peak extra memory of one call (tracemalloc: NumPy's and the extension's allocations),
 the dtype and the thread count. Cases:
   - MMD^2 value + gradient (unbiased, the default 5-bandwidth ratio-2 ladder), n = m, d;
-  - one GMN step and one GAN step on the 1-D demo's nets, the 2-D nets and the digits nets;
+  - one GMN, GAN and MMD-GAN step on the 1-D demo's nets, the 2-D nets and the digits nets (the
+    MMD-GAN's critic has the generator's hidden widths; one critic update per step);
   - n = m = 65,536, d = 2, compiled only (NumPy would need 32 GiB per n x m matrix);
   - the n = 4096 MMD with 1 and with 2 threads;
   - the two-sample test mmd_test at n = m = 20,000, d = 2, 200 permutations (pure NumPy, the
@@ -45,6 +46,7 @@ from .data import grid
 from .gan import GAN
 from .gmn import GMN
 from .mmd import median_ladder, mmd2_and_grad
+from .mmdgan import MMDGAN
 from .two_sample import mmd_test
 
 MMD_CASES = [(256, 2), (1024, 2), (4096, 2), (1024, 64), (4096, 64)]
@@ -92,11 +94,12 @@ def _mmd_call(n, d, dtype, backend, n_threads=1, seed=0, wrt="X"):
 
 def _step_call(kind, net, backend, seed=0):
     noise_dim, hidden, data_dim = NETS[net]
-    cls = GMN if kind == "GMN" else GAN
+    cls = {"GMN": GMN, "GAN": GAN, "MMD-GAN": MMDGAN}[kind]
     trainer = cls(data_dim, noise_dim=noise_dim, hidden=hidden, seed=seed, backend=backend)
-    real = np.random.default_rng(seed).normal(size=(BATCH, data_dim))
+    rows = trainer._rows_per_step(BATCH)  # the MMD-GAN: one batch per critic update + one for G
+    real = np.random.default_rng(seed).normal(size=(rows, data_dim))
     if data_dim == 2:
-        real = grid().sample(BATCH, seed=seed)
+        real = grid().sample(rows, seed=seed)
     trainer.step(real)  # calibrates the standardisation (and the GMN's bandwidths)
     return lambda: trainer.step(real)
 
@@ -169,7 +172,7 @@ def run(quick=False, progress=print, floors=None):
                          median_time(f_np, reps), t_cy, mib(peak_memory(f_np)), m_cy))
         _add_pair_rate(rows[-1], BOTH_N, floors)
         progress(format_row(rows[-1]))
-    for kind in ("GMN", "GAN"):
+    for kind in ("GMN", "GAN", "MMD-GAN"):
         for net in NETS:
             case = f"{kind} step, {net}, batch {BATCH}"
             t_np = median_time(_step_call(kind, net, "numpy"), reps * 5)
@@ -239,7 +242,7 @@ def _torch_gmn_step(torch, net, seed=0):
     real_np = grid().sample(BATCH, seed=seed) if data_dim == 2 else (
         np.random.default_rng(seed).normal(size=(BATCH, data_dim)))
     real = torch.from_numpy((real_np - real_np.mean(0)) / real_np.std(0))
-    sigmas = [float(s) for s in default_sigmas(real_np)]
+    sigmas = [float(s) for s in median_ladder(real_np)]
 
     def step():
         fake = G(torch.rand(BATCH, noise_dim, dtype=torch.float64) * 2 - 1)
@@ -279,7 +282,7 @@ def run_peers(quick=False, progress=print):
             rng = np.random.default_rng(0)
             X = rng.normal(size=(BOTH_N, 2)).astype(dtype)
             Y = (rng.normal(size=(BOTH_N, 2)) + 0.5).astype(dtype)
-            sigmas = default_sigmas(X[:1000], Y[:1000])
+            sigmas = median_ladder(X[:1000], Y[:1000])
             t_torch = median_time(lambda: torch_mmd2_and_grad(torch, X, Y, sigmas), reps)
             t_cy = median_time(_mmd_call(BOTH_N, 2, dtype, "cython"), reps)
             rows.append({"case": f"MMD² + grad, n=m={BOTH_N}, d=2", "dtype": dtype,

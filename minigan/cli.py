@@ -16,6 +16,7 @@ DEMOS = {
     "ring": ("minigan.demos.mixtures", ["--dataset", "ring"]),
     "grid": ("minigan.demos.mixtures", ["--dataset", "grid"]),
     "digits": ("minigan.demos.digits", []),
+    "mmdgan-witness": ("minigan.demos.mmdgan_witness", []),
     "two-sample-power": ("minigan.demos.two_sample_power", []),
 }
 

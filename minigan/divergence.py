@@ -60,11 +60,15 @@ def guarded_step(step):
                 figures = step(self, real, *args, **kwargs)
             reason = _diverged(self, figures, real)
         except BaseException as e:
+            # a ValueError after the weights already moved comes from the step's own values
+            # (e.g. features at 1e99 that no bandwidth fits), not from the caller's input,
+            # which every step checks before it changes anything
+            moved = isinstance(e, ValueError) and _weights_moved(self, saved)
             _restore(self, saved)     # whatever went wrong, the trainer is as it was before
-            if not _overflowed_in_the_step(e):
+            if not (moved or _overflowed_in_the_step(e)):
                 raise                 # bad input, a nested TrainingDiverged, any other error
-            raise TrainingDiverged(_message(self, f"a value computed in the step overflowed: "
-                                                  f"{e}")) from e
+            raise TrainingDiverged(_message(self, f"a value computed in the step went out of "
+                                                  f"range: {e}")) from e
         if reason is not None:
             _restore(self, saved)
             raise TrainingDiverged(_message(self, reason))
@@ -83,6 +87,12 @@ def _overflowed_in_the_step(error):
     return isinstance(error, (FloatingPointError, OverflowError))
 
 
+def _weights_moved(trainer, saved):
+    """True when some network's parameters differ from the snapshot."""
+    return any(not np.array_equal(p, old) for k, net in trainer.nets.items()
+               for p, old in zip(net.params, saved["params"][k]))
+
+
 def _snapshot(trainer):
     """Copies of everything a step changes (the arrays are copied, not referenced)."""
     return {"params": {k: [p.copy() for p in net.params] for k, net in trainer.nets.items()},
@@ -90,7 +100,8 @@ def _snapshot(trainer):
                          opt.t, opt.lr) for k, opt in trainer.opts.items()},
             "step": trainer.step_count,
             "history": {k: len(v) for k, v in trainer.history.items()},
-            "rng": trainer.rng.bit_generator.state}
+            "rng": trainer.rng.bit_generator.state,
+            "extra": trainer._step_state()}   # what else a subclass's step changes
 
 
 def _restore(trainer, saved):
@@ -107,6 +118,7 @@ def _restore(trainer, saved):
     for k, n in saved["history"].items():
         del trainer.history[k][n:]
     trainer.rng.bit_generator.state = saved["rng"]
+    trainer._restore_step_state(saved["extra"])
 
 
 def _diverged(trainer, figures, real):

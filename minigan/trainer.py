@@ -71,6 +71,15 @@ class Trainer:
         if "step" in cls.__dict__:
             cls.step = guarded_step(cls.__dict__["step"])
 
+    def _step_state(self):
+        """Copies of what a step changes besides the networks, optimisers, counters, history
+        and random state (which minigan.divergence saves itself); None here. A subclass that
+        keeps more (e.g. MMDGAN's power-iteration vectors) returns it, for a rollback."""
+        return None
+
+    def _restore_step_state(self, state):
+        """Put back what _step_state() returned."""
+
     def __init__(self, data_dim, noise_dim, noise, seed, dtype, standardize, backend):
         self.data_dim = check_positive_int(data_dim, "data_dim")
         self.noise_dim = self.data_dim if noise_dim is None else check_positive_int(noise_dim, "noise_dim")

@@ -61,7 +61,7 @@ def test_mixture_demo_writes_png_json_and_gif(tmp_path, dataset):
         assert (tmp_path / name).stat().st_size > 200
     assert (tmp_path / f"{dataset}.gif").read_bytes()[:3] == b"GIF"
     saved = json.loads((tmp_path / f"{dataset}.json").read_text())["figures"]
-    for method in ("GMN", "GAN"):
+    for method in ("GMN", "GAN", "MMDGAN"):
         assert 0 <= saved[method]["modes"] <= (8 if dataset == "ring" else 25)
         assert 0 <= saved[method]["high_quality_pct"] <= 100
         assert 0 < saved[method]["mmd_test_p"] <= 1
@@ -70,10 +70,11 @@ def test_mixture_demo_writes_png_json_and_gif(tmp_path, dataset):
 
 def test_digits_demo_writes_its_files(tmp_path):
     from minigan.demos import digits
-    f = digits.run(tmp_path, gmn_steps=5, gan_steps=5, progress=False)
+    f = digits.run(tmp_path, gmn_steps=5, gan_steps=5, progress=False, mmdgan_steps=5)
     assert (tmp_path / "digits.png").stat().st_size > 10_000
     assert f["classifier_heldout_accuracy"] > 0.9  # the classifier itself is trained in full
     assert f["mmd2_floor"] > 0 and sum(f["GMN"]["class_counts"]) == 2000
+    assert sum(f["MMDGAN"]["class_counts"]) == 2000
 
 
 def test_modes_command_prints_the_table_and_json(tmp_path, capsys):
@@ -82,8 +83,15 @@ def test_modes_command_prints_the_table_and_json(tmp_path, capsys):
               "--json", str(out)])
     text = capsys.readouterr().out
     assert "minigan GMN" in text and "PacGAN2 (published)" in text and "95.6" in text
+    assert "minigan MMDGAN" in text
     saved = json.loads(out.read_text())
-    assert len(saved["runs"]) == 4 and {r["seed"] for r in saved["runs"]} == {0, 1}
+    assert len(saved["runs"]) == 6 and {r["seed"] for r in saved["runs"]} == {0, 1}
+
+
+def test_cli_runs_the_mmdgan_witness_demo(tmp_path, capsys):
+    cli.main(["demo", "mmdgan-witness", "--out", str(tmp_path), "--steps", "3", "--quiet"])
+    assert "MMD-GAN on ring" in capsys.readouterr().out
+    assert (tmp_path / "mmdgan_witness.png").stat().st_size > 10_000
 
 
 def test_cli_runs_the_two_sample_power_demo(tmp_path, capsys):

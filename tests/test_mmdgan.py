@@ -1,0 +1,222 @@
+"""MMDGAN and spectral normalisation: gradient checks, backend parity, exact resume, bad input,
+and a short fixed-seed learning test."""
+import numpy as np
+import pytest
+
+from minigan import MLP, MMDGAN, TrainingDiverged, data, mmd2
+from minigan.gradcheck import numerical_gradient, rel_error
+from minigan.spectral import (SpectralNorm, power_iteration, spectral_normalize_backward,
+                              spectral_normalize_forward)
+from compiled import require_built
+
+from test_trainers import check_matches_target, TARGET
+
+
+# ------------------------------------------------------------ spectral normalisation
+def test_spectral_normalize_backward_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(5, 3))
+    u = power_iteration(W, rng.normal(size=5), n_iter=2)  # not converged: u is just a fixed vector
+    dout = rng.normal(size=(5, 3))
+    _, cache = spectral_normalize_forward(W, u)
+    dW = spectral_normalize_backward(dout, cache)
+    num = numerical_gradient(lambda: spectral_normalize_forward(W, u)[0], W, dout=dout)
+    assert rel_error(dW, num) < 1e-7
+
+
+def test_power_iteration_finds_the_largest_singular_value():
+    rng = np.random.default_rng(1)
+    W = rng.normal(size=(20, 7))
+    u = power_iteration(W, rng.normal(size=20), n_iter=200)
+    W_sn, _ = spectral_normalize_forward(W, u)
+    assert np.linalg.norm(W.T @ u) == pytest.approx(np.linalg.svd(W, compute_uv=False)[0], rel=1e-10)
+    assert np.linalg.svd(W_sn, compute_uv=False)[0] == pytest.approx(1.0, rel=1e-10)
+
+
+def test_spectral_norm_mlp_gradients_and_lipschitz_bound(mlp_backend):
+    rng = np.random.default_rng(2)
+    net = MLP([3, 8, 6, 2], "leaky_relu", seed=0, backend=mlp_backend)
+    sn = SpectralNorm(net, seed=1)
+    sn.refresh(update_u=True)
+    x, dout = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
+
+    def f():
+        sn.refresh(update_u=False)   # W_sn as a function of the raw W, u fixed
+        return sn.normed.forward(x)
+
+    f()
+    sn.normed.zero_grad()
+    sn.normed.backward(dout, need_input_grad=False)
+    net.zero_grad()
+    sn.backward()
+    for p, g in zip(net.params, net.grads):
+        assert rel_error(g, numerical_gradient(f, p, dout=dout)) < 1e-7
+    # each layer is 1-Lipschitz (leaky ReLU too), so the whole net is: ||f(a) - f(b)|| <= ||a - b||
+    for W in sn.normed.params[0::2]:
+        assert np.linalg.svd(W, compute_uv=False)[0] == pytest.approx(1.0, rel=1e-6)
+    a, b = rng.normal(size=(200, 3)), rng.normal(size=(200, 3))
+    ratio = (np.linalg.norm(sn.normed.forward(a) - sn.normed.forward(b), axis=1)
+             / np.linalg.norm(a - b, axis=1))
+    assert ratio.max() <= 1 + 1e-9
+
+
+# ------------------------------------------------------------------- the trainer
+def small(stabilizer="spectral", seed=0, **kw):
+    return MMDGAN(2, hidden=(6,), critic_hidden=(7,), features=3, stabilizer=stabilizer,
+                  seed=seed, **kw)
+
+
+@pytest.mark.parametrize("stabilizer", ["spectral", "none", "clip"])
+@pytest.mark.parametrize("raw_kernel", [True, False])
+def test_critic_and_generator_gradients_match_finite_differences(stabilizer, raw_kernel,
+                                                                 mlp_backend):
+    t = small(stabilizer, raw_kernel=raw_kernel, clip_value=10.0, backend=mlp_backend)
+    rng = np.random.default_rng(3)
+    Y = data.ring().sample(9, seed=4)
+    t.step(np.concatenate([Y, Y]))       # calibrates; weights move off their initial values
+    Y = t._to_model(Y)
+    X, z = rng.normal(size=(8, 2)) * 0.5, rng.uniform(-1, 1, size=(8, 2))
+
+    def critic_loss():                   # -MMD^2(f(X), f(Y)) as a function of the raw critic
+        t._refresh(update_u=False)
+        F_X, F_Y = t._f.forward(X), t._f.forward(Y)
+        return -mmd2(F_X, F_Y, t.sigmas)
+
+    t._refresh(update_u=False)
+    value = t._critic_gradients(X, Y)
+    assert value == pytest.approx(-critic_loss(), rel=1e-12)
+    *inner, last_bias = zip(t.critic.params, t.critic.grads)
+    for p, g in inner:
+        assert rel_error(g, numerical_gradient(critic_loss, p)) < 1e-7
+    # MMD^2 sees only feature differences: shifting every f(x) by the output bias changes nothing
+    assert not last_bias[1].any()   # set to exactly 0 (see MMDGAN._critic_gradients)
+    assert np.abs(numerical_gradient(critic_loss, last_bias[0])).max() < 1e-9
+
+    loss = t._generator_gradients(z, Y)
+    grads = [g.copy() for g in t.generator.grads]
+    critic_grads = [g.copy() for g in t.critic.grads]
+    gen_loss = lambda: t._generator_gradients(z, Y)
+    for p, g in zip(t.generator.params, grads):
+        assert rel_error(g, numerical_gradient(gen_loss, p)) < 1e-7
+    assert all(np.array_equal(a, b) for a, b in zip(critic_grads, t.critic.grads))  # untouched
+    raw = mmd2(t.generator.forward(z), Y, t.raw_sigmas) if raw_kernel else 0.0
+    assert loss == pytest.approx(mmd2(t._f.forward(t.generator.forward(z)), t._f.forward(Y),
+                                      t.sigmas) + raw, rel=1e-12)
+
+
+def test_numpy_and_compiled_steps_agree():
+    require_built("dense", "mmd", "optim")
+    X = data.grid().sample(400, seed=0)
+    runs = {b: small(backend=b, seed=3).fit(X, steps=15, batch_size=16, progress=False)
+            for b in ("numpy", "cython")}
+    np_run, cy_run = runs["numpy"], runs["cython"]
+    for key in MMDGAN.history_keys:
+        np.testing.assert_allclose(cy_run.history[key], np_run.history[key], rtol=1e-10, atol=1e-14)
+    for name in ("G", "C"):
+        for a, b in zip(cy_run.nets[name].params, np_run.nets[name].params):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(cy_run.sample(5, seed=1), np_run.sample(5, seed=1), rtol=1e-10)
+
+
+@pytest.mark.parametrize("stabilizer", ["spectral", "clip"])
+def test_save_load_continue_equals_uninterrupted(stabilizer, tmp_path):
+    X = data.grid().sample(500, seed=0)
+    kw = dict(stabilizer=stabilizer, critic_steps=2, seed=1)
+    straight = small(**kw).fit(X, steps=30, batch_size=16, progress=False)
+    first = small(**kw).fit(X, steps=15, batch_size=16, progress=False)
+    resumed = MMDGAN.load(first.save(tmp_path / "ckpt"))
+    assert resumed.witness(X[:5], X[5:20], X[20:30]) == pytest.approx(
+        first.witness(X[:5], X[5:20], X[20:30]), rel=1e-15)
+    resumed.fit(X, steps=15, batch_size=16, progress=False)
+    assert resumed.step_count == 30
+    assert resumed.history == straight.history
+    assert np.array_equal(resumed.sample(7, seed=2), straight.sample(7, seed=2))
+    assert np.array_equal(resumed.features_of(X[:4]), straight.features_of(X[:4]))
+
+
+def test_a_rolled_back_step_puts_the_power_iteration_vectors_back():
+    # a diverged step is undone whole (minigan.divergence): the spectral norm's u vectors
+    # too, so that continuing afterwards gives the numbers of a run that never diverged
+    X = data.grid().sample(500, seed=0)
+    straight = small(critic_steps=2, seed=1).fit(X, steps=10, batch_size=16, progress=False)
+    t = small(critic_steps=2, seed=1).fit(X, steps=5, batch_size=16, progress=False)
+    u_before = [u.copy() for u in t._sn.u]
+    lr_g, lr_c = t.opts["G"].lr, t.opts["C"].lr
+    t.opts["G"].lr = t.opts["C"].lr = 1e100
+    with pytest.raises(TrainingDiverged, match="at step 6"):
+        t.step(X[:48])        # a direct step: fit's own batch draw would move the stream
+
+    assert all(np.array_equal(a, b) for a, b in zip(t._sn.u, u_before))
+    t.opts["G"].lr, t.opts["C"].lr = lr_g, lr_c
+    t.fit(X, steps=5, batch_size=16, progress=False)
+    assert t.history == straight.history
+    assert np.array_equal(t.sample(7, seed=2), straight.sample(7, seed=2))
+
+
+def test_same_seed_same_numbers_and_history_shape():
+    a, b, c = (small(seed=s).fit(data.ring(), steps=12, batch_size=8, progress=False)
+               for s in (5, 5, 6))
+    assert a.history == b.history and a.history != c.history
+    assert set(a.history) == {"critic_mmd2", "generator_mmd2"}
+    assert all(len(v) == 12 for v in a.history.values())
+    assert np.array_equal(a.sample(4, seed=0), b.sample(4, seed=0))
+
+
+def test_clip_keeps_every_critic_parameter_in_the_box():
+    t = small("clip", clip_value=0.05).fit(data.ring(), steps=5, batch_size=8, progress=False)
+    assert max(np.abs(p).max() for p in t.critic.params) <= 0.05
+
+
+def test_float32_end_to_end():
+    t = small(dtype=np.float32).fit(data.ring(), steps=5, batch_size=8, progress=False)
+    assert t.sample(3).dtype == np.float32 and t.features_of(np.zeros((2, 2))).dtype == np.float32
+
+
+def test_witness_is_positive_on_missing_data_and_integrates_to_mmd2():
+    t = small().fit(data.ring(), steps=3, batch_size=8, progress=False)
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(30, 2)), rng.normal(size=(20, 2)) + 3.0
+    h = t.witness(np.concatenate([real, fake]), real, fake, kernel="raw")
+    assert h[:30].mean() > 0 > h[30:].mean()
+    scale = t.data_scale  # the witness works in the trainer's standardised space
+    z_real, z_fake = (real - t.data_shift) / scale, (fake - t.data_shift) / scale
+    assert h[:30].mean() - h[30:].mean() == pytest.approx(
+        mmd2(z_real, z_fake, t.raw_sigmas, "biased"), rel=1e-10)
+    both = t.witness(real, real, fake)
+    assert both == pytest.approx(t.witness(real, real, fake, kernel="raw")
+                                 + t.witness(real, real, fake, kernel="features"), rel=1e-12, abs=1e-14)
+    with pytest.raises(ValueError, match="kernel"):
+        t.witness(real, real, fake, kernel="linear")
+
+
+def test_bad_input_and_settings():
+    t = small()
+    with pytest.raises(RuntimeError, match="call fit or step first"):
+        t.features_of(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="real must have 2 columns"):
+        t.fit(np.zeros((10, 3)), steps=1, progress=False)
+    with pytest.raises(ValueError, match="NaN"):
+        t.step(np.full((8, 2), np.inf))
+    with pytest.raises(ValueError, match="at least 4 rows"):
+        t.step(np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="stabilizer"):
+        small("weight-decay")
+    with pytest.raises(ValueError, match="features"):
+        MMDGAN(2, features=0)
+    with pytest.raises(ValueError, match="critic_steps"):
+        MMDGAN(2, critic_steps=0)
+    with pytest.raises(ValueError, match="clip_value"):
+        MMDGAN(2, clip_value=-1.0)
+    with pytest.raises(ValueError, match="sigmas"):
+        MMDGAN(2, sigmas=[0.0])
+    with pytest.raises(ValueError, match="critic must map 2 -> 16"):
+        MMDGAN(2, critic=MLP([2, 4, 3]))
+    with pytest.raises(TypeError, match="MLP"):
+        SpectralNorm(lambda x: x)
+
+
+@pytest.mark.slow
+def test_mmdgan_learns_a_gaussian_from_uniform_noise():
+    t = MMDGAN(1, hidden=(32, 32), critic_hidden=(32,), features=8, lr_g=2e-3, lr_c=1e-3, seed=0)
+    t.fit(TARGET, steps=1500, batch_size=128, progress=False, lr_decay=0.1)
+    check_matches_target(t)
