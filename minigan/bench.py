@@ -339,7 +339,8 @@ def plot(path, rows):
     for d in (2, 64):
         for dtype, style in (("float64", "-o"), ("float32", "--s")):
             pts = [(int(r["case"].split("n=m=")[1].split(",")[0]), r["speedup"]) for r in rows
-                   if r["case"].startswith("MMD") and f"d={d}" in r["case"] and r["dtype"] == dtype
+                   if r["case"].startswith("MMD² + grad, ") and f"d={d}" in r["case"]
+                   and r["dtype"] == dtype
                    and r["speedup"] and r["threads"] == 1]
             if pts:
                 ax.plot(*zip(*sorted(pts)), style, label=f"d = {d}, {dtype}")
