@@ -197,3 +197,24 @@ def test_cli_deep_kernel(tmp_path, capsys):
     code = cli.main(["mmd-test", str(tmp_path / "x.npy"), str(tmp_path / "few.npy"),
                      "--kernel", "deep"])
     assert code == 1 and "needs at least 7" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad_kernel, error, match", [
+    (lambda A, B: np.ones((len(A), len(B) + 1)), ValueError, r"must return a \(len\(A\), len\(B\)\)"),
+    (lambda A, B: np.ones(len(A)), ValueError, r"got shape \(\d+,\)"),
+    (lambda A, B: np.full((len(A), len(B)), np.nan), ValueError, "returned NaN or inf"),
+    (lambda A, B: np.ones((len(A), len(B)), complex), TypeError, "must return a real array"),
+])
+def test_given_kernel_output_is_checked(bad_kernel, error, match):
+    # a user's kernel function that returns the wrong thing gets a clear error, not a failure
+    # deep inside a matrix product (or a NaN statistic)
+    X, Y = gaussians(20)
+    with pytest.raises(error, match=match):
+        minigan.mmd_test(X, Y, kernel=bad_kernel, n_permutations=10, seed=0)
+
+
+def test_given_kernel_checks_label_memory():
+    # as with the Gaussian kernel: refused before the relabelling matrix is allocated
+    X, Y = gaussians(20)
+    with pytest.raises(MemoryError, match="relabelling matrix"):
+        minigan.mmd_test(X, Y, kernel=lambda A, B: A @ B.T, n_permutations=10**9)
