@@ -179,6 +179,13 @@ def test_bad_arrays():
         kernel(X, np.ones((3, 3)))
     with pytest.raises(ValueError, match="eps must be in"):
         dk.DeepKernel(2, eps=1.0)
+    # the standardisation: one finite value per input column, a positive scale
+    with pytest.raises(ValueError, match=r"shift must have shape \(2,\)"):
+        dk.DeepKernel(2, shift=np.zeros(3))
+    with pytest.raises(ValueError, match="scale contains NaN"):
+        dk.DeepKernel(2, scale=[1.0, np.nan])
+    with pytest.raises(ValueError, match="scale must be > 0"):
+        dk.DeepKernel(2, scale=[1.0, 0.0])
 
 
 def test_cli_deep_kernel(tmp_path, capsys):
