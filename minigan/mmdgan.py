@@ -156,7 +156,7 @@ class MMDGAN(Trainer):
         if not self._is_calibrated():
             raise RuntimeError("features_of needs a trained (or at least calibrated) MMDGAN: "
                                "call fit or step first")
-        x = self._check_real(x)
+        x = self._check_real(x, name="x")
         return self._f._forward(self._to_model(x))
 
     def witness(self, points, real, fake, kernel="learned"):
@@ -174,7 +174,8 @@ class MMDGAN(Trainer):
         if not self._is_calibrated():
             raise RuntimeError("witness needs a trained (or at least calibrated) MMDGAN: "
                                "call fit or step first")
-        points, real, fake = (self._to_model(self._check_real(a)) for a in (points, real, fake))
+        points, real, fake = (self._to_model(self._check_real(a, name=name)) for a, name in
+                              ((points, "points"), (real, "real"), (fake, "fake")))
         h = np.zeros(len(points), dtype=self.dtype)
         if kernel == "raw" or (kernel == "learned" and self.raw_kernel):
             h += (gaussian_kernel(points, real, self.raw_sigmas).mean(1)

@@ -187,6 +187,14 @@ def test_witness_is_positive_on_missing_data_and_integrates_to_mmd2():
                                  + t.witness(real, real, fake, kernel="features"), rel=1e-12, abs=1e-14)
     with pytest.raises(ValueError, match="kernel"):
         t.witness(real, real, fake, kernel="linear")
+    # bad arrays: the error names the argument that is wrong
+    for args, match in [((real[:, :1], real, fake), "points must have 2 columns"),
+                        ((real, real, fake[:, :1]), "fake must have 2 columns"),
+                        ((real, np.full((3, 2), np.nan), fake), "real contains NaN")]:
+        with pytest.raises(ValueError, match=match):
+            t.witness(*args)
+    with pytest.raises(ValueError, match="x must have 2 columns"):
+        t.features_of(np.zeros((2, 3)))
 
 
 def test_bad_input_and_settings():
