@@ -89,6 +89,9 @@ def criterion_forward(Kxx, Kyy, Kxy, lam=LAMBDA):
     var_hat.
     """
     n, m = Kxy.shape
+    if n < 2 or m < 2:          # the U-statistic leaves out i = j: it divides by n - 1, m - 1
+        raise ValueError(f"the criterion needs at least 2 rows in each sample, got n = {n}, "
+                         f"m = {m}")
     f = (Kxx.sum(1) - np.diag(Kxx)) / (n - 1) - Kxy.sum(1) / m
     g = (Kyy.sum(1) - np.diag(Kyy)) / (m - 1) - Kxy.sum(0) / n
     mmd2 = f.mean() + g.mean()

@@ -186,6 +186,9 @@ def test_bad_arrays():
         dk.DeepKernel(2, scale=[1.0, np.nan])
     with pytest.raises(ValueError, match="scale must be > 0"):
         dk.DeepKernel(2, scale=[1.0, 0.0])
+    # the criterion's U-statistic divides by n - 1: one row is refused, not turned into inf/NaN
+    with pytest.raises(ValueError, match="at least 2 rows in each sample, got n = 1"):
+        kernel.criterion(X[:1], Y)
 
 
 def test_cli_deep_kernel(tmp_path, capsys):
