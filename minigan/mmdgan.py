@@ -16,8 +16,8 @@ network f *learns*, choosing the features in which the two samples look most dif
     critic f:     maximise   M(f, G) = MMD^2( f(G(z)), f(y) )     (critic_steps Adam steps)
     generator G:  minimise   M(f, G) + MMD^2( G(z), y )            (one Adam step)
 
-With f the identity (and no raw term) this is the GMN; with a critic that outputs one number and a linear kernel
-it becomes a (Wasserstein-style) GAN that compares mean critic scores. A fixed Gaussian kernel
+With f the identity (and no raw term) this is the GMN; with a critic that outputs one number and
+a linear kernel it becomes a (Wasserstein-style) GAN that compares mean critic scores. A fixed Gaussian kernel
 looks at the data through one blurred lens; the critic learns where to look.
 
 One training step, with b rows per batch:
@@ -63,7 +63,8 @@ injective f), other kernels on the features.
 """
 import numpy as np
 
-from ._checks import as_float_array, check_choice, check_positive_float, check_positive_int
+from ._checks import (as_float_array, check_bool, check_choice, check_positive_float,
+                      check_positive_int)
 from .mmd import check_sigmas, gaussian_kernel, median_ladder, mmd2_and_grad
 from .optim import Adam
 from .spectral import SpectralNorm
@@ -110,7 +111,7 @@ class MMDGAN(Trainer):
         self.stabilizer = check_choice(stabilizer, "stabilizer", STABILIZERS)
         self.clip_value = check_positive_float(clip_value, "clip_value")
         self.estimator = check_choice(estimator, "estimator", ("unbiased", "biased"))
-        self.raw_kernel = bool(raw_kernel)
+        self.raw_kernel = check_bool(raw_kernel, "raw_kernel")
         self.sigmas = None if sigmas is None else check_sigmas(sigmas)
         self.raw_sigmas = None if raw_sigmas is None else check_sigmas(raw_sigmas)
         critic_hidden = hidden if critic_hidden is None else critic_hidden

@@ -221,6 +221,8 @@ def test_bad_input_and_settings():
         MMDGAN(2, critic=MLP([2, 4, 3]))
     with pytest.raises(TypeError, match="MLP"):
         SpectralNorm(lambda x: x)
+    with pytest.raises(TypeError, match="raw_kernel must be True or False"):
+        MMDGAN(2, raw_kernel="False")       # bool("False") would have been True
 
 
 @pytest.mark.slow
