@@ -17,8 +17,8 @@ network f *learns*, choosing the features in which the two samples look most dif
     generator G:  minimise   M(f, G) + MMD^2( G(z), y )            (one Adam step)
 
 With f the identity (and no raw term) this is the GMN; with a critic that outputs one number and
-a linear kernel it becomes a (Wasserstein-style) GAN that compares mean critic scores. A fixed Gaussian kernel
-looks at the data through one blurred lens; the critic learns where to look.
+a linear kernel it becomes a (Wasserstein-style) GAN that compares mean critic scores. A fixed
+Gaussian kernel looks at the data through one blurred lens; the critic learns where to look.
 
 One training step, with b rows per batch:
 
@@ -239,7 +239,8 @@ class MMDGAN(Trainer):
         X = G._forward(z)                                               # X = G(z)
         loss, dF_X = mmd2_and_grad(f._forward(X), F_Y, self.sigmas,     # MMD^2 on features and
                                    self.estimator, backend=self.backend)  # its gradient in F_X
-        dX = f._backward_input(dF_X)                                    # through f, f untouched
+        # through f, f untouched; f(X) must be f's last forward: its cache is what this reads
+        dX = f._backward_input(dF_X)
         if self.raw_kernel:
             raw_mmd2, dX_raw = mmd2_and_grad(X, Y, self.raw_sigmas, self.estimator,
                                              backend=self.backend)

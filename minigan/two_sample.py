@@ -87,10 +87,11 @@ permutation test above with that kernel.  The kernel never saw the tested rows, 
 kernel for them and the p-value is exact.  Measured (demos/two_sample_power.py): type-I error
 0.050 (N(0, I), n = 200) and 0.038 (blobs, n = 500) over 500 trials; power 0.15 on the blobs at
 n = 500 (the aggregated test: 0.31; halving the tested rows costs more than the learned
-features buy there) and 0.965 on Liu et al.'s Blob-D, 9 x 80 rows (aggregated: 1.00).  The result carries the kernel (kernel(A, B) on new
-arrays) and the witness function of the tested rows.  A kernel learned before (a DeepKernel, or
-any function k(A, B) -> matrix) can be passed as `kernel`; it is then used on all the rows, which
-is exact only when it was learned on other data.
+features buy there) and 0.965 on Liu et al.'s Blob-D, 9 x 80 rows (aggregated: 1.00).  The
+result carries the kernel (kernel(A, B) on new arrays) and the witness function of the tested
+rows.  A kernel learned before (a DeepKernel, or any function k(A, B) -> matrix) can be passed
+as `kernel`; it is then used on all the rows, which is exact only when it was learned on other
+data.  What a passed function returns is checked: a finite real (len(A), len(B)) matrix.
 
 Deliberately left out: other fixed kernels than the Gaussian, the Gamma and spectral null
 approximations, and unequal-size pairing schemes for the linear statistic.
