@@ -268,8 +268,16 @@ class MMDGAN(Trainer):
 
     def _load_extra_meta(self, meta):
         super()._load_extra_meta(meta)
-        self.sigmas, self.raw_sigmas = meta["sigmas"], meta["raw_sigmas"]
+        self.sigmas, self.raw_sigmas = (None if meta[k] is None else check_sigmas(meta[k])
+                                        for k in ("sigmas", "raw_sigmas"))
         if self._sn is not None:
+            # one vector u_l of length d_in per critic layer (zip would drop extra or missing ones)
+            widths = [len(W) for W in self.critic.params[0::2]]
+            u = meta["power_iteration_u"]
+            if not isinstance(u, list) or [len(v) if isinstance(v, list) else None
+                                           for v in u] != widths:
+                raise ValueError(f"power_iteration_u must hold one list per critic layer, of "
+                                 f"lengths {widths}")
             self._sn.u = [as_float_array(v, "power_iteration_u", ndim=1, dtype=self.dtype)
-                          for v in meta["power_iteration_u"]]
+                          for v in u]
             self._sn.refresh(update_u=False)

@@ -1,9 +1,12 @@
 """MMDGAN and spectral normalisation: gradient checks, backend parity, exact resume, bad input,
 and a short fixed-seed learning test."""
+import json
+
 import numpy as np
 import pytest
 
 from minigan import MLP, MMDGAN, TrainingDiverged, data, mmd2
+from minigan.checkpoint import CheckpointError
 from minigan.gradcheck import numerical_gradient, rel_error
 from minigan.spectral import (SpectralNorm, power_iteration, spectral_normalize_backward,
                               spectral_normalize_forward)
@@ -132,6 +135,26 @@ def test_save_load_continue_equals_uninterrupted(stabilizer, tmp_path):
     assert resumed.history == straight.history
     assert np.array_equal(resumed.sample(7, seed=2), straight.sample(7, seed=2))
     assert np.array_equal(resumed.features_of(X[:4]), straight.features_of(X[:4]))
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda m: m["power_iteration_u"].pop(), "power_iteration_u must hold one list per critic"),
+    (lambda m: m["power_iteration_u"][0].append(0.5), "power_iteration_u must hold one list"),
+    (lambda m: m.update(power_iteration_u="abc"), "power_iteration_u must hold one list"),
+    (lambda m: m.update(raw_sigmas=[-1.0]), "sigmas"),
+    (lambda m: m.update(sigmas="abc"), "sigmas"),
+])
+def test_hostile_checkpoint_fields_are_refused(tmp_path, edit, words):
+    # a missing or extra u vector used to be dropped silently by zip (stale W_sn for a layer);
+    # sigmas were taken from the file unchecked
+    good = small().fit(data.ring(), steps=2, batch_size=8, progress=False).save(tmp_path / "g")
+    with np.load(good) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(str(arrays.pop("__meta__")))
+    edit(meta)
+    np.savez(tmp_path / "bad.npz", __meta__=np.array(json.dumps(meta)), **arrays)
+    with pytest.raises(CheckpointError, match=words):
+        MMDGAN.load(tmp_path / "bad.npz")
 
 
 def test_a_rolled_back_step_puts_the_power_iteration_vectors_back():
