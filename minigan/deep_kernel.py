@@ -56,13 +56,15 @@ J of q alone on a grid (median * 2^k, k = -5..2; as sigmas="split" of minigan.tw
 eps = 0.1, so training starts from about the best single Gaussian kernel.  Early stopping on a
 held-out part of the training rows: at step 0 and every `check_every` steps J is evaluated on
 rows the gradient never saw, and the parameters with the best held-out J are kept (the start
-included); training stops after `patience` checks without improvement.  Held-out rather than a plateau of the training J because the training J keeps
-rising as phi memorises the training rows; the held-out J is an honest estimate of what the
-kernel will score on the test rows, which is what the test's power depends on.
+included); training stops after `patience` checks without improvement.  Held-out rather than a
+plateau of the training J because the training J keeps rising as phi memorises the training
+rows; the held-out J is an honest estimate of what the kernel will score on the test rows,
+which is what the test's power depends on.
 
 Cost: full N x N matrices (the readable reference), O(N^2 (d + d_phi)) a step, about twenty
-passes over N x N arrays (the pooled forward, then steps 1-3); phi itself is cheap.  Deliberately left out: minibatches (Liu et al. train full-batch at these
-sizes), other kernels for kappa and q, the compiled backend.
+passes over N x N arrays (the pooled forward, then steps 1-3); phi itself is cheap.
+Deliberately left out: minibatches (Liu et al. train full-batch at these sizes), other kernels
+for kappa and q, the compiled backend.
 """
 import numpy as np
 
@@ -87,6 +89,9 @@ def criterion_forward(Kxx, Kyy, Kxy, lam=LAMBDA):
     var_hat.
     """
     n, m = Kxy.shape
+    if n < 2 or m < 2:          # the U-statistic leaves out i = j: it divides by n - 1, m - 1
+        raise ValueError(f"the criterion needs at least 2 rows in each sample, got n = {n}, "
+                         f"m = {m}")
     f = (Kxx.sum(1) - np.diag(Kxx)) / (n - 1) - Kxy.sum(1) / m
     g = (Kyy.sum(1) - np.diag(Kyy)) / (m - 1) - Kxy.sum(0) / n
     mmd2 = f.mean() + g.mean()
@@ -132,8 +137,10 @@ class DeepKernel:
         d = check_positive_int(d, "d")
         self.phi = MLP([d, *hidden, n_features], activation=activation, seed=seed,
                        backend="numpy")
-        self.shift = np.zeros(d) if shift is None else np.asarray(shift, np.float64)
-        self.scale = np.ones(d) if scale is None else np.asarray(scale, np.float64)
+        self.shift = np.zeros(d) if shift is None else _check_vector(shift, "shift", d)
+        self.scale = np.ones(d) if scale is None else _check_vector(scale, "scale", d)
+        if np.any(self.scale <= 0):
+            raise ValueError(f"scale must be > 0 in every column, got {self.scale!r}")
         if not 0 < eps < 1:
             raise ValueError(f"eps must be in (0, 1), got {eps!r}")
         self.theta = np.array([np.log(check_positive_float(sigma_phi, "sigma_phi")),
@@ -235,6 +242,15 @@ class DeepKernel:
         return J, [*(g.copy() for g in self.phi.grads), dtheta], cache
 
 
+def _check_vector(v, name, d):
+    """A finite float64 vector of length d (the kernel's input width)."""
+    v = as_float_array(v, name, ndim=1, dtype=np.float64)
+    if v.shape != (d,):
+        raise ValueError(f"{name} must have shape ({d},) (one value per input column), "
+                         f"got {v.shape}")
+    return v
+
+
 def _blocks(K, n):
     """(Kxx, Kyy, Kxy) views of the pooled matrix K of [X; Y], X the first n rows."""
     return K[:n, :n], K[n:, n:], K[:n, n:]
@@ -289,7 +305,7 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
                         scale=np.where(scale > 0, scale, 1.0), seed=rng)
     # sigma_phi starts at the median heuristic of the initial features; sigma_q at the
     # bandwidth of the grid median * 2^k (k = -5..2) with the best J of q alone on the fit rows
-    U, F = kernel.features(Z)
+    _, F = kernel.features(Z)
     kernel.theta[:2] = np.log([median_heuristic(F), _best_bandwidth(kernel, X_fit, Y_fit, lam)])
     optimiser = Adam(kernel.params, lr=lr, backend="numpy")
     D_fit = squared_distances(*2 * [kernel.standardise(np.vstack([X_fit, Y_fit]))])

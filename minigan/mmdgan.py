@@ -16,9 +16,9 @@ network f *learns*, choosing the features in which the two samples look most dif
     critic f:     maximise   M(f, G) = MMD^2( f(G(z)), f(y) )     (critic_steps Adam steps)
     generator G:  minimise   M(f, G) + MMD^2( G(z), y )            (one Adam step)
 
-With f the identity (and no raw term) this is the GMN; with a critic that outputs one number and a linear kernel
-it becomes a (Wasserstein-style) GAN that compares mean critic scores. A fixed Gaussian kernel
-looks at the data through one blurred lens; the critic learns where to look.
+With f the identity (and no raw term) this is the GMN; with a critic that outputs one number and
+a linear kernel it becomes a (Wasserstein-style) GAN that compares mean critic scores. A fixed
+Gaussian kernel looks at the data through one blurred lens; the critic learns where to look.
 
 One training step, with b rows per batch:
 
@@ -63,7 +63,8 @@ injective f), other kernels on the features.
 """
 import numpy as np
 
-from ._checks import as_float_array, check_choice, check_positive_float, check_positive_int
+from ._checks import (as_float_array, check_bool, check_choice, check_positive_float,
+                      check_positive_int)
 from .mmd import check_sigmas, gaussian_kernel, median_ladder, mmd2_and_grad
 from .optim import Adam
 from .spectral import SpectralNorm
@@ -110,7 +111,7 @@ class MMDGAN(Trainer):
         self.stabilizer = check_choice(stabilizer, "stabilizer", STABILIZERS)
         self.clip_value = check_positive_float(clip_value, "clip_value")
         self.estimator = check_choice(estimator, "estimator", ("unbiased", "biased"))
-        self.raw_kernel = bool(raw_kernel)
+        self.raw_kernel = check_bool(raw_kernel, "raw_kernel")
         self.sigmas = None if sigmas is None else check_sigmas(sigmas)
         self.raw_sigmas = None if raw_sigmas is None else check_sigmas(raw_sigmas)
         critic_hidden = hidden if critic_hidden is None else critic_hidden
@@ -156,7 +157,7 @@ class MMDGAN(Trainer):
         if not self._is_calibrated():
             raise RuntimeError("features_of needs a trained (or at least calibrated) MMDGAN: "
                                "call fit or step first")
-        x = self._check_real(x)
+        x = self._check_real(x, name="x")
         return self._f._forward(self._to_model(x))
 
     def witness(self, points, real, fake, kernel="learned"):
@@ -174,7 +175,8 @@ class MMDGAN(Trainer):
         if not self._is_calibrated():
             raise RuntimeError("witness needs a trained (or at least calibrated) MMDGAN: "
                                "call fit or step first")
-        points, real, fake = (self._to_model(self._check_real(a)) for a in (points, real, fake))
+        points, real, fake = (self._to_model(self._check_real(a, name=name)) for a, name in
+                              ((points, "points"), (real, "real"), (fake, "fake")))
         h = np.zeros(len(points), dtype=self.dtype)
         if kernel == "raw" or (kernel == "learned" and self.raw_kernel):
             h += (gaussian_kernel(points, real, self.raw_sigmas).mean(1)
@@ -237,7 +239,8 @@ class MMDGAN(Trainer):
         X = G._forward(z)                                               # X = G(z)
         loss, dF_X = mmd2_and_grad(f._forward(X), F_Y, self.sigmas,     # MMD^2 on features and
                                    self.estimator, backend=self.backend)  # its gradient in F_X
-        dX = f._backward_input(dF_X)                                    # through f, f untouched
+        # through f, f untouched; f(X) must be f's last forward: its cache is what this reads
+        dX = f._backward_input(dF_X)
         if self.raw_kernel:
             raw_mmd2, dX_raw = mmd2_and_grad(X, Y, self.raw_sigmas, self.estimator,
                                              backend=self.backend)
@@ -265,8 +268,16 @@ class MMDGAN(Trainer):
 
     def _load_extra_meta(self, meta):
         super()._load_extra_meta(meta)
-        self.sigmas, self.raw_sigmas = meta["sigmas"], meta["raw_sigmas"]
+        self.sigmas, self.raw_sigmas = (None if meta[k] is None else check_sigmas(meta[k])
+                                        for k in ("sigmas", "raw_sigmas"))
         if self._sn is not None:
+            # one vector u_l of length d_in per critic layer (zip would drop extra or missing ones)
+            widths = [len(W) for W in self.critic.params[0::2]]
+            u = meta["power_iteration_u"]
+            if not isinstance(u, list) or [len(v) if isinstance(v, list) else None
+                                           for v in u] != widths:
+                raise ValueError(f"power_iteration_u must hold one list per critic layer, of "
+                                 f"lengths {widths}")
             self._sn.u = [as_float_array(v, "power_iteration_u", ndim=1, dtype=self.dtype)
-                          for v in meta["power_iteration_u"]]
+                          for v in u]
             self._sn.refresh(update_u=False)

@@ -59,8 +59,10 @@ def spectral_normalize_backward(dW_sn, cache):
     dW_sn: (d_in, d_out) -> dW: (d_in, d_out)
     """
     W_sn, u, v, sigma = cache
-    dsigma = -np.sum(dW_sn * W_sn)             # dL/dsigma = sum G (-W / sigma^2) = -<G, W_sn> / sigma
-    return (dW_sn + dsigma * np.outer(u, v)) / sigma   # direct path + the path through sigma
+    # <G, W_sn>, so that dL/dsigma = sum G (-W / sigma^2) = -<G, W_sn> / sigma
+    G_dot_W_sn = np.sum(dW_sn * W_sn)
+    # direct path G / sigma, plus dL/dsigma * dsigma/dW with dsigma/dW = u v^T
+    return (dW_sn - G_dot_W_sn * np.outer(u, v)) / sigma
 
 
 class SpectralNorm:

@@ -170,13 +170,14 @@ class Trainer:
         return y * self.dtype.type(self.data_scale) + self.data_shift
 
     # ------------------------------------------------------------ training
-    def _check_real(self, real, min_rows=1):
+    def _check_real(self, real, min_rows=1, name="real"):
+        """real: (n, data_dim) data-space rows, checked; errors name the argument `name`."""
         real = np.asarray(real)
         if self.data_dim == 1 and real.ndim == 1:
             real = real[:, None]  # documented: a flat array is a column of 1-D samples
-        real = as_float_array(real, "real", ndim=2, dtype=self.dtype, min_rows=min_rows)
+        real = as_float_array(real, name, ndim=2, dtype=self.dtype, min_rows=min_rows)
         if real.shape[1] != self.data_dim:
-            raise ValueError(f"real must have {self.data_dim} columns, got shape {real.shape}")
+            raise ValueError(f"{name} must have {self.data_dim} columns, got shape {real.shape}")
         return real
 
     def _model_batch(self, real, min_rows=1):

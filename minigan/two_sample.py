@@ -87,10 +87,11 @@ permutation test above with that kernel.  The kernel never saw the tested rows, 
 kernel for them and the p-value is exact.  Measured (demos/two_sample_power.py): type-I error
 0.050 (N(0, I), n = 200) and 0.038 (blobs, n = 500) over 500 trials; power 0.15 on the blobs at
 n = 500 (the aggregated test: 0.31; halving the tested rows costs more than the learned
-features buy there) and 0.965 on Liu et al.'s Blob-D, 9 x 80 rows (aggregated: 1.00).  The result carries the kernel (kernel(A, B) on new
-arrays) and the witness function of the tested rows.  A kernel learned before (a DeepKernel, or
-any function k(A, B) -> matrix) can be passed as `kernel`; it is then used on all the rows, which
-is exact only when it was learned on other data.
+features buy there) and 0.965 on Liu et al.'s Blob-D, 9 x 80 rows (aggregated: 1.00).  The
+result carries the kernel (kernel(A, B) on new arrays) and the witness function of the tested
+rows.  A kernel learned before (a DeepKernel, or any function k(A, B) -> matrix) can be passed
+as `kernel`; it is then used on all the rows, which is exact only when it was learned on other
+data.  What a passed function returns is checked: a finite real (len(A), len(B)) matrix.
 
 Deliberately left out: other fixed kernels than the Gaussian, the Gamma and spectral null
 approximations, and unequal-size pairing schemes for the linear statistic.
@@ -353,6 +354,7 @@ def _learned_kernel_test(X, Y, kernel, sigmas, estimator, method, n_permutations
                    f"(at least 4 rows to learn the kernel and "
                    f"{required_rows(method, estimator)} to test it)" if deep else "")
             raise ValueError(f"{name} must have at least {need} rows{why}, got {len(A)}")
+    _check_label_memory(len(X) + len(Y), n_permutations)
     rng = np.random.default_rng(seed)
     train_rows = None
     if deep:
@@ -361,14 +363,31 @@ def _learned_kernel_test(X, Y, kernel, sigmas, estimator, method, n_permutations
         kernel, _ = deep_kernel.learn_kernel(X[:n_tr], Y[:m_tr], hidden=hidden,
                                              n_features=n_features, seed=rng)
         X, Y, train_rows = X[n_tr:], Y[m_tr:], [n_tr, m_tr]
+    checked = kernel if deep else _checked_kernel(kernel)   # a DeepKernel is trusted
     statistic, p_value, threshold = _permutation_test(
-        X, Y, kernel, estimator, n_permutations, alpha, rng, max_memory)
+        X, Y, checked, estimator, n_permutations, alpha, rng, max_memory)
     return MMDTestResult(statistic=statistic, p_value=p_value, threshold=threshold,
                          reject=bool(p_value <= alpha), sigmas=[],
                          bandwidth="learned" if deep else "kernel", method=method,
                          estimator=estimator, alpha=alpha, n_permutations=n_permutations,
                          n=len(X), m=len(Y), train_rows=train_rows, kernel=kernel,
                          witness=deep_kernel.Witness(kernel, X, Y))
+
+
+def _checked_kernel(kernel):
+    """A user's kernel function, wrapped to check every matrix it returns: k(A, B) must be a
+    finite (len(A), len(B)) real array, else a ValueError says what came back."""
+    def checked(A, B):
+        K = np.asarray(kernel(A, B))
+        if K.shape != (len(A), len(B)):
+            raise ValueError(f"kernel(A, B) must return a (len(A), len(B)) = ({len(A)}, "
+                             f"{len(B)}) matrix, got shape {K.shape}")
+        if not np.issubdtype(K.dtype, np.number) or np.iscomplexobj(K):
+            raise TypeError(f"kernel(A, B) must return a real array, got dtype {K.dtype}")
+        if not np.all(np.isfinite(K)):
+            raise ValueError("kernel(A, B) returned NaN or inf")
+        return K.astype(np.float64, copy=False)
+    return checked
 
 
 # ---------------------------------------------------------- permutation test

@@ -179,6 +179,16 @@ def test_bad_arrays():
         kernel(X, np.ones((3, 3)))
     with pytest.raises(ValueError, match="eps must be in"):
         dk.DeepKernel(2, eps=1.0)
+    # the standardisation: one finite value per input column, a positive scale
+    with pytest.raises(ValueError, match=r"shift must have shape \(2,\)"):
+        dk.DeepKernel(2, shift=np.zeros(3))
+    with pytest.raises(ValueError, match="scale contains NaN"):
+        dk.DeepKernel(2, scale=[1.0, np.nan])
+    with pytest.raises(ValueError, match="scale must be > 0"):
+        dk.DeepKernel(2, scale=[1.0, 0.0])
+    # the criterion's U-statistic divides by n - 1: one row is refused, not turned into inf/NaN
+    with pytest.raises(ValueError, match="at least 2 rows in each sample, got n = 1"):
+        kernel.criterion(X[:1], Y)
 
 
 def test_cli_deep_kernel(tmp_path, capsys):
@@ -197,3 +207,24 @@ def test_cli_deep_kernel(tmp_path, capsys):
     code = cli.main(["mmd-test", str(tmp_path / "x.npy"), str(tmp_path / "few.npy"),
                      "--kernel", "deep"])
     assert code == 1 and "needs at least 7" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad_kernel, error, match", [
+    (lambda A, B: np.ones((len(A), len(B) + 1)), ValueError, r"must return a \(len\(A\), len\(B\)\)"),
+    (lambda A, B: np.ones(len(A)), ValueError, r"got shape \(\d+,\)"),
+    (lambda A, B: np.full((len(A), len(B)), np.nan), ValueError, "returned NaN or inf"),
+    (lambda A, B: np.ones((len(A), len(B)), complex), TypeError, "must return a real array"),
+])
+def test_given_kernel_output_is_checked(bad_kernel, error, match):
+    # a user's kernel function that returns the wrong thing gets a clear error, not a failure
+    # deep inside a matrix product (or a NaN statistic)
+    X, Y = gaussians(20)
+    with pytest.raises(error, match=match):
+        minigan.mmd_test(X, Y, kernel=bad_kernel, n_permutations=10, seed=0)
+
+
+def test_given_kernel_checks_label_memory():
+    # as with the Gaussian kernel: refused before the relabelling matrix is allocated
+    X, Y = gaussians(20)
+    with pytest.raises(MemoryError, match="relabelling matrix"):
+        minigan.mmd_test(X, Y, kernel=lambda A, B: A @ B.T, n_permutations=10**9)

@@ -1,9 +1,12 @@
 """MMDGAN and spectral normalisation: gradient checks, backend parity, exact resume, bad input,
 and a short fixed-seed learning test."""
+import json
+
 import numpy as np
 import pytest
 
 from minigan import MLP, MMDGAN, TrainingDiverged, data, mmd2
+from minigan.checkpoint import CheckpointError
 from minigan.gradcheck import numerical_gradient, rel_error
 from minigan.spectral import (SpectralNorm, power_iteration, spectral_normalize_backward,
                               spectral_normalize_forward)
@@ -134,6 +137,26 @@ def test_save_load_continue_equals_uninterrupted(stabilizer, tmp_path):
     assert np.array_equal(resumed.features_of(X[:4]), straight.features_of(X[:4]))
 
 
+@pytest.mark.parametrize("edit, words", [
+    (lambda m: m["power_iteration_u"].pop(), "power_iteration_u must hold one list per critic"),
+    (lambda m: m["power_iteration_u"][0].append(0.5), "power_iteration_u must hold one list"),
+    (lambda m: m.update(power_iteration_u="abc"), "power_iteration_u must hold one list"),
+    (lambda m: m.update(raw_sigmas=[-1.0]), "sigmas"),
+    (lambda m: m.update(sigmas="abc"), "sigmas"),
+])
+def test_hostile_checkpoint_fields_are_refused(tmp_path, edit, words):
+    # a missing or extra u vector used to be dropped silently by zip (stale W_sn for a layer);
+    # sigmas were taken from the file unchecked
+    good = small().fit(data.ring(), steps=2, batch_size=8, progress=False).save(tmp_path / "g")
+    with np.load(good) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(str(arrays.pop("__meta__")))
+    edit(meta)
+    np.savez(tmp_path / "bad.npz", __meta__=np.array(json.dumps(meta)), **arrays)
+    with pytest.raises(CheckpointError, match=words):
+        MMDGAN.load(tmp_path / "bad.npz")
+
+
 def test_a_rolled_back_step_puts_the_power_iteration_vectors_back():
     # a diverged step is undone whole (minigan.divergence): the spectral norm's u vectors
     # too, so that continuing afterwards gives the numbers of a run that never diverged
@@ -187,6 +210,14 @@ def test_witness_is_positive_on_missing_data_and_integrates_to_mmd2():
                                  + t.witness(real, real, fake, kernel="features"), rel=1e-12, abs=1e-14)
     with pytest.raises(ValueError, match="kernel"):
         t.witness(real, real, fake, kernel="linear")
+    # bad arrays: the error names the argument that is wrong
+    for args, match in [((real[:, :1], real, fake), "points must have 2 columns"),
+                        ((real, real, fake[:, :1]), "fake must have 2 columns"),
+                        ((real, np.full((3, 2), np.nan), fake), "real contains NaN")]:
+        with pytest.raises(ValueError, match=match):
+            t.witness(*args)
+    with pytest.raises(ValueError, match="x must have 2 columns"):
+        t.features_of(np.zeros((2, 3)))
 
 
 def test_bad_input_and_settings():
@@ -213,6 +244,8 @@ def test_bad_input_and_settings():
         MMDGAN(2, critic=MLP([2, 4, 3]))
     with pytest.raises(TypeError, match="MLP"):
         SpectralNorm(lambda x: x)
+    with pytest.raises(TypeError, match="raw_kernel must be True or False"):
+        MMDGAN(2, raw_kernel="False")       # bool("False") would have been True
 
 
 @pytest.mark.slow
