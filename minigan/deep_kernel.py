@@ -71,7 +71,7 @@ import numpy as np
 from ._checks import as_float_array, check_positive_float, check_positive_int, check_same_width
 from .layers import sigmoid
 from .mlp import MLP
-from .mmd import median_heuristic, squared_distances
+from .mmd import median_heuristic, squared_distances, witness
 from .optim import Adam
 
 LAMBDA = 1e-8              # lambda of J: keeps it finite where var_hat = 0
@@ -269,7 +269,7 @@ class Witness:
         self.kernel, self.X, self.Y = kernel, X, Y
 
     def __call__(self, points):
-        return self.kernel(points, self.X).mean(1) - self.kernel(points, self.Y).mean(1)
+        return witness(self.kernel, points, self.X, self.Y)
 
     def __repr__(self):
         return f"Witness(of {len(self.X)} and {len(self.Y)} rows)"

@@ -211,6 +211,18 @@ def gaussian_kernel(X, Y, sigmas):
     return K
 
 
+def witness(kernel, points, X, Y):
+    """The MMD witness function of a kernel and two samples, at points: (p, d) -> (p,)
+
+        h(t) = mean_i k(t, x_i) - mean_j k(t, y_j),    X: (n, d), Y: (m, d)
+
+    kernel(A, B) -> (len(A), len(B)). h is positive where X has more mass than Y as the kernel
+    sees it, negative where Y has more; the biased MMD^2 is mean_i h(x_i) - mean_j h(y_j)
+    (expand both means: the three blocks of MMD^2 appear).
+    """
+    return kernel(points, X).mean(1) - kernel(points, Y).mean(1)
+
+
 def _kernel_and_weights(D2, sigmas):
     """K = sum_s exp(-D2 / (2 s^2)) and W = sum_s exp(-D2 / (2 s^2)) / s^2 (for the gradient)."""
     K = np.zeros_like(D2)

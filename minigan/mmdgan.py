@@ -66,6 +66,7 @@ import numpy as np
 from ._checks import (as_float_array, check_bool, check_choice, check_positive_float,
                       check_positive_int)
 from .mmd import check_sigmas, gaussian_kernel, median_ladder, mmd2_and_grad
+from .mmd import witness as mmd_witness
 from .optim import Adam
 from .spectral import SpectralNorm
 from .trainer import Trainer
@@ -177,15 +178,15 @@ class MMDGAN(Trainer):
                                "call fit or step first")
         points, real, fake = (self._to_model(self._check_real(a, name=name)) for a, name in
                               ((points, "points"), (real, "real"), (fake, "fake")))
-        h = np.zeros(len(points), dtype=self.dtype)
-        if kernel == "raw" or (kernel == "learned" and self.raw_kernel):
-            h += (gaussian_kernel(points, real, self.raw_sigmas).mean(1)
-                  - gaussian_kernel(points, fake, self.raw_sigmas).mean(1))
-        if kernel != "raw":
-            f_t, f_real, f_fake = (self._f._forward(a) for a in (points, real, fake))
-            h += (gaussian_kernel(f_t, f_real, self.sigmas).mean(1)
-                  - gaussian_kernel(f_t, f_fake, self.sigmas).mean(1))
-        return h
+        use_raw = kernel == "raw" or (kernel == "learned" and self.raw_kernel)
+        use_features = kernel != "raw"
+        f = self._f._forward
+
+        def k(A, B):  # the chosen kernel: on the critic's features, on the raw inputs, or both
+            K = gaussian_kernel(f(A), f(B), self.sigmas) if use_features else 0
+            return K + gaussian_kernel(A, B, self.raw_sigmas) if use_raw else K
+
+        return mmd_witness(k, points, real, fake)
 
     # ---------------------------------------------------------------- training
     def _rows_per_step(self, batch_size):

@@ -199,3 +199,14 @@ def test_extreme_scales_answer_as_at_scale_one_or_refuse(dtype, scale, mmd_backe
     with pytest.raises(ValueError, match="sigmas .* too narrow"):
         mmd.mmd2((X * scale).astype(dtype), (Y * scale).astype(dtype), narrow,
                  backend=mmd_backend)
+
+
+def test_witness_integrates_to_the_biased_mmd2():
+    # MMD^2_b = mean_i h(x_i) - mean_j h(y_j) with h(t) = mean k(t, X) - mean k(t, Y)
+    rng = np.random.default_rng(7)
+    X, Y = rng.normal(size=(30, 2)), rng.normal(loc=0.7, size=(20, 2))
+    k = lambda A, B: mmd.gaussian_kernel(A, B, [0.5, 2.0])  # noqa: E731
+    h_x, h_y = mmd.witness(k, X, X, Y), mmd.witness(k, Y, X, Y)
+    assert h_x.shape == (30,) and h_y.shape == (20,)
+    assert h_x.mean() - h_y.mean() == pytest.approx(mmd.mmd2(X, Y, [0.5, 2.0], "biased"), rel=1e-12)
+    assert h_x.mean() > 0 > h_y.mean()
