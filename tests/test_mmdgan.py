@@ -107,10 +107,54 @@ def test_critic_and_generator_gradients_match_finite_differences(stabilizer, raw
                                       t.sigmas) + raw, rel=1e-12)
 
 
-def test_numpy_and_compiled_steps_agree():
+@pytest.mark.parametrize("stabilizer", ["spectral", "none"])
+@pytest.mark.parametrize("raw_kernel", [True, False])
+def test_simultaneous_pass_gives_both_players_their_gradients(stabilizer, raw_kernel,
+                                                              mlp_backend):
+    # the joint pass (simultaneous=True) must give, from one forward and one backward through
+    # the critic, exactly what the two separate, finite-difference-checked passes give
+    t = small(stabilizer, raw_kernel=raw_kernel, backend=mlp_backend)
+    Y = data.ring().sample(9, seed=4)
+    t.step(np.concatenate([Y, Y]))       # calibrates; weights move off their initial values
+    Y, z = t._to_model(Y), np.random.default_rng(5).uniform(-1, 1, size=(8, 2))
+    t._refresh(update_u=False)
+    value, loss = t._joint_gradients(z, Y)
+    joint_g = [g.copy() for g in t.generator.grads]
+    joint_c = [g.copy() for g in t.critic.grads]
+
+    assert value == pytest.approx(t._critic_gradients(t.generator.forward(z), Y), rel=1e-12)
+    for a, b in zip(joint_c, t.critic.grads):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    assert loss == pytest.approx(t._generator_gradients(z, Y), rel=1e-12)
+    for a, b in zip(joint_g, t.generator.grads):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-15)
+    gen_loss = lambda: t._joint_gradients(z, Y)[1]
+    for p, g in zip(t.generator.params, joint_g):
+        assert rel_error(g, numerical_gradient(gen_loss, p)) < 1e-7
+
+
+def test_simultaneous_step_uses_one_batch_and_moves_both_players():
+    t = small(simultaneous=True)
+    X = data.ring().sample(16, seed=0)
+    t.step(X[:4])                        # critic_steps=1: the one batch is shared, 2 rows each
+    before = [p.copy() for p in t.generator.params + t.critic.params]
+    t.step(X[4:12])
+    after = t.generator.params + t.critic.params
+    assert all(not np.array_equal(a, b) for a, b in zip(before[:-1], after[:-1]))
+    assert np.array_equal(before[-1], after[-1])     # the output bias's gradient is exactly 0
+    assert small(simultaneous=True, critic_steps=3)._rows_per_step(8) == 24
+    assert small(critic_steps=3)._rows_per_step(8) == 32
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        small(simultaneous=True).step(X[:1])
+    with pytest.raises(TypeError, match="simultaneous must be True or False"):
+        small(simultaneous=1)
+
+
+@pytest.mark.parametrize("simultaneous", [False, True])
+def test_numpy_and_compiled_steps_agree(simultaneous):
     require_built("dense", "mmd", "optim")
     X = data.grid().sample(400, seed=0)
-    runs = {b: small(backend=b, seed=3).fit(X, steps=15, batch_size=16, progress=False)
+    runs = {b: small(backend=b, seed=3, simultaneous=simultaneous).fit(X, steps=15, batch_size=16, progress=False)
             for b in ("numpy", "cython")}
     np_run, cy_run = runs["numpy"], runs["cython"]
     for key in MMDGAN.history_keys:
@@ -121,10 +165,11 @@ def test_numpy_and_compiled_steps_agree():
     np.testing.assert_allclose(cy_run.sample(5, seed=1), np_run.sample(5, seed=1), rtol=1e-10)
 
 
-@pytest.mark.parametrize("stabilizer", ["spectral", "clip"])
-def test_save_load_continue_equals_uninterrupted(stabilizer, tmp_path):
+@pytest.mark.parametrize("stabilizer, simultaneous", [("spectral", False), ("clip", False),
+                                                      ("spectral", True)])
+def test_save_load_continue_equals_uninterrupted(stabilizer, simultaneous, tmp_path):
     X = data.grid().sample(500, seed=0)
-    kw = dict(stabilizer=stabilizer, critic_steps=2, seed=1)
+    kw = dict(stabilizer=stabilizer, critic_steps=2, simultaneous=simultaneous, seed=1)
     straight = small(**kw).fit(X, steps=30, batch_size=16, progress=False)
     first = small(**kw).fit(X, steps=15, batch_size=16, progress=False)
     resumed = MMDGAN.load(first.save(tmp_path / "ckpt"))
@@ -249,7 +294,9 @@ def test_bad_input_and_settings():
 
 
 @pytest.mark.slow
-def test_mmdgan_learns_a_gaussian_from_uniform_noise():
-    t = MMDGAN(1, hidden=(32, 32), critic_hidden=(32,), features=8, lr_g=2e-3, lr_c=1e-3, seed=0)
+@pytest.mark.parametrize("simultaneous", [False, True])
+def test_mmdgan_learns_a_gaussian_from_uniform_noise(simultaneous):
+    t = MMDGAN(1, hidden=(32, 32), critic_hidden=(32,), features=8, lr_g=2e-3, lr_c=1e-3,
+               simultaneous=simultaneous, seed=0)
     t.fit(TARGET, steps=1500, batch_size=128, progress=False, lr_decay=0.1)
     check_matches_target(t)
