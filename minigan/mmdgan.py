@@ -71,7 +71,7 @@ import numpy as np
 
 from ._checks import (as_float_array, check_bool, check_choice, check_positive_float,
                       check_positive_int)
-from .mmd import check_sigmas, gaussian_kernel, median_ladder, mmd2_and_grad
+from .mmd import SIGMA_RULES, check_sigmas, gaussian_kernel, mmd2_and_grad, resolve_sigmas
 from .mmd import witness as mmd_witness
 from .optim import Adam
 from .spectral import SpectralNorm
@@ -87,10 +87,13 @@ class MMDGAN(Trainer):
     critic_hidden: hidden widths of the critic f (default: hidden); leaky ReLU (slope 0.2)
     features:    width of the critic's output f(x) (default 16)
     critic:      an MLP mapping data_dim -> features, to use instead of a new one
-    sigmas:      bandwidths (length-scales) of the feature kernel; None: a ratio-2 ladder of five
-                 around the median distance of the critic's features of 1000 real samples
+    sigmas:      bandwidths (length-scales) of the feature kernel, or the name of a rule in
+                 minigan.mmd.SIGMA_RULES applied once, at the start of fit, to the critic's
+                 features of 1000 real samples; None: "median-ladder", a ratio-2 ladder of
+                 five around their median distance
     raw_sigmas:  bandwidths of the Gaussian kernel on the (standardised) inputs that keeps the
-                 kernel characteristic; None: a ladder around the data's median distance
+                 kernel characteristic, or a rule applied to 1000 real samples; None:
+                 "median-ladder"
     raw_kernel:  add that raw-input kernel (default True; see the module docstring)
     critic_steps: critic updates per generator update, each on its own real batch
     simultaneous: False (default): the generator steps after the critic's updates, with
@@ -123,8 +126,13 @@ class MMDGAN(Trainer):
         self.estimator = check_choice(estimator, "estimator", ("unbiased", "biased"))
         self.raw_kernel = check_bool(raw_kernel, "raw_kernel")
         self.simultaneous = check_bool(simultaneous, "simultaneous")
-        self.sigmas = None if sigmas is None else check_sigmas(sigmas)
-        self.raw_sigmas = None if raw_sigmas is None else check_sigmas(raw_sigmas)
+        # a rule name (or None) is applied once, in _calibrate; numbers are checked now
+        self._sigma_rules = {"sigmas": sigmas, "raw_sigmas": raw_sigmas}
+        for name, value in self._sigma_rules.items():
+            if isinstance(value, str):
+                check_choice(value, name, tuple(SIGMA_RULES))
+            setattr(self, name, None if value is None or isinstance(value, str)
+                    else check_sigmas(value))
         critic_hidden = hidden if critic_hidden is None else critic_hidden
         self.nets["G"] = self._network(generator, [self.noise_dim, *hidden, self.data_dim],
                                        activation, "identity", self._init_rngs[0], "generator")
@@ -136,7 +144,9 @@ class MMDGAN(Trainer):
         self.opts["G"] = Adam(self.generator.params, lr=lr_g, betas=betas, backend=self.backend)
         self.opts["C"] = Adam(self.critic.params, lr=lr_c, betas=betas, backend=self.backend)
         self._config = {"data_dim": self.data_dim, "noise_dim": self.noise_dim,
-                        "features": self.features, "raw_kernel": self.raw_kernel,
+                        "features": self.features, **{k: v if isinstance(v, str) or v is None
+                                                      else getattr(self, k)
+                                                      for k, v in self._sigma_rules.items()}, "raw_kernel": self.raw_kernel,
                         "critic_steps": self.critic_steps, "stabilizer": stabilizer,
                         "clip_value": self.clip_value, "simultaneous": self.simultaneous,
                         "estimator": estimator, "lr_g": lr_g,
@@ -160,9 +170,9 @@ class MMDGAN(Trainer):
         super()._calibrate(real)
         x = self._to_model(real)
         if self.raw_sigmas is None:
-            self.raw_sigmas = median_ladder(x)
+            self.raw_sigmas = resolve_sigmas(self._sigma_rules["raw_sigmas"], x)
         if self.sigmas is None:
-            self.sigmas = median_ladder(self._f._forward(x[:1000]))
+            self.sigmas = resolve_sigmas(self._sigma_rules["sigmas"], self._f._forward(x[:1000]))
 
     def features_of(self, x):
         """The critic's features f(x) of data-space points x: (n, data_dim) -> (n, features)."""

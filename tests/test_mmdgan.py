@@ -265,6 +265,23 @@ def test_witness_is_positive_on_missing_data_and_integrates_to_mmd2():
         t.features_of(np.zeros((2, 3)))
 
 
+def test_bandwidth_rules_are_applied_at_calibration_and_survive_save_load(tmp_path):
+    from minigan.mmd import data_scales, median_ladder
+    X = data.grid().sample(2000, seed=0)
+    t = small(raw_sigmas="data-scales", sigmas="median-ladder")
+    unfit = MMDGAN.load(t.save(tmp_path / "unfit"))     # saved before calibration: rules kept
+    t._calibrate(X[:1000])                              # what fit does with its first 1000
+    x = t._to_model(X[:1000])
+    assert t.raw_sigmas == data_scales(x)
+    assert t.sigmas == median_ladder(t._f.forward(x))
+    unfit._calibrate(X[:1000])                          # the same seed: the same critic
+    assert (unfit.raw_sigmas, unfit.sigmas) == (t.raw_sigmas, t.sigmas)
+    t.fit(X, steps=1, batch_size=8, progress=False)
+    assert MMDGAN.load(t.save(tmp_path / "fit")).raw_sigmas == t.raw_sigmas
+    with pytest.raises(ValueError, match="raw_sigmas must be one of"):
+        small(raw_sigmas="silverman")
+
+
 def test_bad_input_and_settings():
     t = small()
     with pytest.raises(RuntimeError, match="call fit or step first"):
