@@ -27,7 +27,7 @@ from minigan import protocol
 # ----------------------------------------------------------------- settings
 DATASET = "ring"
 SEED = 0
-STEPS = 4000                 # training steps (the recipe's length)
+STEPS = protocol.RECIPES["MMDGAN", DATASET]["steps"]   # training steps: the recipe's length
 SNAPSHOTS = (1, 150, None)   # steps at which to draw h (None: the end of training)
 N_POINTS = 500               # real and generated samples behind each witness
 GRID = 150                   # pixels per side of the plane

@@ -5,7 +5,8 @@ the peak extra memory of one call (tracemalloc: NumPy's and the extension's allo
 the dtype and the thread count. Cases:
   - MMD^2 value + gradient (unbiased, the default 5-bandwidth ratio-2 ladder), n = m, d;
   - one GMN, GAN and MMD-GAN step on the 1-D demo's nets, the 2-D nets and the digits nets (the
-    MMD-GAN's critic has the generator's hidden widths; one critic update per step);
+    MMD-GAN's critic has the generator's hidden widths; one critic update per step; alternating,
+    and simultaneous=True, where the generator shares the critic's pass);
   - n = m = 65,536, d = 2, compiled only (NumPy would need 32 GiB per n x m matrix);
   - the n = 4096 MMD with 1 and with 2 threads;
   - the two-sample test mmd_test at n = m = 20,000, d = 2, 200 permutations (pure NumPy, the
@@ -92,15 +93,27 @@ def _mmd_call(n, d, dtype, backend, n_threads=1, seed=0, wrt="X"):
     return lambda: mmd2_and_grad(X, Y, sigmas, backend=backend, n_threads=n_threads, wrt=wrt)
 
 
-def _step_call(kind, net, backend, seed=0):
+# the trainers a step row times: class and extra settings
+STEP_KINDS = {"GMN": (GMN, {}), "GAN": (GAN, {}), "MMD-GAN": (MMDGAN, {}),
+              "MMD-GAN simultaneous": (MMDGAN, {"simultaneous": True})}
+
+
+def _step_trainer(kind, net, backend, seed=0):
+    """A calibrated trainer of `kind` on the `net` sizes, and the real rows one step takes."""
     noise_dim, hidden, data_dim = NETS[net]
-    cls = {"GMN": GMN, "GAN": GAN, "MMD-GAN": MMDGAN}[kind]
-    trainer = cls(data_dim, noise_dim=noise_dim, hidden=hidden, seed=seed, backend=backend)
-    rows = trainer._rows_per_step(BATCH)  # the MMD-GAN: one batch per critic update + one for G
+    cls, settings = STEP_KINDS[kind]
+    trainer = cls(data_dim, noise_dim=noise_dim, hidden=hidden, seed=seed, backend=backend,
+                  **settings)
+    rows = trainer._rows_per_step(BATCH)  # the MMD-GAN: one batch per critic update (+ one for G)
     real = np.random.default_rng(seed).normal(size=(rows, data_dim))
     if data_dim == 2:
         real = grid().sample(rows, seed=seed)
     trainer.step(real)  # calibrates the standardisation (and the GMN's bandwidths)
+    return trainer, real
+
+
+def _step_call(kind, net, backend, seed=0):
+    trainer, real = _step_trainer(kind, net, backend, seed)
     return lambda: trainer.step(real)
 
 
@@ -172,7 +185,7 @@ def run(quick=False, progress=print, floors=None):
                          median_time(f_np, reps), t_cy, mib(peak_memory(f_np)), m_cy))
         _add_pair_rate(rows[-1], BOTH_N, floors)
         progress(format_row(rows[-1]))
-    for kind in ("GMN", "GAN", "MMD-GAN"):
+    for kind in STEP_KINDS:
         for net in NETS:
             case = f"{kind} step, {net}, batch {BATCH}"
             t_np = median_time(_step_call(kind, net, "numpy"), reps * 5)

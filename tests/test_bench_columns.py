@@ -34,3 +34,16 @@ def test_the_torch_peer_computes_the_same_mmd():
     ref_value, ref_dX = mmd.mmd2_and_grad(X, Y, sigmas, backend="numpy")
     assert value == pytest.approx(ref_value, rel=1e-10)
     np.testing.assert_allclose(dX, ref_dX, rtol=1e-10, atol=1e-10 * np.abs(ref_dX).max())
+
+
+def test_every_step_row_times_a_real_step_of_its_trainer():
+    # each step case builds its trainer with the case's settings, calibrated, and one more
+    # step moves the generator
+    for kind, (cls, settings) in bench.STEP_KINDS.items():
+        trainer, real = bench._step_trainer(kind, "2-D (2-128-128-2)", "numpy")
+        assert isinstance(trainer, cls) and trainer.step_count == 1
+        assert all(getattr(trainer, k) == v for k, v in settings.items())
+        before = [p.copy() for p in trainer.generator.params]
+        figures = trainer.step(real)
+        assert all(np.isfinite(v) for v in figures.values()), kind
+        assert not np.array_equal(before[0], trainer.generator.params[0]), kind
