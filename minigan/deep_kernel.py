@@ -259,7 +259,8 @@ def _blocks(K, n):
 class Witness:
     """The witness function of a kernel and two samples (X: (n, d), Y: (m, d)):
 
-        witness(p) = mean_j k(p, x_j) - mean_j k(p, y_j),    MMD^2_b = mean_i w(x_i) - mean_j w(y_j)
+        witness(p) = mean_j k(p, x_j) - mean_j k(p, y_j),
+        MMD^2_b = mean_i witness(x_i) - mean_j witness(y_j)
 
     Call it on points: (p, d) -> (p,).  Positive where X has more mass than Y as the kernel
     sees it, negative where Y has more: a map of where the two samples differ.

@@ -59,7 +59,8 @@ Why a stabiliser. The critic's best move is to push real and generated features 
 kernel between them is 0: then MMD^2 stops growing and its gradient for the generator vanishes,
 and the critic chases every change of G. Li et al. clipped the critic's weights to [-c, c];
 spectral normalisation (Miyato et al. 2018, minigan.spectral), the default here, divides each
-weight matrix by its largest singular value, so f is 1-Lipschitz: ||f(x) - f(y)|| <= ||x - y||.
+weight matrix by its largest singular value, so f is 1-Lipschitz: ||f(x) - f(y)|| <= ||x - y||
+(to within the power iteration's estimate of that value: one iteration per step, from below).
 Measured on ring-8 (seeds 0 and 1, 1500 steps, a 64-64 critic): spectral normalisation 61 % of
 samples within 3 std of a mode, no stabiliser 57 %, clipping at c = 0.01 49 % (the clipped
 critic's features are constant: its MMD^2 is 0 and it teaches the generator nothing).
@@ -272,7 +273,8 @@ class MMDGAN(Trainer):
             self.critic.zero_grad()
             self._sn.backward()                                         # dW_sn -> dW (raw)
         # MMD^2 sees only differences f(x) - f(y), so the output bias's exact gradient is 0;
-        # what backprop gives is rounding noise, which Adam would blow up into a random walk
+        # what backprop gives is rounding noise, and Adam divides by its size: in float32
+        # (noise ~1e-6, far above eps) it would walk the bias at the full learning rate
         self.critic.grads[-1].fill(0)
         return value, (d_in[:n] if need_input_grad else None)
 
