@@ -14,7 +14,7 @@ The MMD-GAN is both at once: the yardstick is an MMD, but computed on features f
 network f *learns*, choosing the features in which the two samples look most different:
 
     critic f:     maximise   M(f, G) = MMD^2( f(G(z)), f(y) )     (critic_steps Adam steps)
-    generator G:  minimise   M(f, G) + MMD^2( G(z), y )            (one Adam step)
+    generator G:  minimise   M(f, G) + lambda MMD^2( G(z), y )     (one Adam step)
 
 With f the identity (and no raw term) this is the GMN; with a critic that outputs one number and
 a linear kernel it becomes a (Wasserstein-style) GAN that compares mean critic scores. A fixed
@@ -34,7 +34,7 @@ One training step, with b rows per batch:
   once, on a fresh real batch Y:
       X = G(z);  F_Y = f(Y);  F_X = f(X)
       dL/dX = (dMMD^2(F_X, F_Y)/dF_X backprop'd through f, *without* touching f's gradients)
-              + dMMD^2(X, Y)/dX                  (the raw-input kernel below)
+              + lambda dMMD^2(X, Y)/dX           (the raw-input kernel below)
       backprop dL/dX through G;  Adam step on G
 
 simultaneous=True folds the generator's update into the last critic update: one X = G(z), one
@@ -49,9 +49,9 @@ lost as soon as f maps two different points to the same feature vector (a critic
 outputs than it needs, or one that has saturated): the generator can then win by matching the
 features while the samples stay wrong, and the critic has no way to point this out. The sum
 
-    k((x, f(x)), (y, f(y))) = k_sigma(f(x), f(y)) + k_raw(x, y)
+    k((x, f(x)), (y, f(y))) = k_sigma(f(x), f(y)) + lambda k_raw(x, y)      (lambda = raw_weight > 0)
 
-has MMD^2 = MMD^2_features + MMD^2_raw >= MMD^2_raw, so it is zero only when the distributions are
+has MMD^2 = MMD^2_features + lambda MMD^2_raw >= lambda MMD^2_raw, so it is zero only when the distributions are
 equal, whatever the critic does; the raw term also never saturates, so G always gets a useful
 gradient, even in the first steps when the critic is still random.
 
@@ -96,6 +96,10 @@ class MMDGAN(Trainer):
                  kernel characteristic, or a rule applied to 1000 real samples; None:
                  "median-ladder"
     raw_kernel:  add that raw-input kernel (default True; see the module docstring)
+    raw_weight:  its weight lambda in the generator's kernel k_sigma(f(x), f(y)) + lambda k_raw(x, y)
+                 (default 1; any lambda > 0 keeps the kernel characteristic). Where the critic's
+                 features are many and their MMD^2 much larger than the raw one (8x8 digits),
+                 a larger lambda keeps the generator matching the data as a whole
     critic_steps: critic updates per generator update, each on its own real batch
     simultaneous: False (default): the generator steps after the critic's updates, with
                  passes of its own; True: it shares the last critic update's pass (both step
@@ -115,7 +119,8 @@ class MMDGAN(Trainer):
 
     def __init__(self, data_dim, *, noise_dim=None, hidden=(64, 64), activation="relu",
                  critic_hidden=None, features=16, generator=None, critic=None, sigmas=None,
-                 raw_sigmas=None, raw_kernel=True, critic_steps=1, stabilizer="spectral",
+                 raw_sigmas=None, raw_kernel=True, raw_weight=1.0, critic_steps=1,
+                 stabilizer="spectral",
                  clip_value=0.01, simultaneous=False, estimator="unbiased", lr_g=1e-3, lr_c=1e-3,
                  betas=(0.5, 0.999), noise="uniform", standardize=True, seed=None,
                  dtype=np.float64, backend=None):
@@ -126,6 +131,7 @@ class MMDGAN(Trainer):
         self.clip_value = check_positive_float(clip_value, "clip_value")
         self.estimator = check_choice(estimator, "estimator", ("unbiased", "biased"))
         self.raw_kernel = check_bool(raw_kernel, "raw_kernel")
+        self.raw_weight = check_positive_float(raw_weight, "raw_weight")
         self.simultaneous = check_bool(simultaneous, "simultaneous")
         # a rule name (or None) is applied once, in _calibrate; numbers are checked now
         self._sigma_rules = {"sigmas": sigmas, "raw_sigmas": raw_sigmas}
@@ -144,10 +150,11 @@ class MMDGAN(Trainer):
         self._f = self.critic if self._sn is None else self._sn.normed
         self.opts["G"] = Adam(self.generator.params, lr=lr_g, betas=betas, backend=self.backend)
         self.opts["C"] = Adam(self.critic.params, lr=lr_c, betas=betas, backend=self.backend)
+        rules_or_values = {k: v if isinstance(v, str) or v is None else getattr(self, k)
+                           for k, v in self._sigma_rules.items()}
         self._config = {"data_dim": self.data_dim, "noise_dim": self.noise_dim,
-                        "features": self.features, **{k: v if isinstance(v, str) or v is None
-                                                      else getattr(self, k)
-                                                      for k, v in self._sigma_rules.items()}, "raw_kernel": self.raw_kernel,
+                        "features": self.features, **rules_or_values,
+                        "raw_kernel": self.raw_kernel, "raw_weight": self.raw_weight,
                         "critic_steps": self.critic_steps, "stabilizer": stabilizer,
                         "clip_value": self.clip_value, "simultaneous": self.simultaneous,
                         "estimator": estimator, "lr_g": lr_g,
@@ -187,8 +194,8 @@ class MMDGAN(Trainer):
         """The MMD witness function h(t) = mean_i k(t, real_i) - mean_j k(t, fake_j).
 
         points: (p, data_dim), real: (n, data_dim), fake: (m, data_dim), all in data space.
-        kernel: "learned", the generator's kernel k_sigma(f(t), f(x)) + k_raw(t, x) (without the
-        raw part when raw_kernel is False); "features", k_sigma(f(t), f(x)) alone, what the
+        kernel: "learned", the generator's kernel k_sigma(f(t), f(x)) + raw_weight k_raw(t, x)
+        (without the raw part when raw_kernel is False); "features", k_sigma(f(t), f(x)) alone, what the
         critic shapes; "raw", k_raw(t, x) alone, the GMN's fixed Gaussian yardstick.
         h is positive where the data has more mass than the generator, negative where the
         generator puts too much, and MMD^2 (biased) = mean_i h(real_i) - mean_j h(fake_j).
@@ -202,11 +209,12 @@ class MMDGAN(Trainer):
                               ((points, "points"), (real, "real"), (fake, "fake")))
         use_raw = kernel == "raw" or (kernel == "learned" and self.raw_kernel)
         use_features = kernel != "raw"
+        weight = self.raw_weight if kernel == "learned" else 1.0
         f = self._f._forward
 
         def k(A, B):  # the chosen kernel: on the critic's features, on the raw inputs, or both
             K = gaussian_kernel(f(A), f(B), self.sigmas) if use_features else 0
-            return K + gaussian_kernel(A, B, self.raw_sigmas) if use_raw else K
+            return K + weight * gaussian_kernel(A, B, self.raw_sigmas) if use_raw else K
 
         return mmd_witness(k, points, real, fake)
 
@@ -279,20 +287,15 @@ class MMDGAN(Trainer):
         return value, (d_in[:n] if need_input_grad else None)
 
     def _generator_gradients(self, z, Y):
-        """The generator's loss L = MMD^2(f(G(z)), f(Y)) [+ MMD^2(G(z), Y)]; dL/dtheta_G goes
-        into generator.grads, the critic's gradients are left alone."""
+        """The generator's loss L = MMD^2(f(G(z)), f(Y)) [+ raw_weight * MMD^2(G(z), Y)];
+        dL/dtheta_G goes into generator.grads, the critic's gradients are left alone."""
         G, f = self.generator, self._f
         F_Y = f._forward(Y)                                             # real features
         X = G._forward(z)                                               # X = G(z)
         loss, dF_X = mmd2_and_grad(f._forward(X), F_Y, self.sigmas,     # MMD^2 on features and
                                    self.estimator, backend=self.backend)  # its gradient in F_X
         # through f, f untouched; f(X) must be f's last forward: its cache is what this reads
-        dX = f._backward_input(dF_X)
-        if self.raw_kernel:
-            raw_mmd2, dX_raw = mmd2_and_grad(X, Y, self.raw_sigmas, self.estimator,
-                                             backend=self.backend)
-            loss += raw_mmd2                                            # the characteristic part
-            dX += dX_raw
+        loss, dX = self._plus_raw_term(X, Y, loss, f._backward_input(dF_X))
         G.zero_grad()
         G._backward(dX, need_input_grad=False)                          # dL/dtheta_G
         return loss
@@ -307,14 +310,19 @@ class MMDGAN(Trainer):
         G = self.generator
         X = G._forward(z)                                               # X = G(z)
         value, d_neg_dX = self._critic_pass(X, Y, need_input_grad=True)
-        loss, dX = value, -d_neg_dX                                     # descent on MMD^2_features
-        if self.raw_kernel:
-            raw_mmd2, dX_raw = mmd2_and_grad(X, Y, self.raw_sigmas, self.estimator,
-                                             backend=self.backend)
-            loss, dX = loss + raw_mmd2, dX + dX_raw                     # the characteristic part
+        loss, dX = self._plus_raw_term(X, Y, value, -d_neg_dX)          # descent on MMD^2_features
         G.zero_grad()
         G._backward(dX, need_input_grad=False)                          # dL/dtheta_G
         return value, loss
+
+    def _plus_raw_term(self, X, Y, loss, dX):
+        """loss + raw_weight * MMD^2(X, Y) on the raw inputs (the characteristic part), and
+        dX + its gradient in X; unchanged when raw_kernel is False. X: (n, d), Y: (m, d)."""
+        if not self.raw_kernel:
+            return loss, dX
+        raw_mmd2, dX_raw = mmd2_and_grad(X, Y, self.raw_sigmas, self.estimator,
+                                         backend=self.backend)
+        return loss + self.raw_weight * raw_mmd2, dX + self.raw_weight * dX_raw
 
     def _step_state(self):
         """The power-iteration vectors u move at every critic update: a rolled-back step

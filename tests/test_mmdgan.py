@@ -70,10 +70,11 @@ def small(stabilizer="spectral", seed=0, **kw):
 
 
 @pytest.mark.parametrize("stabilizer", ["spectral", "none", "clip"])
-@pytest.mark.parametrize("raw_kernel", [True, False])
+@pytest.mark.parametrize("raw_kernel, raw_weight", [(True, 1.0), (True, 7.5), (False, 1.0)])
 def test_critic_and_generator_gradients_match_finite_differences(stabilizer, raw_kernel,
-                                                                 mlp_backend):
-    t = small(stabilizer, raw_kernel=raw_kernel, clip_value=10.0, backend=mlp_backend)
+                                                                 raw_weight, mlp_backend):
+    t = small(stabilizer, raw_kernel=raw_kernel, raw_weight=raw_weight, clip_value=10.0,
+              backend=mlp_backend)
     rng = np.random.default_rng(3)
     Y = data.ring().sample(9, seed=4)
     t.step(np.concatenate([Y, Y]))       # calibrates; weights move off their initial values
@@ -102,18 +103,18 @@ def test_critic_and_generator_gradients_match_finite_differences(stabilizer, raw
     for p, g in zip(t.generator.params, grads):
         assert rel_error(g, numerical_gradient(gen_loss, p)) < 1e-7
     assert all(np.array_equal(a, b) for a, b in zip(critic_grads, t.critic.grads))  # untouched
-    raw = mmd2(t.generator.forward(z), Y, t.raw_sigmas) if raw_kernel else 0.0
+    raw = raw_weight * mmd2(t.generator.forward(z), Y, t.raw_sigmas) if raw_kernel else 0.0
     assert loss == pytest.approx(mmd2(t._f.forward(t.generator.forward(z)), t._f.forward(Y),
                                       t.sigmas) + raw, rel=1e-12)
 
 
 @pytest.mark.parametrize("stabilizer", ["spectral", "none"])
-@pytest.mark.parametrize("raw_kernel", [True, False])
+@pytest.mark.parametrize("raw_kernel, raw_weight", [(True, 1.0), (True, 7.5), (False, 1.0)])
 def test_simultaneous_pass_gives_both_players_their_gradients(stabilizer, raw_kernel,
-                                                              mlp_backend):
+                                                              raw_weight, mlp_backend):
     # the joint pass (simultaneous=True) must give, from one forward and one backward through
     # the critic, exactly what the two separate, finite-difference-checked passes give
-    t = small(stabilizer, raw_kernel=raw_kernel, backend=mlp_backend)
+    t = small(stabilizer, raw_kernel=raw_kernel, raw_weight=raw_weight, backend=mlp_backend)
     Y = data.ring().sample(9, seed=4)
     t.step(np.concatenate([Y, Y]))       # calibrates; weights move off their initial values
     Y, z = t._to_model(Y), np.random.default_rng(5).uniform(-1, 1, size=(8, 2))
@@ -241,7 +242,7 @@ def test_float32_end_to_end():
 
 
 def test_witness_is_positive_on_missing_data_and_integrates_to_mmd2():
-    t = small().fit(data.ring(), steps=3, batch_size=8, progress=False)
+    t = small(raw_weight=3.0).fit(data.ring(), steps=3, batch_size=8, progress=False)
     rng = np.random.default_rng(0)
     real, fake = rng.normal(size=(30, 2)), rng.normal(size=(20, 2)) + 3.0
     h = t.witness(np.concatenate([real, fake]), real, fake, kernel="raw")
@@ -251,7 +252,7 @@ def test_witness_is_positive_on_missing_data_and_integrates_to_mmd2():
     assert h[:30].mean() - h[30:].mean() == pytest.approx(
         mmd2(z_real, z_fake, t.raw_sigmas, "biased"), rel=1e-10)
     both = t.witness(real, real, fake)
-    assert both == pytest.approx(t.witness(real, real, fake, kernel="raw")
+    assert both == pytest.approx(3.0 * t.witness(real, real, fake, kernel="raw")
                                  + t.witness(real, real, fake, kernel="features"), rel=1e-12, abs=1e-14)
     with pytest.raises(ValueError, match="kernel"):
         t.witness(real, real, fake, kernel="linear")
@@ -308,6 +309,8 @@ def test_bad_input_and_settings():
         SpectralNorm(lambda x: x)
     with pytest.raises(TypeError, match="raw_kernel must be True or False"):
         MMDGAN(2, raw_kernel="False")       # bool("False") would have been True
+    with pytest.raises(ValueError, match="raw_weight"):
+        MMDGAN(2, raw_weight=0.0)
 
 
 @pytest.mark.slow
