@@ -1,8 +1,9 @@
 """Mode collapse on 2-D mixtures: ring-8 and grid-25, GMN, GAN and MMD-GAN side by side.
 
-Every generator maps uniform noise through a ReLU MLP of width 128 (3 hidden layers; 6 for the
-GMN and the MMD-GAN on the grid). The GMN matches the data by MMD with a ladder of bandwidths from below a mode's width to the data's
-extent; the GAN fights a discriminator of the same size; the MMD-GAN adds to the GMN's kernel a
+Every generator maps uniform noise through a ReLU MLP (the recipes' widths and depths: the GMN
+3 x 128 on the ring and 6 x 128 on the grid, the GAN 3 x 128 and 6 x 64, the MMD-GAN 6 x 64 on
+both). The GMN matches the data by MMD with a ladder of bandwidths from below a mode's width to
+the data's extent; the GAN fights a discriminator; the MMD-GAN adds to the GMN's kernel a
 second one on the features of a spectrally normalised critic. The recipes (steps, batch sizes,
 learning rates) are minigan.protocol.RECIPES, shared with `minigan modes`. Scored on the published protocol
 (VEEGAN, PacGAN): 2,500 samples, high quality = within 3 std of the nearest centre,
