@@ -272,7 +272,7 @@ def _torch_gmn_step(torch, net, seed=0):
     return step
 
 
-PEER_HEADER = f"{'case':52} {'dtype':7} {'torch':>10} {'cython':>10} {'cy/torch':>8}"
+PEER_HEADER = f"{'case':62} {'dtype':7} {'torch':>10} {'cython':>10} {'cy/torch':>8}"
 
 
 def run_peers(quick=False, progress=print):
@@ -313,7 +313,7 @@ def run_peers(quick=False, progress=print):
 
 
 def format_peer_row(r):
-    return (f"{r['case']:52} {r['dtype']:7} {r['torch_s']:10.5f} {r['cython_s']:10.5f} "
+    return (f"{r['case']:62} {r['dtype']:7} {r['torch_s']:10.5f} {r['cython_s']:10.5f} "
             f"{r['torch_s'] / r['cython_s']:7.1f}x")
 
 
@@ -322,13 +322,13 @@ def _fmt(v, spec):
     return format(v, spec) if v is not None else format("-", ">" + spec.split(".")[0])
 
 
-HEADER = (f"{'case':52} {'dtype':7} {'thr':>3} {'numpy':>10} {'cython':>10} {'speedup':>8} "
+HEADER = (f"{'case':62} {'dtype':7} {'thr':>3} {'numpy':>10} {'cython':>10} {'speedup':>8} "
           f"{'np MiB':>8} {'cy MiB':>8} {'Mpair/s':>8} {'of exp':>6}")
 
 
 def format_row(r):
     rate = r.get("pairs_per_s")
-    return (f"{r['case']:52} {r['dtype']:7} {r['threads']:>3} {_fmt(r['numpy_s'], '10.5f')} "
+    return (f"{r['case']:62} {r['dtype']:7} {r['threads']:>3} {_fmt(r['numpy_s'], '10.5f')} "
             f"{_fmt(r['cython_s'], '10.5f')} {_fmt(r['speedup'], '7.1f')}x "
             f"{_fmt(r['numpy_peak_MiB'], '8.1f')} {_fmt(r['cython_peak_MiB'], '8.2f')} "
             f"{_fmt(rate and rate / 1e6, '8.0f')} {_fmt(r.get('exp_floor_fraction'), '6.2f')}")
