@@ -42,6 +42,9 @@ pass of f over [X; Y] forward and backward, and that backward also returns d(-MM
 negative is the generator's feature gradient. Both players then step from the same point (the
 generator sees the critic before its update, not after), and a step costs about 1.25 GMN steps
 instead of 2-3: the network passes and the feature MMD are not repeated for the generator.
+The recipes (minigan.protocol) use it: within a fixed time, the extra steps were worth more than
+the generator's look at the updated critic (grid-25, seed 0: 86.7 % of samples near a mode
+alternating, 90.8 % simultaneous with the same CPU time).
 
 Why the raw-input kernel (raw_kernel=True, the default) matters. A Gaussian kernel on the data is
 *characteristic*: MMD^2 = 0 only when the two distributions are equal. On features f(x) that is
@@ -51,8 +54,8 @@ features while the samples stay wrong, and the critic has no way to point this o
 
     k((x, f(x)), (y, f(y))) = k_sigma(f(x), f(y)) + lambda k_raw(x, y)      (lambda = raw_weight > 0)
 
-has MMD^2 = MMD^2_features + lambda MMD^2_raw >= lambda MMD^2_raw, so it is zero only when the distributions are
-equal, whatever the critic does; the raw term also never saturates, so G always gets a useful
+has MMD^2 = MMD^2_features + lambda MMD^2_raw >= lambda MMD^2_raw, so it is zero only when the
+distributions are equal, whatever the critic does; the raw term also never saturates, so G always gets a useful
 gradient, even in the first steps when the critic is still random.
 
 Why a stabiliser. The critic's best move is to push real and generated features apart until the
