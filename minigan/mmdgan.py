@@ -53,11 +53,11 @@ lost as soon as f maps two different points to the same feature vector (a critic
 outputs than it needs, or one that has saturated): the generator can then win by matching the
 features while the samples stay wrong, and the critic has no way to point this out. The sum
 
-    k((x, f(x)), (y, f(y))) = k_sigma(f(x), f(y)) + lambda k_raw(x, y)      (lambda = raw_weight > 0)
+    k((x, f(x)), (y, f(y))) = k_sigma(f(x), f(y)) + lambda k_raw(x, y)    (lambda = raw_weight > 0)
 
 has MMD^2 = MMD^2_features + lambda MMD^2_raw >= lambda MMD^2_raw, so it is zero only when the
-distributions are equal, whatever the critic does; the raw term also never saturates, so G always gets a useful
-gradient, even in the first steps when the critic is still random.
+distributions are equal, whatever the critic does; the raw term also never saturates, so G
+always gets a useful gradient, even in the first steps when the critic is still random.
 
 Why a stabiliser. The critic's best move is to push real and generated features apart until the
 kernel between them is 0: then MMD^2 stops growing and its gradient for the generator vanishes,
@@ -100,7 +100,8 @@ class MMDGAN(Trainer):
                  kernel characteristic, or a rule applied to 1000 real samples; None:
                  "median-ladder"
     raw_kernel:  add that raw-input kernel (default True; see the module docstring)
-    raw_weight:  its weight lambda in the generator's kernel k_sigma(f(x), f(y)) + lambda k_raw(x, y)
+    raw_weight:  its weight lambda in the generator's kernel
+                 k_sigma(f(x), f(y)) + lambda k_raw(x, y)
                  (default 1; any lambda > 0 keeps the kernel characteristic). Where the critic's
                  features are many and their MMD^2 much larger than the raw one (8x8 digits),
                  a larger lambda keeps the generator matching the data as a whole
@@ -124,8 +125,8 @@ class MMDGAN(Trainer):
     def __init__(self, data_dim, *, noise_dim=None, hidden=(64, 64), activation="relu",
                  critic_hidden=None, features=16, generator=None, critic=None, sigmas=None,
                  raw_sigmas=None, raw_kernel=True, raw_weight=1.0, critic_steps=1,
-                 stabilizer="spectral",
-                 clip_value=0.01, simultaneous=False, estimator="unbiased", lr_g=1e-3, lr_c=1e-3,
+                 simultaneous=False, stabilizer="spectral", clip_value=0.01,
+                 estimator="unbiased", lr_g=1e-3, lr_c=1e-3,
                  betas=(0.5, 0.999), noise="uniform", standardize=True, seed=None,
                  dtype=np.float64, backend=None):
         super().__init__(data_dim, noise_dim, noise, seed, dtype, standardize, backend)
@@ -150,7 +151,8 @@ class MMDGAN(Trainer):
         self.nets["C"] = self._network(critic, [self.data_dim, *critic_hidden, self.features],
                                        "leaky_relu", "identity", self._init_rngs[1], "critic")
         # the critic's passes run on `self._f`: the critic itself, or its spectrally normalised twin
-        self._sn = SpectralNorm(self.critic, seed=self._init_rngs[1]) if stabilizer == "spectral" else None
+        self._sn = (SpectralNorm(self.critic, seed=self._init_rngs[1])
+                    if stabilizer == "spectral" else None)
         self._f = self.critic if self._sn is None else self._sn.normed
         self.opts["G"] = Adam(self.generator.params, lr=lr_g, betas=betas, backend=self.backend)
         self.opts["C"] = Adam(self.critic.params, lr=lr_c, betas=betas, backend=self.backend)
@@ -199,8 +201,9 @@ class MMDGAN(Trainer):
 
         points: (p, data_dim), real: (n, data_dim), fake: (m, data_dim), all in data space.
         kernel: "learned", the generator's kernel k_sigma(f(t), f(x)) + raw_weight k_raw(t, x)
-        (without the raw part when raw_kernel is False); "features", k_sigma(f(t), f(x)) alone, what the
-        critic shapes; "raw", k_raw(t, x) alone, the GMN's fixed Gaussian yardstick.
+        (without the raw part when raw_kernel is False); "features", k_sigma(f(t), f(x))
+        alone, what the critic shapes; "raw", k_raw(t, x) alone, the GMN's fixed Gaussian
+        yardstick.
         h is positive where the data has more mass than the generator, negative where the
         generator puts too much, and MMD^2 (biased) = mean_i h(real_i) - mean_j h(fake_j).
         Returns (p,).
@@ -254,7 +257,7 @@ class MMDGAN(Trainer):
         return self._record(critic_mmd2=critic_mmd2, generator_mmd2=g_mmd2)
 
     def _critic_update(self):
-        """Adam step on the critic's raw parameters (then the clipping, if that is the stabiliser)."""
+        """Adam step on the critic's raw parameters (then clipping, if that is the stabiliser)."""
         self.opts["C"].step(self.critic.grads)
         if self.stabilizer == "clip":
             for p in self.critic.params:

@@ -77,16 +77,18 @@ def _mmdgan(depth):
 
 # The MMD-GAN: the GMN's raw-input ladder, plus a spectrally normalised critic (one hidden layer
 # of 128, 8 features, with their own kernel), both players updated from one shared pass
-# (simultaneous=True, a step costs about 1.3 GMN steps of the same generator) and generators of
-# width 64, whose steps cost a third of width 128's: within half the GMN's CPU time that buys
-# 3-4x its steps, and at this budget steps are what the quality comes from (grid, seed 0, HQ
-# every 500 steps of a width-128 run kept rising to the end: 89 % at 9,000, 92 % at 14,000).
+# (simultaneous=True, a step costs about 1.25 GMN steps of the same generator) and generators of
+# width 64, whose steps cost half of width 128's (grid, batch 256: 3.1 against 6.7 ms of CPU):
+# within half the GMN's CPU time the grid recipe takes 28,000 steps to the GMN's 20,000, and at
+# this budget steps are what the quality comes from (grid, seed 0, HQ every 500 steps of a
+# width-128 run kept rising to the end: 89 % at 9,000, 92 % at 14,000).
 # What each change bought on the grid (seed 0 / seed 2, % HQ, each run at about half the GMN's
 # time): alternating updates, G 6 x 128, 5,000 steps at batch 512: 86.7 / 87.5; simultaneous,
 # 7,000 steps: 90.8 / 88.9; batch 256, 14,000 steps: 92.0 / 89.5; G 6 x 64, 28,000 steps:
 # 93.8 / 93.4. On the ring too the deeper generator wins (seeds 0 / 1, simultaneous, batch 256:
-# G 3 x 64, 10,000 steps, 90.2 / 91.2 %; G 6 x 64, 8,000 steps, 95.6 / 95.2 %). The rates decay to 10 %, not to the GMN's 1 % (alternating, seed 0, decay to
-# 1 % / 10 % / 20 % / none: 76 / 87 / 86 / 74 %; simultaneous, 5 % / 10 % / 20 %: 88 / 91 / 89 %).
+# G 3 x 64, 10,000 steps, 90.2 / 91.2 %; G 6 x 64, 8,000 steps, 95.6 / 95.2 %). The rates decay
+# to 10 %, not to the GMN's 1 % (alternating, seed 0, decay to 1 % / 10 % / 20 % / none:
+# 76 / 87 / 86 / 74 %; simultaneous, 5 % / 10 % / 20 %: 88 / 91 / 89 %).
 RECIPES.update({
     ("MMDGAN", "ring"): dict(make=_mmdgan(6), steps=7000, batch_size=256, lr_decay=0.1),
     ("MMDGAN", "grid"): dict(make=_mmdgan(6), steps=28000, batch_size=256, lr_decay=0.1),
