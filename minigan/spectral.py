@@ -83,8 +83,9 @@ class SpectralNorm:
             raise TypeError(f"net must be a minigan.MLP, got {type(net).__name__}")
         self.net = net
         rng = np.random.default_rng(seed)
-        self.u = [power_iteration(W, self._unit(rng.standard_normal(len(W)), W.dtype), INIT_ITERATIONS)
-                  for W in net.params[0::2]]
+        with np.errstate(invalid="ignore"):   # an all-zero W gives u = 0/0: refresh() says so
+            self.u = [power_iteration(W, self._unit(rng.standard_normal(len(W)), W.dtype),
+                                      INIT_ITERATIONS) for W in net.params[0::2]]
         self.normed = MLP(net.sizes, net.activation, net.output_activation, dtype=net.dtype,
                           backend=net.backend)
         self.normed.params[1::2] = net.params[1::2]   # shared biases
@@ -105,6 +106,11 @@ class SpectralNorm:
             self.u = [power_iteration(W, u) for W, u in zip(self.net.params[0::2], self.u)]
         self._caches = []
         for l, (W, u) in enumerate(zip(self.net.params[0::2], self.u)):
+            sigma = np.linalg.norm(W.T @ u)
+            if not 0 < sigma < np.inf:   # W / sigma would be NaN or inf everywhere, silently
+                raise ValueError(f"spectral normalisation divides each weight matrix by its "
+                                 f"largest singular value, estimated ||W^T u||, and for layer "
+                                 f"{l + 1} that is {sigma} (all-zero weights, or a zero u)")
             W_sn, cache = spectral_normalize_forward(W, u)
             self.normed.params[2 * l][...] = W_sn   # in place: the compiled passes hold these arrays
             self._caches.append(cache)

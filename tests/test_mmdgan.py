@@ -188,6 +188,8 @@ def test_save_load_continue_equals_uninterrupted(stabilizer, simultaneous, tmp_p
     (lambda m: m["power_iteration_u"][0].append(0.5), "power_iteration_u must hold one list"),
     (lambda m: m.update(power_iteration_u="abc"), "power_iteration_u must hold one list"),
     (lambda m: m.update(raw_sigmas=[-1.0]), "sigmas"),
+    (lambda m: m["power_iteration_u"][0].__setitem__(slice(None), [0.0, 0.0]),
+     "for layer 1 that is 0.0"),          # a zero u: W_sn = W / 0 would have been NaN
     (lambda m: m.update(sigmas="abc"), "sigmas"),
 ])
 def test_hostile_checkpoint_fields_are_refused(tmp_path, edit, words):
@@ -307,6 +309,11 @@ def test_bad_input_and_settings():
         MMDGAN(2, critic=MLP([2, 4, 3]))
     with pytest.raises(TypeError, match="MLP"):
         SpectralNorm(lambda x: x)
+    zeroed = MLP([2, 4, 16], "leaky_relu", seed=0)
+    zeroed.params[2][...] = 0          # sigma = 0: W / sigma would be NaN, not an error
+    with pytest.raises(ValueError, match="for layer 2 that is nan"):
+        MMDGAN(2, critic=zeroed)
+    assert MMDGAN(2, critic=zeroed, stabilizer="none").critic is zeroed   # nothing to divide
     with pytest.raises(TypeError, match="raw_kernel must be True or False"):
         MMDGAN(2, raw_kernel="False")       # bool("False") would have been True
     with pytest.raises(ValueError, match="raw_weight"):
