@@ -211,8 +211,7 @@ def _describe(kernel):
 # ------------------------------------------------------------------- the test
 def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
              n_permutations=500, alpha=0.05, seed=None, max_memory=MAX_MEMORY,
-             kernel="gaussian", train_fraction=TRAIN_FRACTION, hidden=deep_kernel.HIDDEN,
-             n_features=deep_kernel.N_FEATURES):
+             kernel="gaussian", train_fraction=None, hidden=None, n_features=None):
     """Kernel two-sample test of H0: X and Y come from the same distribution.
 
     X: (n, d), Y: (m, d) samples (float32/float64/int; computed in float64).
@@ -233,8 +232,11 @@ def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
             sample, test on the rest; permutation only; see minigan.deep_kernel), or a kernel
             learned before: a function k(A, B) -> (len(A), len(B)) matrix such as a DeepKernel,
             used on all the rows (exact only if it was learned on other data).
-    train_fraction: kernel="deep": share of each sample the kernel is learned on, in (0, 1).
-    hidden, n_features: kernel="deep": the hidden widths and output width of the feature MLP.
+    train_fraction: kernel="deep" only: share of each sample the kernel is learned on, in
+            (0, 1); None: TRAIN_FRACTION (0.5).
+    hidden, n_features: kernel="deep" only: the hidden widths and output width of the feature
+            MLP; None: deep_kernel.HIDDEN and deep_kernel.N_FEATURES. Any of these three with
+            another kernel is an error (it would be ignored).
     Returns an MMDTestResult.
     """
     check_choice(method, "method", METHODS)
@@ -249,6 +251,12 @@ def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
     max_memory = check_positive_int(max_memory, "max_memory")
     if not callable(kernel):
         check_choice(kernel, "kernel", KERNELS)
+    deep_settings = {"train_fraction": train_fraction, "hidden": hidden, "n_features": n_features}
+    if not (isinstance(kernel, str) and kernel == "deep"):
+        given = [name for name, value in deep_settings.items() if value is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} only apply to kernel='deep' (a kernel that is "
+                             f"learned here); with kernel={kernel!r:.40} they would be ignored")
     if kernel != "gaussian":
         return _learned_kernel_test(X, Y, kernel, sigmas, estimator, method, n_permutations,
                                     alpha, seed, max_memory, train_fraction, hidden, n_features)
@@ -339,13 +347,14 @@ def _learned_kernel_test(X, Y, kernel, sigmas, estimator, method, n_permutations
                          f"length-scales (got sigmas={sigmas!r})")
     if method != "permutation":
         raise ValueError("a learned or given kernel needs method='permutation'")
+    deep = isinstance(kernel, str) and kernel == "deep"
+    train_fraction = TRAIN_FRACTION if train_fraction is None else train_fraction
     train_fraction = check_positive_float(train_fraction, "train_fraction")
     if train_fraction >= 1:
         raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction!r}")
     X = as_float_array(X, "X", ndim=2, dtype=np.float64)
     Y = as_float_array(Y, "Y", ndim=2, dtype=np.float64)
     check_same_width(X, Y, "X", "Y")
-    deep = kernel == "deep"
     need = required_rows(method, estimator, kernel="deep" if deep else "gaussian",
                          train_fraction=train_fraction)
     for name, A in (("X", X), ("Y", Y)):
@@ -360,8 +369,9 @@ def _learned_kernel_test(X, Y, kernel, sigmas, estimator, method, n_permutations
     if deep:
         X, Y = X[rng.permutation(len(X))], Y[rng.permutation(len(Y))]
         n_tr, m_tr = _train_rows(len(X), train_fraction), _train_rows(len(Y), train_fraction)
-        kernel, _ = deep_kernel.learn_kernel(X[:n_tr], Y[:m_tr], hidden=hidden,
-                                             n_features=n_features, seed=rng)
+        kernel, _ = deep_kernel.learn_kernel(
+            X[:n_tr], Y[:m_tr], hidden=deep_kernel.HIDDEN if hidden is None else hidden,
+            n_features=deep_kernel.N_FEATURES if n_features is None else n_features, seed=rng)
         X, Y, train_rows = X[n_tr:], Y[m_tr:], [n_tr, m_tr]
     checked = kernel if deep else _checked_kernel(kernel)   # a DeepKernel is trusted
     statistic, p_value, threshold = _permutation_test(

@@ -157,6 +157,10 @@ def test_too_few_rows_says_how_many_are_needed():
     (dict(kernel="deep", train_fraction=1.0), "train_fraction must be in"),
     (dict(kernel="deep", train_fraction=-0.5), "train_fraction must be a finite number"),
     (dict(kernel="deep", n_permutations=0), "n_permutations"),
+    # settings of the learned kernel used to be ignored silently with any other kernel
+    (dict(hidden=(8,)), "hidden only apply to kernel='deep'"),
+    (dict(kernel=lambda A, B: A @ B.T, n_features=4, train_fraction=0.3),
+     "train_fraction, n_features only apply to kernel='deep'"),
 ])
 def test_bad_options(options, match):
     X, Y = gaussians(20)
