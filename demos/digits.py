@@ -56,7 +56,8 @@ def make(method, seed, backend):
     if method == "GAN":
         return minigan.GAN(64, noise_dim=NOISE_DIM, hidden=HIDDEN, lr_g=GAN_LR, lr_d=GAN_LR,
                            seed=seed, backend=backend)
-    return minigan.MMDGAN(64, noise_dim=NOISE_DIM, hidden=HIDDEN, features=MMDGAN_FEATURES,
+    return minigan.MMDGAN(64, noise_dim=NOISE_DIM, hidden=HIDDEN, critic_hidden=HIDDEN,
+                          features=MMDGAN_FEATURES, raw_sigmas="median-ladder",
                           raw_weight=MMDGAN_RAW_WEIGHT, simultaneous=True, lr_g=MMDGAN_LR_G,
                           lr_c=MMDGAN_LR_C, seed=seed, backend=backend)
 

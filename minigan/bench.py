@@ -102,6 +102,9 @@ def _step_trainer(kind, net, backend, seed=0):
     """A calibrated trainer of `kind` on the `net` sizes, and the real rows one step takes."""
     noise_dim, hidden, data_dim = NETS[net]
     cls, settings = STEP_KINDS[kind]
+    if cls is MMDGAN:   # the rows' critic: the generator's widths, 16 features, 5 bandwidths
+        settings = {"critic_hidden": hidden, "features": 16, "raw_sigmas": "median-ladder",
+                    **settings}
     trainer = cls(data_dim, noise_dim=noise_dim, hidden=hidden, seed=seed, backend=backend,
                   **settings)
     rows = trainer._rows_per_step(BATCH)  # the MMD-GAN: one batch per critic update (+ one for G)
