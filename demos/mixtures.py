@@ -36,7 +36,7 @@ N_SHOW = 2500          # samples drawn in each panel
 def train_with_frames(method, dataset, seed, steps, progress, animate):
     """Train one method; when animating keep N_FRAMES snapshots of its samples."""
     frames = []
-    total = steps or protocol.RECIPES[method, dataset]["steps"]
+    total = protocol.RECIPES[method, dataset]["steps"] if steps is None else steps
     every = max(1, total // N_FRAMES)
 
     def snapshot(trainer):
@@ -130,8 +130,7 @@ def main(argv=None, dataset=DATASET):
     figures = run(args.dataset, args.out, args.seed, args.steps, not args.quiet, args.animate)
     for method in protocol.METHODS:
         f = figures[method]
-        print(f"{method}: {f['modes']} modes, {f['high_quality_pct']:.1f}% high quality, "
-              f"reverse KL {f['reverse_kl']:.3f}, MMD two-sample test vs real p = "
+        print(f"{method}: {protocol.describe(f)}, MMD two-sample test vs real p = "
               f"{f['mmd_test_p']:.3f}, trained in {f['train_seconds']:.1f} s")
     print("wrote " + ", ".join(figures["files"]))
     print(f"wall time {time.perf_counter() - t0:.1f} s")

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from minigan import protocol
+from minigan.cliargs import int_at_least, output_dir
 
 # ----------------------------------------------------------------- settings
 DATASET = "ring"
@@ -98,18 +99,18 @@ def run(out_dir=OUT_DIR, dataset=DATASET, seed=SEED, steps=STEPS, progress=True)
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="minigan demo mmdgan-witness", description=__doc__.split("\n")[0])
-    p.add_argument("--out", default=OUT_DIR, help="output folder (default %(default)s)")
+    p.add_argument("--out", type=output_dir, default=OUT_DIR,
+                   help="output folder (default %(default)s)")
     p.add_argument("--dataset", default=DATASET, choices=list(protocol.DATASETS))
-    p.add_argument("--seed", type=int, default=SEED)
-    p.add_argument("--steps", type=int, default=STEPS)
+    p.add_argument("--seed", type=int_at_least(0), default=SEED)
+    p.add_argument("--steps", type=int_at_least(1), default=STEPS)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     r = run(args.out, args.dataset, args.seed, args.steps, not args.quiet)
     f = r["figures"]
-    print(f"MMD-GAN on {args.dataset}: {f['modes']} modes, {f['high_quality_pct']:.1f}% high quality, "
-          f"reverse KL {f['reverse_kl']:.3f}, trained in {r['train_seconds']:.1f} s; "
-          f"witness at steps {r['snapshots']}")
+    print(f"MMD-GAN on {args.dataset}: {protocol.describe(f)}, trained in "
+          f"{r['train_seconds']:.1f} s; witness at steps {r['snapshots']}")
     print("wrote " + ", ".join(r["files"]))
     print(f"wall time {time.perf_counter() - t0:.1f} s")
 

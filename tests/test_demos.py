@@ -88,6 +88,17 @@ def test_modes_command_prints_the_table_and_json(tmp_path, capsys):
     assert len(saved["runs"]) == 6 and {r["seed"] for r in saved["runs"]} == {0, 1}
 
 
+def test_protocol_train_takes_the_recipe_length_only_when_not_told(capsys):
+    from minigan import protocol
+    trainer, _ = protocol.train("MMDGAN", "ring", steps=3, progress=False)
+    assert trainer.step_count == 3
+    with pytest.raises(ValueError, match="steps"):   # 0 used to mean "the recipe's 7,000"
+        protocol.train("MMDGAN", "ring", steps=0, progress=False)
+    assert set(protocol.evaluate(trainer, "ring")) == {"modes", "high_quality_pct", "reverse_kl"}
+    assert (protocol.describe({"modes": 8, "high_quality_pct": 95.24, "reverse_kl": 0.00116})
+            == "8 modes, 95.2% high quality, reverse KL 0.001")
+
+
 def test_cli_runs_the_mmdgan_witness_demo(tmp_path, capsys):
     cli.main(["demo", "mmdgan-witness", "--out", str(tmp_path), "--steps", "3", "--quiet"])
     assert "MMD-GAN on ring" in capsys.readouterr().out

@@ -205,12 +205,14 @@ def test_hostile_checkpoint_fields_are_refused(tmp_path, edit, words):
         MMDGAN.load(tmp_path / "bad.npz")
 
 
-def test_a_rolled_back_step_puts_the_power_iteration_vectors_back():
+@pytest.mark.parametrize("simultaneous", [False, True])
+def test_a_rolled_back_step_puts_the_power_iteration_vectors_back(simultaneous):
     # a diverged step is undone whole (minigan.divergence): the spectral norm's u vectors
     # too, so that continuing afterwards gives the numbers of a run that never diverged
     X = data.grid().sample(500, seed=0)
-    straight = small(critic_steps=2, seed=1).fit(X, steps=10, batch_size=16, progress=False)
-    t = small(critic_steps=2, seed=1).fit(X, steps=5, batch_size=16, progress=False)
+    kw = dict(critic_steps=2, simultaneous=simultaneous, seed=1)
+    straight = small(**kw).fit(X, steps=10, batch_size=16, progress=False)
+    t = small(**kw).fit(X, steps=5, batch_size=16, progress=False)
     u_before = [u.copy() for u in t._sn.u]
     lr_g, lr_c = t.opts["G"].lr, t.opts["C"].lr
     t.opts["G"].lr = t.opts["C"].lr = 1e100

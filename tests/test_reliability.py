@@ -312,15 +312,18 @@ def cli_error(capsys, argv, status):
     ["demo", "two-sample-power", "--trials", "0"], ["demo", "two-sample-power", "--trials", "-1"],
     ["demo", "gaussian-1d", "--batch-size", "1"], ["demo", "gaussian-1d", "--gmn-steps", "0"],
     ["demo", "ring", "--seed", "-1"], ["bench", "--json", "/missing/dir/x.json"],
+    # the witness demo took --steps 0 (and trained the recipe's length) and --seed -1
+    ["demo", "mmdgan-witness", "--steps", "0"], ["demo", "mmdgan-witness", "--seed", "-1"],
     ["modes", "--json", "/missing/dir/x.json"],
 ])
 def test_cli_refuses_nonsense_settings_before_running(argv, capsys):
     assert "error: argument" in cli_error(capsys, argv, 2)
 
 
-def test_cli_refuses_an_existing_file_as_output_folder(tmp_path, capsys):
+@pytest.mark.parametrize("demo", ["ring", "mmdgan-witness"])
+def test_cli_refuses_an_existing_file_as_output_folder(demo, tmp_path, capsys):
     (tmp_path / "f").write_text("x")
-    assert "not a folder" in cli_error(capsys, ["demo", "ring", "--out", str(tmp_path / "f")], 2)
+    assert "not a folder" in cli_error(capsys, ["demo", demo, "--out", str(tmp_path / "f")], 2)
 
 
 def test_mmd_test_cli_input_files(tmp_path, capsys):
