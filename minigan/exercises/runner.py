@@ -79,7 +79,8 @@ class Learner:
                               f"overwrites your file: copy your work out first)")
             self.functions[name] = fn
 
-    def __call__(self, name, *args):
+    def __call__(self, name, *args, hint=None):
+        """self.functions[name](*args); `hint` replaces the generic one if it raises."""
         try:
             with _quiet():
                 return self.functions[name](*args)
@@ -89,8 +90,11 @@ class Learner:
                           "write the lines marked TODO, then delete the `raise "
                           "NotImplementedError(...)` line below them") from None
         except (Exception, SystemExit) as e:
+            if isinstance(e, TypeError) and not _frames(e, self.path):  # the call itself failed
+                hint = (f"the checker calls {name} with the skeleton's arguments: keep its "
+                        f"signature")
             raise Failure(f"{name} raised {_describe(e, self.path)}",
-                          "read the line it names: a wrong shape in a product or a "
+                          hint or "read the line it names: a wrong shape in a product or a "
                           "misspelt name is the usual cause") from None
 
 
@@ -104,12 +108,17 @@ def _quiet():
 
 def _where(error, path, code=True):
     """'line N of PATH: `code`' for the innermost frame of the learner's file in the traceback."""
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == str(path)]
+    frames = _frames(error, path)
     if not frames:
         return f"in {path}"
     frame = frames[-1]
     shown = f": `{frame.line.strip()}`" if code and frame.line else ""
     return f"line {frame.lineno} of {path}{shown}"
+
+
+def _frames(error, path):
+    """The traceback's frames that lie in the learner's file."""
+    return [f for f in traceback.extract_tb(error.__traceback__) if f.filename == str(path)]
 
 
 def _describe(error, path):
@@ -174,31 +183,32 @@ def compare(what, got, expected, against, mistakes=(), nonfinite_hint=None):
                       nonfinite_hint or "an overflow (exp of a large number) or 0/0 somewhere")
     got = got.astype(np.float64)
     want = expected.astype(np.float64)
-    err = rel_error(got, want)
-    if err <= tol:
-        return
-    message = f"{what}: relative error {err:.3g} against {against} (tolerance {tol:g})"
-    raise Failure(message, _diagnose(got, want, tol, mistakes))
+    with np.errstate(all="ignore"):   # a learner's 1e300 may overflow the norms: then err = inf
+        err = rel_error(got, want)
+        if err <= tol:
+            return
+        hint = _diagnose(what, got, want, tol, mistakes)
+    raise Failure(f"{what}: relative error {err:.3g} (tolerance {tol:g}) against {against}", hint)
 
 
-def _diagnose(got, want, tol, mistakes):
-    """A hint for a wrong answer of the right shape, or None."""
+def _diagnose(what, got, want, tol, mistakes):
+    """A hint for a wrong answer `what` of the right shape, or None."""
     close = max(tol, 1e-6)
     for hint, wrong in mistakes:
         wrong = np.asarray(wrong, dtype=np.float64)
         if wrong.shape == got.shape and rel_error(got, wrong) <= close:
             return hint
     if not np.any(got):
-        return "it is all zeros"
+        return f"your {what} is all zeros"
     norm2 = float(np.sum(want * want))
     if norm2 > 0:
         c = float(np.sum(got * want)) / norm2          # the least-squares scale of got on want
         if rel_error(got, c * want) <= close:
             if abs(c + 1) < 1e-3:
-                return "the sign is flipped: it is minus the right answer"
-            return f"it is the right answer times {_factor(c)}: a missing or extra factor"
+                return f"your {what} is the right shape but its sign is flipped"
+            return f"your {what} is the right shape but off by a factor of {_factor(c)}"
     if got.ndim == 2 and got.shape[0] == got.shape[1] and rel_error(got, want.T) <= close:
-        return "it is transposed"
+        return f"your {what} is transposed"
     return None
 
 

@@ -34,7 +34,7 @@ def check_adam(learner, case):
     p_ref = case["p"].copy()
     opt = Adam([p_ref], lr=lr, betas=(b1, b2), eps=eps, backend="numpy")
     p, m, v = case["p"].copy(), np.zeros_like(p_ref), np.zeros_like(p_ref)
-    in_place = ("{} did not change: update it in place ({} ...), as minigan.optim does; "
+    in_place = ("{} did not change: update it in place ({}...), as minigan.optim does; "
                 "`{} = ...` inside the function makes a new array the caller never sees")
     for t, g in enumerate(case["grads"], start=1):
         before = p_ref.copy()
