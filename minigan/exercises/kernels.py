@@ -39,20 +39,25 @@ def _directions(X, Y, sigmas):
     return out
 
 
-def mmd_cases(rng, equal_sizes_last=True):
-    """X: (n, d), Y: (m, d) shifted by 0.7, 1-3 length-scales, both estimators, both dtypes."""
+def _samples(rng, dtype, equal_sizes=False):
+    """X: (n, d), Y: (m, d) shifted by 0.7 (n != m unless equal_sizes), 1-3 length-scales."""
+    n, m = (int(v) for v in rng.choice(np.arange(2, 8), 2, replace=False))
+    m = n if equal_sizes else m
+    d = int(rng.integers(1, 4))
+    X = rng.standard_normal((n, d)).astype(dtype)
+    Y = (rng.standard_normal((m, d)) + 0.7).astype(dtype)
+    k = int(rng.integers(1, 4))
+    sigmas = sorted(float(s) for s in rng.choice([0.4, 0.7, 1.3, 2.5, 4.0], k, replace=False))
+    return X, Y, sigmas
+
+
+def mmd_cases(rng):
+    """Both estimators, both dtypes; the last case has n = m (where a transpose hides)."""
     settings = [(np.float64, "unbiased"), (np.float64, "biased"), (np.float64, "unbiased"),
                 (np.float32, "biased"), (np.float32, "unbiased"), (np.float64, "biased")]
     cases = []
     for i, (dtype, estimator) in enumerate(settings):
-        n, m = (int(v) for v in rng.choice(np.arange(2, 8), 2, replace=False))
-        if equal_sizes_last and i == len(settings) - 1:
-            m = n
-        d = int(rng.integers(1, 4))
-        X = rng.standard_normal((n, d)).astype(dtype)
-        Y = (rng.standard_normal((m, d)) + 0.7).astype(dtype)
-        k = int(rng.integers(1, 4))
-        sigmas = sorted(float(s) for s in rng.choice([0.4, 0.7, 1.3, 2.5, 4.0], k, replace=False))
+        X, Y, sigmas = _samples(rng, dtype, equal_sizes=i == len(settings) - 1)
         cases.append({"label": f"X {X.shape}, Y {Y.shape}, sigmas {sigmas}, {estimator}, "
                                f"{X.dtype}",
                       "X": X, "Y": Y, "sigmas": sigmas, "estimator": estimator})
@@ -68,8 +73,8 @@ def _check_value(got, case):
     Kxy = mmd.gaussian_kernel(X.astype(np.float64), Y.astype(np.float64), sigmas)
     mistakes = [(LENGTH_SCALE, mmd.mmd2(X, Y, [np.sqrt(s) for s in sigmas], estimator,
                                         backend="numpy")),
-                (f"these are the normalisers of the {OTHER[estimator]} estimator; the "
-                 f"{estimator} one is in docs/guide.md, section 3.1",
+                (f"this is the {OTHER[estimator]} estimator's MMD^2; the {estimator} one "
+                 f"(its normalisers, its diagonal) is in docs/guide.md, section 3.1",
                  mmd.mmd2(X, Y, sigmas, OTHER[estimator], backend="numpy")),
                 ("the cross term is -2 c_xy sum_ij k(x_i, y_j): its factor 2 is missing",
                  value + c_xy * Kxy.sum())]
@@ -161,12 +166,12 @@ def check_grad_both(learner, case):
 # ------------------------------------------------------------------------------ witness
 def witness_cases(rng):
     cases = []
-    for case in mmd_cases(rng, equal_sizes_last=False)[:4]:
-        p, d = int(rng.integers(3, 9)), case["X"].shape[1]
-        case["points"] = rng.uniform(-2, 2, (p, d)).astype(case["X"].dtype)
-        case["label"] = f"points ({p}, {d}), " + case["label"].rsplit(", ", 2)[0] + \
-            f", {case['X'].dtype}"
-        cases.append(case)
+    for dtype in (np.float64, np.float64, np.float64, np.float32):
+        X, Y, sigmas = _samples(rng, dtype)
+        points = rng.uniform(-2, 2, (int(rng.integers(3, 9)), X.shape[1])).astype(dtype)
+        cases.append({"label": f"points {points.shape}, X {X.shape}, Y {Y.shape}, "
+                               f"sigmas {sigmas}, {X.dtype}",
+                      "points": points, "X": X, "Y": Y, "sigmas": sigmas})
     return cases
 
 

@@ -131,8 +131,6 @@ def as_result(what, got):
     if got is None:
         raise Failure(f"{what} is None", f"the line that computes {what} is missing, or the "
                       f"function does not return it")
-    if got is Ellipsis:
-        raise Failure(f"{what} is `...`", "a blank is still unfilled")
     try:
         a = np.asarray(got)
     except Exception:
@@ -175,7 +173,8 @@ def compare(what, got, expected, against, mistakes=(), nonfinite_hint=None):
     if expected.ndim and got.dtype != expected.dtype:
         raise Failure(f"{what} is {got.dtype} where the inputs are {expected.dtype}",
                       "minigan keeps the inputs' dtype: float32 in, float32 out (a float64 "
-                      "constant array, or np.zeros without dtype=, promotes)")
+                      "array, np.zeros without dtype=, or a NumPy integer such as "
+                      "np.prod(shape) promotes; a Python number does not)")
     if not np.all(np.isfinite(got)):
         bad = int(np.size(got) - np.isfinite(got).sum())
         kind = "NaN" if np.any(np.isnan(got)) else "inf"
