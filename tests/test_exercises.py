@@ -64,7 +64,7 @@ def test_the_library_lines_filled_in_pass(tmp_path, capsys, name):
 MISTAKES = [
     ("affine_backward", "dW = x.T @ dout", "dW = x.T @ dout / len(x)",
      "sum over the batch, do not average"),
-    ("affine_backward", "dx = dout @ W.T", "dx = (dout @ W.T).T", "it is transposed"),
+    ("affine_backward", "dx = dout @ W.T", "dx = (dout @ W.T).T", "your dx is transposed"),
     ("affine_backward", "db = dout.sum(axis=0)", "db = -dout.sum(axis=0)",
      "your db is the right shape but its sign is flipped"),
     ("affine_backward", "dx = dout @ W.T", "dx = 2 * dout @ W.T",
@@ -74,6 +74,8 @@ MISTAKES = [
     ("relu_backward", "dx = dout * (x > 0)", "dx = dout * (x >= 0)",
      "at x = 0 exactly, max(x, 0) has no derivative"),
     ("relu_backward", "dx = dout * (x > 0)", "dx = x > 0", "array of booleans"),
+    ("bce_with_logits", "loss = np.mean(softplus(s) - t * s)", "loss = softplus(s) - t * s",
+     "loss is one number (a mean over the entries)"),
     ("bce_with_logits", "dlogits = (sigmoid(s) - t) / s.size", "dlogits = sigmoid(s) - t",
      "the gradient carries 1/N"),
     ("bce_with_logits", "return np.maximum(s, 0) + np.log1p(np.exp(-np.abs(s)))",

@@ -44,6 +44,8 @@ def load(path):
         raise Failure(f"cannot read {path}: {e}") from None
     try:
         code = compile(source, str(path), "exec")
+    except ValueError as e:   # null bytes in the source
+        raise Failure(f"cannot read {path}: {e}") from None
     except SyntaxError as e:
         where = f"line {e.lineno}" + (f", column {e.offset}" if e.offset else "")
         text = (e.text or "").rstrip("\n")
@@ -167,8 +169,9 @@ def compare(what, got, expected, against, mistakes=(), nonfinite_hint=None):
     if got.shape != expected.shape and not (got.size == 1 and expected.size == 1):
         transposed = got.ndim == 2 and got.shape == expected.shape[::-1]
         raise Failure(f"{what} has shape {got.shape}, expected {expected.shape}",
-                      "it is transposed" if transposed else
-                      f"a gradient has the shape of what it is the gradient of")
+                      f"your {what} is transposed" if transposed else
+                      f"{what} is one number (a mean over the entries)" if expected.ndim == 0
+                      else "a gradient has the shape of what it is the gradient of")
     tol = TOLERANCE.get(expected.dtype, TOLERANCE[np.dtype(np.float64)])
     if expected.ndim and got.dtype != expected.dtype:
         raise Failure(f"{what} is {got.dtype} where the inputs are {expected.dtype}",
