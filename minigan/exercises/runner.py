@@ -141,7 +141,8 @@ def as_result(what, got):
         raise Failure(f"{what} is an array of booleans (True/False), not of numbers",
                       "a comparison such as x > 0 gives a mask; multiply it by what it selects")
     if a.dtype.kind not in "fiu":
-        raise Failure(f"{what} is a {type(got).__name__} of {a.dtype}, not an array of numbers")
+        kind = f"an array of {a.dtype}" if isinstance(got, np.ndarray) else f"a {type(got).__name__}"
+        raise Failure(f"{what} is {kind}, not an array of real numbers")
     return a
 
 
