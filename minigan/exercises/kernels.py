@@ -138,7 +138,7 @@ def check_grad_both(learner, case):
     shapes = ("dY has Y's shape (m, d), and Wxy is (n, m): w(x_i, y_b) for a fixed b is its "
               "column b, so the cross term uses Wxy.sum(0) and Wxy.T @ X (section 3.8, step 2)")
     got = unpack("mmd2_and_grad_both", learner("mmd2_and_grad_both", X.copy(), Y.copy(),
-                                               list(sigmas), estimator, hint=shapes), 3)
+                                               list(sigmas), estimator, shape_hint=shapes), 3)
     _check_value(got[0], case)
     _, dX, dY = mmd.mmd2_and_grad(X, Y, sigmas, estimator, backend="numpy", wrt="both")
     compare("dX", got[1], dX, LIBRARY)

@@ -81,8 +81,9 @@ class Learner:
                               f"overwrites your file: copy your work out first)")
             self.functions[name] = fn
 
-    def __call__(self, name, *args, hint=None):
-        """self.functions[name](*args); `hint` replaces the generic one if it raises."""
+    def __call__(self, name, *args, shape_hint=None):
+        """self.functions[name](*args); `shape_hint` is the hint if it raises a ValueError
+        (NumPy's error for operands of mismatched shapes)."""
         try:
             with _quiet():
                 return self.functions[name](*args)
@@ -92,12 +93,13 @@ class Learner:
                           "write the lines marked TODO, then delete the `raise "
                           "NotImplementedError(...)` line below them") from None
         except (Exception, SystemExit) as e:
+            hint = ("read the line it names: a wrong shape in a product or a misspelt name is "
+                    "the usual cause")
             if isinstance(e, TypeError) and not _frames(e, self.path):  # the call itself failed
-                hint = (f"the checker calls {name} with the skeleton's arguments: keep its "
-                        f"signature")
-            raise Failure(f"{name} raised {_describe(e, self.path)}",
-                          hint or "read the line it names: a wrong shape in a product or a "
-                          "misspelt name is the usual cause") from None
+                hint = f"the checker calls {name} with the skeleton's arguments: keep its signature"
+            elif isinstance(e, ValueError) and shape_hint:
+                hint = shape_hint
+            raise Failure(f"{name} raised {_describe(e, self.path)}", hint) from None
 
 
 @contextlib.contextmanager
