@@ -41,8 +41,10 @@ def test_every_guide_section_named_is_a_heading_of_the_guide():
 @pytest.mark.parametrize("name", NAMES)
 def test_an_untouched_skeleton_fails_with_a_message(tmp_path, capsys, name):
     assert exercise_cli.main(["start", name, "--dir", str(tmp_path)]) == 0
-    assert "# TODO" in (tmp_path / f"{name}.py").read_text()
-    code, out = check(tmp_path, capsys, name, (tmp_path / f"{name}.py").read_text())
+    text = (tmp_path / f"{name}.py").read_text()
+    assert "# TODO" in text and f"minigan exercise check {name}\n" in text
+    assert section(name) in text            # the skeleton sends the reader to the same section
+    code, out = check(tmp_path, capsys, name, text)
     assert code == 1
     assert "is not written yet: it still raises NotImplementedError" in out
     assert re.search(rf"line \d+ of {re.escape(str(tmp_path / name))}\.py", out)
