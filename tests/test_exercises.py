@@ -56,6 +56,8 @@ def test_the_library_lines_filled_in_pass(tmp_path, capsys, name):
     code, out = check(tmp_path, capsys, name, fill(name))
     assert code == 0, out
     lines = out.splitlines()
+    if name != NAMES[-1]:
+        assert lines.pop() == f"next: minigan exercise start {NAMES[NAMES.index(name) + 1]}"
     assert lines[-1].startswith(f"pass: {name} (")
     n_cases = int(re.search(r"\((\d+) cases\)", lines[-1]).group(1))
     assert sum(line.startswith("  ok ") for line in lines) == n_cases >= 4

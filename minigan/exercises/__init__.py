@@ -112,7 +112,10 @@ def check(name, path):
         except Failure as failure:
             return Result(False, lines + _failed(exercise, failure, label))
         lines.append(f"  ok    {label}")
-    return Result(True, lines + [f"pass: {name} ({len(cases)} cases)"])
+    names = list(EXERCISES)
+    following = names[names.index(name) + 1:]
+    after = [f"next: minigan exercise start {following[0]}"] if following else []
+    return Result(True, lines + [f"pass: {name} ({len(cases)} cases)"] + after)
 
 
 def _failed(exercise, failure, label=None):

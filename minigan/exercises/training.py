@@ -51,8 +51,8 @@ def check_adam(learner, case):
         m_hat, v_hat = m_ref / (1 - b1**t), v_ref / (1 - b2**t)
         wrong_steps = [
             ("the bias correction is missing: divide m by 1 - beta1^t and v by 1 - beta2^t "
-             "(at t = 1 the uncorrected step is about (1 - beta1) / sqrt(1 - beta2) times too "
-             "short or long)", -lr * m_ref / (np.sqrt(v_ref) + eps)),
+             "(at t = 1 the uncorrected step is (1 - beta1) / sqrt(1 - beta2) times the "
+             "corrected one, 3.2 for betas (0.9, 0.999))", -lr * m_ref / (np.sqrt(v_ref) + eps)),
             ("m is bias-corrected but v is not", -lr * m_hat / (np.sqrt(v_ref) + eps)),
             ("v is bias-corrected but m is not", -lr * m_ref / (np.sqrt(v_hat) + eps)),
             ("the step divides by sqrt(v_hat) + eps: the square root is missing",
