@@ -39,12 +39,18 @@ def _list():
     return 0
 
 
+def _command(action, name, directory):
+    """The command line that runs `action` on exercise `name` in `directory`."""
+    where = "" if directory == exercises.DEFAULT_DIR else f" --dir {directory}"
+    return f"minigan exercise {action} {name}{where}"
+
+
 def _start(name, directory, force):
     path = Path(directory) / f"{name}.py"
     if path.exists() and not force:
         print(f"minigan exercise start: {path} exists (your work, perhaps); check it with "
-              f"`minigan exercise check {name} --dir {directory}`, or pass --force to replace "
-              f"it with a fresh skeleton", file=sys.stderr)
+              f"`{_command('check', name, directory)}`, or pass --force to replace it with a "
+              f"fresh skeleton", file=sys.stderr)
         return 1
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,8 +59,7 @@ def _start(name, directory, force):
         print(f"minigan exercise start: cannot write {path}: {e}", file=sys.stderr)
         return 1
     print(f"wrote {path}: write the lines marked TODO, then run\n"
-          f"    minigan exercise check {name}" + (f" --dir {directory}"
-                                                  if directory != exercises.DEFAULT_DIR else ""))
+          f"    {_command('check', name, directory)}")
     return 0
 
 
