@@ -127,7 +127,9 @@ def extensions():
 
 
 setup(
-    packages=["minigan", "minigan._ext", "minigan.demos"],
+    # minigan.exercises.skeletons: the files `minigan exercise start` copies out (no __init__.py)
+    packages=["minigan", "minigan._ext", "minigan.demos", "minigan.exercises",
+              "minigan.exercises.skeletons"],
     # The top-level demos/ folder is installed as minigan.demos, so that
     # `minigan demo ...` works from any install and the scripts stay readable at the top.
     package_dir={"minigan.demos": "demos"},
