@@ -165,6 +165,7 @@ class MMDGAN(Trainer):
         self._sn = (SpectralNorm(self.critic, seed=self._init_rngs[1])
                     if stabilizer == "spectral" else None)
         self._f = self.critic if self._sn is None else self._sn.normed
+        self._clip()        # a clipped critic starts in its box: the bandwidths are fitted to it
         self.opts["G"] = Adam(self.generator.params, lr=lr_g, betas=betas, backend=self.backend)
         self.opts["C"] = Adam(self.critic.params, lr=lr_c, betas=betas, backend=self.backend)
         rules_or_values = {k: v if isinstance(v, str) or v is None else getattr(self, k)
@@ -271,6 +272,13 @@ class MMDGAN(Trainer):
     def _critic_update(self):
         """Adam step on the critic's raw parameters (then clipping, if that is the stabiliser)."""
         self.opts["C"].step(self.critic.grads)
+        self._clip()
+
+    def _clip(self):
+        """Weight clipping: every critic parameter into [-clip_value, clip_value] (Li et al.).
+        Called at construction too, before _calibrate fits the feature bandwidths to f's
+        features: clipping first shrinks them by orders of magnitude, and bandwidths fitted to
+        the unclipped critic would then see every pair of points as one (k = 1, MMD^2 = 0)."""
         if self.stabilizer == "clip":
             for p in self.critic.params:
                 np.clip(p, -self.clip_value, self.clip_value, out=p)
