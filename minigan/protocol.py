@@ -5,7 +5,7 @@ sample as high quality when it lies within 3 std of its nearest centre, report t
 covered (centres nearest to at least one high-quality sample), the % of high-quality
 samples and the reverse KL of the mode histogram against uniform; repeat over seeds.
 
-The training recipes below are the ones the README's table was made with; the demos
+The training recipes below are the ones docs/results.md's tables were made with; the demos
 (`minigan demo ring|grid`) and `minigan modes` share them.
 """
 import argparse

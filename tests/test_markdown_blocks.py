@@ -76,6 +76,17 @@ def test_headline_figures_are_quoted_from_results():
     assert not missing, f"README headline figures not in docs/results.md: {missing}"
 
 
+def test_compiled_page_calls_name_the_codes_variables():
+    """The gemm calls docs/compiled.md quotes use the names the kernel's source uses."""
+    page = (ROOT / "docs" / "compiled.md").read_text(encoding="utf-8")
+    source = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "ext").glob("*.pxi"))
+    calls = re.findall(r"`gemm\(([^`]*)\)`", page)
+    assert calls
+    for call in calls:
+        for name in re.findall(r"\b[A-Za-z_]\w*\b", call):
+            assert re.search(rf"\b{name}\b", source), f"compiled.md quotes {name}, not in the kernel"
+
+
 # spelled in pieces so that this file does not match itself
 HISTORY_WORDS = re.compile("|".join([r"\bses" + r"sion", r"\biss" + r"ue \d", r"first " + "plan",
                                      r"earlier " + "run"]), re.I)
