@@ -8,6 +8,8 @@
 - Nothing in the repository's text refers to a file outside it, and every docs/ file the code
   cites exists.
 - docs/make_figures.py, which draws the guide's diagrams, runs.
+- The guide's display formulas are LaTeX that GitHub renders, and every module that carries
+  maths names the guide section deriving it.
 """
 import re
 import subprocess
@@ -54,6 +56,46 @@ def test_no_block_with_checks_escapes_the_run():
                          ids=[f"{i}-{h[:40]}" for i, (h, _) in enumerate(GUIDE_BLOCKS)])
 def test_guide_block_runs(code, capsys):
     exec(compile(code, str(GUIDE), "exec"), {"__name__": "guide_block"})
+
+
+DISPLAY = re.compile(r"^\$\$\n(.*?)^\$\$$", re.M | re.S)
+GUIDED_MODULES = ["layers", "losses", "optim", "mmd", "spectral", "gan", "mmdgan", "deep_kernel"]
+
+
+def prose(path):
+    """The text of a markdown file outside its code blocks."""
+    return FENCE.sub("", path.read_text(encoding="utf-8"))
+
+
+def test_display_formulas_are_latex():
+    """Every display formula is a $$ ... $$ block GitHub renders (balanced, with LaTeX in it),
+    none is left as indented plain text."""
+    text = prose(GUIDE)
+    displays = DISPLAY.findall(text)
+    assert len(displays) >= 20
+    assert text.count("$$") == 2 * len(displays), "an unpaired $$"
+    for formula in displays:
+        assert "\\" in formula or "=" in formula
+        assert not re.search(r"[∂Σ‖⟨⟩√]", formula), f"plain-text maths inside $$: {formula[:60]}"
+    lines = text.splitlines()
+    indented = [line for before, line in zip(lines, lines[1:])   # an indented paragraph of maths
+                if not before.strip() and re.match(r"^ {2,}\S", line) and re.search(r"[=∂Σ]", line)]
+    assert not indented, f"plain-text display formulas: {indented[:3]}"
+    for line in text.splitlines():                       # inline maths: paired dollars
+        assert line.count("$") % 2 == 0, f"unpaired $ in: {line[:80]}"
+
+
+def test_each_maths_module_names_its_guide_section():
+    """The docstrings of the modules that carry the maths point to the guide section that
+    derives it, and that section exists."""
+    import importlib
+    headings = re.findall(r"^### (\d+\.\d+) ", GUIDE.read_text(encoding="utf-8"), re.M)
+    for name in GUIDED_MODULES:
+        doc = importlib.import_module(f"minigan.{name}").__doc__
+        assert "docs/guide.md" in doc, f"minigan/{name}.py does not point to the guide"
+        cited = re.findall(r"sections? (\d+\.\d+)", doc)
+        assert cited, f"minigan/{name}.py names no guide section"
+        assert set(cited) <= set(headings), f"minigan/{name}.py cites a section that is not there"
 
 
 def slug(heading):

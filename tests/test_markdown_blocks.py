@@ -76,6 +76,15 @@ def test_headline_figures_are_quoted_from_results():
     assert not missing, f"README headline figures not in docs/results.md: {missing}"
 
 
+@pytest.mark.parametrize("md", [README, *sorted((ROOT / "docs").glob("*.md"))],
+                         ids=lambda p: p.name)
+def test_no_debug_output_in_the_markdown(md):
+    """A printed dict's keys or an object's repr is a debugging line, not a result."""
+    text = md.read_text(encoding="utf-8")
+    for leftover in ("dict_keys(", "dict_values(", " object at 0x", "<function "):
+        assert leftover not in text, f"{md.name} holds a debugging line: {leftover}"
+
+
 def test_compiled_page_calls_name_the_codes_variables():
     """The gemm calls docs/compiled.md quotes use the names the kernel's source uses."""
     page = (ROOT / "docs" / "compiled.md").read_text(encoding="utf-8")
