@@ -85,6 +85,16 @@ def test_no_debug_output_in_the_markdown(md):
         assert leftover not in text, f"{md.name} holds a debugging line: {leftover}"
 
 
+@pytest.mark.parametrize("md", [README, *sorted((ROOT / "docs").glob("*.md"))],
+                         ids=lambda p: p.name)
+def test_no_control_characters_in_the_markdown(md):
+    """A backslash escape gone wrong in an edit (\\b, \\a, \\f of LaTeX read by Python) leaves a
+    control character where the formula had a command."""
+    text = md.read_text(encoding="utf-8")
+    found = re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", text)
+    assert not found, f"{md.name}: control character near {text[found.start() - 30:found.start()]!r}"
+
+
 def test_compiled_page_calls_name_the_codes_variables():
     """The gemm calls docs/compiled.md quotes use the names the kernel's source uses."""
     page = (ROOT / "docs" / "compiled.md").read_text(encoding="utf-8")
