@@ -76,10 +76,11 @@ def test_display_formulas_are_latex():
     assert text.count("$$") == 2 * len(displays), "an unpaired $$"
     for formula in displays:
         assert "\\" in formula or "=" in formula
-        assert not re.search(r"[∂Σ‖⟨⟩√]", formula), f"plain-text maths inside $$: {formula[:60]}"
+        assert not re.search(r"[∂Σ‖⟨⟩√]", formula), formula[:60]
     lines = text.splitlines()
-    indented = [line for before, line in zip(lines, lines[1:])   # an indented paragraph of maths
-                if not before.strip() and re.match(r"^ {2,}\S", line) and re.search(r"[=∂Σ]", line)]
+    indented = [line for before, line in zip(lines, lines[1:])   # an indented maths paragraph
+                if not before.strip() and re.match(r"^ {2,}\S", line)
+                and re.search(r"[=∂Σ]", line)]
     assert not indented, f"plain-text display formulas: {indented[:3]}"
     for line in text.splitlines():                       # inline maths: paired dollars
         assert line.count("$") % 2 == 0, f"unpaired $ in: {line[:80]}"
