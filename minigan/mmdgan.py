@@ -102,7 +102,8 @@ class MMDGAN(Trainer):
     critic_hidden: hidden widths of the critic f (default one of 128; None: those of the
                  generator); leaky ReLU (slope 0.2)
     features:    width of the critic's output f(x) (default 8)
-    critic:      an MLP mapping data_dim -> features, to use instead of a new one
+    critic:      an MLP mapping data_dim -> features, to use instead of a new one (with
+                 stabilizer="clip" its parameters are clipped in place)
     sigmas:      bandwidths (length-scales) of the feature kernel, or the name of a rule in
                  minigan.mmd.SIGMA_RULES applied once, at the start of fit, to the critic's
                  features of 1000 real samples; None: "median-ladder", a ratio-2 ladder of
