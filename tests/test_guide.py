@@ -99,6 +99,30 @@ def test_each_maths_module_names_its_guide_section():
         assert set(cited) <= set(headings), f"minigan/{name}.py cites a section that is not there"
 
 
+def test_reading_order_names_every_module_of_the_library():
+    """Section 2 of the guide names every module `import minigan` loads, so a new module
+    cannot be left out of the reading order."""
+    import sys
+    import minigan  # noqa: F401  (loads the library's modules)
+    loaded = {name.split(".")[1] for name in sys.modules
+              if name.startswith("minigan.") and name.count(".") == 1 and name != "minigan._ext"}
+    text = GUIDE.read_text(encoding="utf-8")
+    order = text[text.index("## 2. Reading order"):text.index("## 3. Derivations")]
+    missing = sorted(m for m in loaded if f"`minigan/{m}.py`" not in order)
+    assert not missing, f"the reading order leaves out: {missing}"
+
+
+def test_timing_exercise_fixes_the_bandwidths():
+    """Exercise 3 times the kernel with bandwidths computed once, as minigan bench does; timed
+    with sigmas=None each call would also re-derive them, an O(N^2) pass bigger than the
+    compiled kernel, and its ratio would not be the benchmark's."""
+    text = GUIDE.read_text(encoding="utf-8")
+    exercise = text[text.index("### Exercise 3"):text.index("### Exercise 4")]
+    code = "".join(c for _, c in FENCE.findall(exercise))
+    assert "median_ladder(X, Y)" in code
+    assert "minigan.mmd2_and_grad(X, Y, sigmas, backend=name)" in code
+
+
 def slug(heading):
     """GitHub's anchor for a heading: lower case, punctuation dropped, spaces -> hyphens."""
     text = re.sub(r"`|\*", "", heading.strip().lower())
