@@ -2,7 +2,7 @@
 
 Kernel (a mixture of Gaussians; each sigma is a *length-scale*):
 
-    k(x, y) = sum_s exp(-||x - y||^2 / (2 sigma_s^2))
+    k(x, y) = sum_r exp(-||x - y||^2 / (2 sigma_r^2))
 
 (The official GMMN code divides by 2*sigma, i.e. its "sigma" is a variance; here it is not.)
 
@@ -14,11 +14,11 @@ Estimators of MMD^2 = E k(x,x') + E k(y,y') - 2 E k(x,y), from X: (n, d) and Y: 
     unbiased (U-statistic, may be < 0): the same with the i = j terms left out of the
                                     X-X and Y-Y sums, divided by n(n-1) and m(m-1)
 
-Gradients. Write k_s(x, z) = exp(-||x - z||^2 / (2 sigma_s^2)) for one bandwidth and
-w(x, z) = sum_s k_s(x, z) / sigma_s^2. The chain rule on one kernel term:
+Gradients. Write k_r(x, z) = exp(-||x - z||^2 / (2 sigma_r^2)) for one bandwidth and
+w(x, z) = sum_r k_r(x, z) / sigma_r^2. The chain rule on one kernel term:
 
-    d k_s(x, z) / dx = k_s(x, z) * d(-||x - z||^2 / (2 sigma_s^2)) / dx
-                     = k_s(x, z) * (-(x - z) / sigma_s^2),  so  d k(x, z) / dx = -w(x, z) (x - z).
+    d k_r(x, z) / dx = k_r(x, z) * d(-||x - z||^2 / (2 sigma_r^2)) / dx
+                     = k_r(x, z) * (-(x - z) / sigma_r^2),  so  d k(x, z) / dx = -w(x, z) (x - z).
 
 With the weights w_aj = w(x_a, x_j) (X-X), w_aj = w(x_a, y_j) (X-Y), w_bj = w(y_b, y_j) (Y-Y),
 and c_xx = 1/(n(n-1)) (unbiased) or 1/n^2 (biased), c_yy likewise with m, c_xy = 1/(nm):
