@@ -36,10 +36,9 @@ GAN_STEPS, GAN_LR = 8000, 2e-4
 MMDGAN_STEPS, MMDGAN_LR_G, MMDGAN_LR_C, MMDGAN_FEATURES = 20000, 1e-3, 1e-3, 32
 # the MMD-GAN's raw-input kernel weighs 30x its feature kernel: 32 learned features give an
 # MMD^2 far larger than the raw one, and with equal weights the generator followed the critic
-# and drifted from the data as a whole (seed 0, 8,000 steps, MMD^2 to held-out 1.60 / 1.34 /
-# 1.29 / 1.28x the floor at weight 1 / 10 / 30 / 100). Both players share one pass
-# (simultaneous=True), which halves a step's cost; the steps then buy the rest (weight 30:
-# 8,000 / 16,000 / 20,000 steps 1.29 / 1.21 / 1.16x).
+# and drifted from the data as a whole. Both players share one pass (simultaneous=True), which
+# halves a step's cost; the steps then buy the rest. Each setting's effect, measured:
+# docs/results.md (8x8 digits).
 MMDGAN_RAW_WEIGHT = 30.0
 METHODS = ("GMN", "GAN", "MMDGAN")
 LR_DECAY = 0.1

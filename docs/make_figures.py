@@ -71,7 +71,7 @@ def mean_embeddings(out):
     a.plot(t, mu_y, color="C1", lw=2.2, label=r"$\mu_Y(t)=\mathrm{mean}_j\,k(t,y_j)$")
     a.plot(X_1D, np.zeros_like(X_1D), "o", color="C0", ms=7, label="x_i (generated)")
     a.plot(Y_1D, np.zeros_like(Y_1D), "s", color="C1", ms=7, label="y_j (real)")
-    a.set_title(r"(a) each point is a bump $\varphi(x)=k(\cdot,x)$; a sample is their mean",
+    a.set_title(r"(a) each point is a bump $\psi(x)=k(\cdot,x)$; a sample is their mean",
                 fontsize=9)
     a.set_xlabel("t")
     a.legend(fontsize=7, loc="upper left")

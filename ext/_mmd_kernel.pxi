@@ -42,7 +42,7 @@ cdef extern from *:
 
 cdef enum:
     TI = 64           # rows of a tile (one task of the thread pool is TI rows against all columns)
-    TJ = 256          # columns of a tile: a tile row of distances and weights is 2 KiB, in L1
+    TJ = 256          # columns of a tile: a tile row of distances and weights is 2 + 2 KiB, in L1
     GEMM_MIN_D = 6    # from this width on, x.z and the gradient sums come from BLAS gemm
                       # (measured here: the direct loops win up to d = 4-6, gemm beyond)
     MAX_THREADS = 64

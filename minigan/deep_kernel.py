@@ -61,6 +61,8 @@ plateau of the training J because the training J keeps rising as phi memorises t
 rows; the held-out J is an honest estimate of what the kernel will score on the test rows,
 which is what the test's power depends on.
 
+Why J, and why the data are split, with checks: docs/guide.md, section 3.11.
+
 Cost: full N x N matrices (the readable reference), O(N^2 (d + d_phi)) a step, about twenty
 passes over N x N arrays (the pooled forward, then steps 1-3); phi itself is cheap.
 Deliberately left out: minibatches (Liu et al. train full-batch at these sizes), other kernels

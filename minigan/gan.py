@@ -5,7 +5,8 @@ real from generated; the generator G learns to make it fail (Goodfellow et al. 2
 
 One training step:
   d_steps times:  z ~ noise;  X = G(z)
-                  L_D = mean BCE of D on [real -> 1, X -> 0]     (ln 2 when D says 1/2)
+                  L_D = mean BCE of D over the pooled batch [real -> 1, X -> 0]
+                                                                 (ln 2 when D says 1/2)
                   backprop L_D through D only; Adam step on D
   once:           z ~ noise;  X = G(z);  s = D(X)
                   L_G = "non-saturating": mean -log D(X)  |  "minimax": mean log(1 - D(X))
@@ -15,7 +16,9 @@ One training step:
 At the ideal equilibrium G matches the data and D(x) = p_data / (p_data + p_g) = 1/2.
 Why: D minimises -E_p log D - E_q log(1 - D) = -integral of [p log D + q log(1 - D)] dx
 (p = p_data, q = p_g), pointwise in x; d/dD [p log D + q log(1 - D)] = p / D - q / (1 - D) = 0
-gives D* = p / (p + q), which is 1/2 where q = p, and then L_D = -log(1/2) = ln 2.
+gives D* = p / (p + q), which is 1/2 where q = p. There each expectation is -log(1/2) = ln 2,
+so their sum is 2 ln 2, and the mean over the pooled batch that L_D reports is ln 2.
+Derived, with checks, in docs/guide.md, section 3.5 (and 3.4 for the two generator losses).
 
 Packing (PacGAN, Lin et al. 2018), pack = k > 1: D judges k samples at once, concatenated
 into one row of width k*d (real with real, generated with generated). A generator that

@@ -1,6 +1,6 @@
 """Generative Matching Network (GMN, a.k.a. GMMN): train a generator *directly*.
 
-One training step:
+One training step (docs/guide.md derives the MMD^2 gradient in section 3.2):
     z ~ noise (b, noise_dim)
     X = G(z)                          generated batch (b, d)
     L = MMD^2(X, Y)                   Y: a real batch (b, d)   [or sqrt MMD^2, loss="mmd"]
@@ -10,20 +10,23 @@ No discriminator: the kernel two-sample statistic *is* the critic (Li, Swersky &
 Zemel 2015; Dziugaite, Roy & Ghahramani 2015).
 
 Defaults, chosen by measurement on ring-8 and grid-25 (modes and % of samples within 3 std
-of a mode, 5,000 steps; the 1-D Gaussian and the digits demo checked they lose nothing):
+of a mode, 5,000 steps; the 1-D Gaussian and the digits demo checked they lose nothing; every
+figure is in docs/results.md, the defaults):
 
   sigmas="data-scales"  fixed once, at the start of fit, from 1000 real samples in the
                         standardised space the generator works in: a ratio-2 ladder from the
                         1 % quantile of the pairwise distances (about the width of one mode)
                         up to the largest one (minigan.mmd.data_scales). The old default, a
                         5-rung ladder around the median distance ("median-ladder"), is far
-                        wider than a mode: ring-8 got 8 modes but 1 % of samples near one.
+                        wider than a mode: ring-8 got its 8 modes but only a few % of
+                        its samples near one.
   hidden=(64,) * 6      depth sharpens the jumps a ReLU generator makes between modes, and the
                         samples on those jumps are what a mixture's quality counts against
   lr=3e-3, no decay     in a 5,000-step fit a constant rate kept sharpening; decaying it to
-                        1 % over the run cost grid-25 a third of its good samples
+                        1 % over the run cost grid-25 about a third of its good samples
   batch_size=512        (fit's default for a GMN) more real points per mode for the narrow
-                        kernels to see: grid-25 went from 14 % to 55-85 % good samples
+                        kernels to see: on grid-25, batch 512 gave about six times the
+                        good samples of batch 128
 
 When to say otherwise: data with one smooth mode (the 1-D demo) has no detail below its bulk;
 there the narrow rungs only add noise and let G fold, and sigmas="median-ladder" is better.

@@ -50,6 +50,12 @@ def rel_error(a, b, floor=1e-12):
     0 when equal, ~1 when unrelated. A norm over the whole array rather than an
     entry-by-entry ratio: entries near zero carry an absolute finite-difference
     rounding error of ~eps / h ~ 1e-11, which an entrywise ratio would blow up.
+
+    Beware a gradient that is exactly zero (the output bias of an MMD critic: moving every
+    feature by the same vector changes nothing): the finite difference is then the loss's
+    rounding noise (~1e-11), backprop's a sum that cancels to ~1e-15 or 0, and the relative
+    error of 0 or noise against noise is about 1 although the backward is right. Check such a
+    gradient with an absolute tolerance instead (np.abs(numeric).max() < 1e-8).
     """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), floor))

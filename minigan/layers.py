@@ -4,6 +4,9 @@ Every `<op>_forward` returns `(out, cache)`; the matching `<op>_backward(dout, c
 returns the gradient of the loss with respect to each input, each with the shape of
 that input. Nothing here keeps state: the MLP (minigan.mlp) holds parameters and caches.
 
+The affine backward is derived in index form in docs/guide.md, section 3.3; an activation's
+backward multiplies dout by its derivative entry by entry (ReLU's at exactly 0: exercise 1).
+
 Deliberately left out: convolutions, normalisation layers, dropout.
 """
 import numpy as np
@@ -29,7 +32,7 @@ def affine_backward(dout, cache, need_dx=True):
         dx_ij = sum_k dout_ik W_jk   = (dout @ W.T)_ij     x_ij feeds out_ik for every k
         dW_jk = sum_i x_ij dout_ik   = (x.T @ dout)_jk     W_jk is used by every sample i
         db_k  = sum_i dout_ik                              b_k likewise, with derivative 1
-    (docs/guide.md, section 3.3, checks these against the code.)
+    (docs/guide.md, section 3.3, derives these and checks them against the code.)
     """
     x, W = cache
     dx = dout @ W.T if need_dx else None  # dx_ij = sum_k dout_ik W_jk

@@ -12,7 +12,8 @@ values and exact gradients.
 
 because log sigmoid(s) = -log(1 + e^-s) = -softplus(-s); 1 - sigmoid(s) = sigmoid(-s), so
 log(1 - sigmoid(s)) = -softplus(s); softplus(-s) = log(e^-s (e^s + 1)) = softplus(s) - s; and
-d softplus(s)/ds = e^s / (1 + e^s) = sigmoid(s).
+d softplus(s)/ds = e^s / (1 + e^s) = sigmoid(s). (docs/guide.md, section 3.4, derives this and
+the two generator losses, with checks; section 3.5 the discriminator's optimum.)
 
 Backends: the functions below are the NumPy reference. With backend "cython" (see
 minigan.backend) the losses a GAN uses run in minigan._ext.losses (built from ext/losses.pyx):
@@ -43,7 +44,9 @@ def _sigmoid_minus(s, t):
     """sigmoid(s) - t without cancellation, the BCE gradient's numerator.
 
     For s >> 0, sigmoid(s) rounds to near 1 and subtracting t ~ 1 keeps only its rounding
-    error (in float32 the gradient was a few % off). With e = exp(-|s|) and p = e / (1 + e)
+    error: in float32, sigmoid(15) - 1 computed that way is 17 % off, and from s = 17 on
+    sigmoid(s) rounds to exactly 1, so the gradient comes out 0 (100 % off; docs/guide.md,
+    section 3.4, shows it). With e = exp(-|s|) and p = e / (1 + e)
     (= sigmoid(-|s|), the small side, computed accurately):
         s >= 0:  sigmoid(s) - t = (1 - t) - p     (exactly -p when t = 1)
         s <  0:  sigmoid(s) - t = p - t

@@ -2,7 +2,7 @@
 
 Kernel (a mixture of Gaussians; each sigma is a *length-scale*):
 
-    k(x, y) = sum_s exp(-||x - y||^2 / (2 sigma_s^2))
+    k(x, y) = sum_r exp(-||x - y||^2 / (2 sigma_r^2))
 
 (The official GMMN code divides by 2*sigma, i.e. its "sigma" is a variance; here it is not.)
 
@@ -14,11 +14,11 @@ Estimators of MMD^2 = E k(x,x') + E k(y,y') - 2 E k(x,y), from X: (n, d) and Y: 
     unbiased (U-statistic, may be < 0): the same with the i = j terms left out of the
                                     X-X and Y-Y sums, divided by n(n-1) and m(m-1)
 
-Gradients. Write k_s(x, z) = exp(-||x - z||^2 / (2 sigma_s^2)) for one bandwidth and
-w(x, z) = sum_s k_s(x, z) / sigma_s^2. The chain rule on one kernel term:
+Gradients. Write k_r(x, z) = exp(-||x - z||^2 / (2 sigma_r^2)) for one bandwidth and
+w(x, z) = sum_r k_r(x, z) / sigma_r^2. The chain rule on one kernel term:
 
-    d k_s(x, z) / dx = k_s(x, z) * d(-||x - z||^2 / (2 sigma_s^2)) / dx
-                     = k_s(x, z) * (-(x - z) / sigma_s^2),  so  d k(x, z) / dx = -w(x, z) (x - z).
+    d k_r(x, z) / dx = k_r(x, z) * d(-||x - z||^2 / (2 sigma_r^2)) / dx
+                     = k_r(x, z) * (-(x - z) / sigma_r^2),  so  d k(x, z) / dx = -w(x, z) (x - z).
 
 With the weights w_aj = w(x_a, x_j) (X-X), w_aj = w(x_a, y_j) (X-Y), w_bj = w(y_b, y_j) (Y-Y),
 and c_xx = 1/(n(n-1)) (unbiased) or 1/n^2 (biased), c_yy likewise with m, c_xy = 1/(nm):
@@ -31,8 +31,9 @@ equal (k is symmetric); the i = j term adds w_aa (x_a - x_a) = 0, so both estima
 the formula. The second 2 is the cross term's -2, times the minus of d k / dx. The gradient
 for Y mirrors the one for X with the roles of the two samples swapped (c_yy for c_xx). A
 generator needs dX only (wrt="X", the default); a critic that shapes the features of both
-samples (minigan.MMDGAN) needs both (wrt="both"). docs/guide.md (sections 3.1 and 3.2) derives
-the estimators from the mean embeddings and this gradient step by step, with checks.
+samples (minigan.MMDGAN) needs both (wrt="both"). docs/guide.md derives the estimators from
+the mean embeddings (section 3.1), this gradient step by step (3.2) and the one through both
+samples (3.8), with checks.
 
 Scale. The estimators are unchanged when the data and the bandwidths are multiplied by the
 same factor c (only ||x - y|| / sigma enters the kernel), and dX scales by 1/c. So when the
@@ -383,6 +384,9 @@ def mmd2(X, Y, sigmas=None, estimator="unbiased", backend=None, n_threads=None):
             pooled sample: "median-ladder" (the default: median_ladder(X, Y), a ratio-2
             ladder around the pooled median distance) or "data-scales" (data_scales(X, Y),
             from the finest scale up to the extent). None: the same as "median-ladder".
+            A rule (or None) is applied at every call: a pass over the pairwise distances
+            of up to 1,000 pooled points, O(N^2), which at small n costs more than the
+            kernel itself. In a loop, compute the list once (median_ladder(X, Y)) and pass it.
     estimator: "unbiased" (needs n, m >= 2) or "biased".
     backend: "numpy", "cython", "auto" or None (see minigan.backend).
     n_threads: threads for the compiled kernel (None: by problem size and OMP_NUM_THREADS).
@@ -402,7 +406,8 @@ def mmd2_and_grad(X, Y, sigmas=None, estimator="unbiased", backend=None, n_threa
     X: (n, d) generated, Y: (m, d) real
     wrt="X"    -> (value: float, dX: (n, d))
     wrt="both" -> (value: float, dX: (n, d), dY: (m, d))
-    sigmas, estimator, backend, n_threads: as for mmd2 (sigmas=None: "median-ladder").
+    sigmas, estimator, backend, n_threads: as for mmd2 (sigmas=None: "median-ladder",
+    re-derived from X and Y at every call; pass a fixed list in a loop).
     Gradients have the dtype of the inputs (see the module docstring for the formulas).
     """
     check_choice(wrt, "wrt", WRT)

@@ -44,8 +44,7 @@ generator sees the critic before its update, not after), and with a critic small
 generator (the recipes': one layer of 128 against six) a step costs about 1.25 GMN steps instead
 of 2-3: the network passes and the feature MMD are not repeated for the generator.
 The recipes (minigan.protocol) use it: within a fixed time, the extra steps were worth more than
-the generator's look at the updated critic (grid-25, seed 0: 86.7 % of samples near a mode
-alternating, 90.8 % simultaneous with the same CPU time).
+the generator's look at the updated critic (measured in docs/results.md, mode collapse).
 
 Why the raw-input kernel (raw_kernel=True, the default) matters. A Gaussian kernel on the data is
 *characteristic*: MMD^2 = 0 only when the two distributions are equal. On features f(x) that is
@@ -61,13 +60,23 @@ always gets a useful gradient, even in the first steps when the critic is still 
 
 Why a stabiliser. The critic's best move is to push real and generated features apart until the
 kernel between them is 0: then MMD^2 stops growing and its gradient for the generator vanishes,
-and the critic chases every change of G. Li et al. clipped the critic's weights to [-c, c];
-spectral normalisation (Miyato et al. 2018, minigan.spectral), the default here, divides each
-weight matrix by its largest singular value, so f is 1-Lipschitz: ||f(x) - f(y)|| <= ||x - y||
-(to within the power iteration's estimate of that value: one iteration per step, from below).
-Measured on ring-8 (seeds 0 and 1, 1500 steps, a 64-64 critic): spectral normalisation 61 % of
-samples within 3 std of a mode, no stabiliser 57 %, clipping at c = 0.01 49 % (the clipped
-critic's features are constant: its MMD^2 is 0 and it teaches the generator nothing).
+and the critic chases every change of G. Li et al. clipped the critic's weights to [-c, c]
+(stabilizer="clip", c = clip_value); spectral normalisation (Miyato et al. 2018,
+minigan.spectral), the default here, divides each weight matrix by its largest singular value,
+so f is 1-Lipschitz: ||f(x) - f(y)|| <= ||x - y|| (to within the power iteration's estimate of
+that value: one iteration per step, from below).
+
+The feature bandwidths are fixed once, from the critic's features when fit starts, so they are
+only right while the features keep that scale. Clipping a freshly initialised critic shrinks its
+features by orders of magnitude; with bandwidths fitted before that first clip every pair of
+points would be a tiny fraction of a bandwidth apart, k = 1 for all of them, MMD^2 = 0: a blind
+critic. So the clip comes first: the critic is clipped at construction, and the bandwidths are
+fitted to the clipped features (docs/guide.md, exercise 5, runs both orders; docs/results.md
+compares the stabilisers).
+
+Derived step by step, each formula checked by running code: docs/guide.md, sections 3.8 (the
+MMD^2 gradient through both samples), 3.9 (spectral normalisation) and 3.10 (the two players'
+gradients, the sum kernel, the shared pass, the witness).
 
 Deliberately left out: the repulsive loss and gradient penalties, autoencoder critics (Li et al.'s
 injective f), other kernels on the features.
@@ -93,7 +102,8 @@ class MMDGAN(Trainer):
     critic_hidden: hidden widths of the critic f (default one of 128; None: those of the
                  generator); leaky ReLU (slope 0.2)
     features:    width of the critic's output f(x) (default 8)
-    critic:      an MLP mapping data_dim -> features, to use instead of a new one
+    critic:      an MLP mapping data_dim -> features, to use instead of a new one (with
+                 stabilizer="clip" its parameters are clipped in place)
     sigmas:      bandwidths (length-scales) of the feature kernel, or the name of a rule in
                  minigan.mmd.SIGMA_RULES applied once, at the start of fit, to the critic's
                  features of 1000 real samples; None: "median-ladder", a ratio-2 ladder of
@@ -113,17 +123,16 @@ class MMDGAN(Trainer):
                  passes of its own; True: it shares the last critic update's pass (both step
                  from the same point; about half the cost; see the module docstring)
     stabilizer:  "spectral" (default; minigan.spectral), "clip" (every critic parameter clipped
-                 to [-clip_value, clip_value] after each update, Li et al.) or "none"
+                 to [-clip_value, clip_value] at construction, so the feature bandwidths are
+                 fitted to the clipped critic, and after each update; Li et al.) or "none"
     estimator:   "unbiased" (default) or "biased" MMD^2
     lr_g, lr_c, betas: Adam settings of the generator (lr 3e-3, as the GMN's) and the critic
     standardize, seed, dtype, backend: as for GMN
 
     The defaults (and fit's batch_size of 256) are the recipes' settings (minigan.protocol)
-    that do not depend on the data set. MMDGAN(2, seed=s).fit(X, steps=5000), nothing else set,
-    seeds 0-4: ring-8 8/8 modes, 83.0 % of samples within 3 std of a mode; grid-25 25/25,
-    69.8 % (the old defaults, two layers of 64 for both nets, 16 features, lr_g 1e-3, the median
-    ladder, batch 128: seed 0, ring 52.7 %, grid 20 modes and 4.0 %). The recipes add
-    simultaneous updates, the fixed ladder LADDER, more steps and a decaying rate.
+    that do not depend on the data set; what MMDGAN(2, seed=s).fit(X, steps=5000) reaches with
+    nothing else set is in docs/results.md (the defaults). The recipes add simultaneous updates,
+    the fixed ladder LADDER, more steps and a decaying rate.
 
     history: "critic_mmd2", the feature MMD^2 at the step's last critic update (what the critic
     maximises), and "generator_mmd2", the loss of the generator update (feature + raw MMD^2).
@@ -165,6 +174,7 @@ class MMDGAN(Trainer):
         self._sn = (SpectralNorm(self.critic, seed=self._init_rngs[1])
                     if stabilizer == "spectral" else None)
         self._f = self.critic if self._sn is None else self._sn.normed
+        self._clip()        # a clipped critic starts in its box: the bandwidths are fitted to it
         self.opts["G"] = Adam(self.generator.params, lr=lr_g, betas=betas, backend=self.backend)
         self.opts["C"] = Adam(self.critic.params, lr=lr_c, betas=betas, backend=self.backend)
         rules_or_values = {k: v if isinstance(v, str) or v is None else getattr(self, k)
@@ -271,6 +281,13 @@ class MMDGAN(Trainer):
     def _critic_update(self):
         """Adam step on the critic's raw parameters (then clipping, if that is the stabiliser)."""
         self.opts["C"].step(self.critic.grads)
+        self._clip()
+
+    def _clip(self):
+        """Weight clipping: every critic parameter into [-clip_value, clip_value] (Li et al.).
+        Called at construction too, before _calibrate fits the feature bandwidths to f's
+        features: clipping first shrinks them by orders of magnitude, and bandwidths fitted to
+        the unclipped critic would then see every pair of points as one (k = 1, MMD^2 = 0)."""
         if self.stabilizer == "clip":
             for p in self.critic.params:
                 np.clip(p, -self.clip_value, self.clip_value, out=p)

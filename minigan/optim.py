@@ -9,7 +9,7 @@ Why the bias correction: m starts at 0, so m_t = (1 - b1) sum_{k=1..t} b1^(t-k) 
 gradients with a steady mean E m_t = E g (1 - b1) sum_{k=1..t} b1^(t-k) = E g (1 - b1^t): early
 estimates are pulled towards 0 by the factor (1 - b1^t) (0.1 at t = 1 for b1 = 0.9), which
 m_hat divides out; v_hat likewise. At t = 1, m_hat = g and sqrt(v_hat) = |g|: a first step of
-length lr whatever the scale of g.
+length lr whatever the scale of g. (docs/guide.md, section 3.6, derives this and checks it.)
 
 State lives per parameter (aligned with the params list) and round-trips through
 `state_dict()` / `load_state_dict()` for checkpoints. The optimiser updates the parameter and

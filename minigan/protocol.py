@@ -5,7 +5,7 @@ sample as high quality when it lies within 3 std of its nearest centre, report t
 covered (centres nearest to at least one high-quality sample), the % of high-quality
 samples and the reverse KL of the mode histogram against uniform; repeat over seeds.
 
-The training recipes below are the ones the README's table was made with; the demos
+The training recipes below are the ones docs/results.md's tables were made with; the demos
 (`minigan demo ring|grid`) and `minigan modes` share them.
 """
 import argparse
@@ -50,9 +50,9 @@ def _gan(seed, backend):
 def _gan_deep(seed, backend):
     # G: 6 hidden layers of 64 (depth sharpens its jumps between modes, as for the GMN);
     # D: 3 of 128; both at lr 1e-3. On the grid the plain recipe (_gan) left most samples on
-    # rays between the modes (10.7 % HQ, seeds 0-4); this one, decaying to 10 %, 77.2 +- 5.6
-    # (without the decay 83.6 +- 11.0, but seed 3 at 62 %). On the ring it is worse than
-    # _gan (seed 0, no decay: 72.6 % against 89.7 % HQ), so each set keeps the better recipe.
+    # rays between the modes; this one puts most of them near a mode, and the decay to 10 %
+    # keeps every seed there (without it one seed of five fell far behind). On the ring it is
+    # worse than _gan, so each set keeps the better recipe (figures: docs/results.md).
     return GAN(2, hidden=(64,) * 6, d_hidden=(128,) * 3, lr_g=1e-3, lr_d=1e-3, seed=seed,
                backend=backend)
 
@@ -60,7 +60,7 @@ def _gan_deep(seed, backend):
 # (method, dataset) -> how to build the trainer and how long to train it. lr_decay: the
 # learning rates decay geometrically to that fraction over the run (Trainer.fit). The GMN's
 # generator on the grid is deeper: its 25 modes need sharp jumps between them, and depth is
-# what sharpens them (HQ on seed 0, 15-20,000 steps: 3 layers 77%, 4 layers 85%, 6 layers 90-93%).
+# what sharpens them (3, 4 and 6 layers measured in docs/results.md).
 RECIPES = {
     ("GMN", "ring"): dict(make=_gmn(3), steps=20000, batch_size=256, lr_decay=0.01),
     ("GMN", "grid"): dict(make=_gmn(6), steps=20000, batch_size=512, lr_decay=0.01),
@@ -78,17 +78,11 @@ def _mmdgan(depth):
 # The MMD-GAN: the GMN's raw-input ladder, plus a spectrally normalised critic (one hidden layer
 # of 128, 8 features, with their own kernel), both players updated from one shared pass
 # (simultaneous=True, a step costs about 1.25 GMN steps of the same generator) and generators of
-# width 64, whose steps cost half of width 128's (grid, batch 256: 3.1 against 6.7 ms of CPU):
-# within half the GMN's CPU time the grid recipe takes 28,000 steps to the GMN's 20,000, and at
-# this budget steps are what the quality comes from (grid, seed 0, HQ every 500 steps of a
-# width-128 run kept rising to the end: 89 % at 9,000, 92 % at 14,000).
-# What each change bought on the grid (seed 0 / seed 2, % HQ, each run at about half the GMN's
-# time): alternating updates, G 6 x 128, 5,000 steps at batch 512: 86.7 / 87.5; simultaneous,
-# 7,000 steps: 90.8 / 88.9; batch 256, 14,000 steps: 92.0 / 89.5; G 6 x 64, 28,000 steps:
-# 93.8 / 93.4. On the ring too the deeper generator wins (seeds 0 / 1, simultaneous, batch 256:
-# G 3 x 64, 10,000 steps, 90.2 / 91.2 %; G 6 x 64, 8,000 steps, 95.6 / 95.2 %). The rates decay
-# to 10 %, not to the GMN's 1 % (alternating, seed 0, decay to 1 % / 10 % / 20 % / none:
-# 76 / 87 / 86 / 74 %; simultaneous, 5 % / 10 % / 20 %: 88 / 91 / 89 %).
+# width 64, whose steps cost half of width 128's: within half the GMN's CPU time the grid recipe
+# takes 28,000 steps to the GMN's 20,000, and at this budget steps are what the quality comes
+# from (a width-128 run's HQ kept rising to its last step). On the ring too the deeper
+# generator wins. The rates decay to 10 %, not to the GMN's 1 %. What each of these changes
+# bought, seed by seed, is in docs/results.md (mode collapse: "What got it there").
 RECIPES.update({
     ("MMDGAN", "ring"): dict(make=_mmdgan(6), steps=7000, batch_size=256, lr_decay=0.1),
     ("MMDGAN", "grid"): dict(make=_mmdgan(6), steps=28000, batch_size=256, lr_decay=0.1),

@@ -23,6 +23,9 @@ Backward (u held fixed, as in Miyato et al.): with G = dL/dW_sn,
     dL/dW_ij      = G_ij / sigma + sum_kl G_kl W_kl (-1 / sigma^2) dsigma/dW_ij
                   = (G - <G, W_sn> u v^T) / sigma           (<A, B> = sum_kl A_kl B_kl)
 
+Derived step by step, with checks (the power iteration's convergence, dsigma/dW = u v^T, the
+backward against finite differences, the 1-Lipschitz bound): docs/guide.md, section 3.9.
+
 Deliberately left out: normalising biases (they do not change the Lipschitz constant),
 several power iterations per step (one, warm-started from the last u, tracks sigma closely as W
 changes slowly), convolutions.

@@ -1,4 +1,4 @@
-"""What the GMN and GAN trainers share: noise, data batches, the fit loop, checkpoints.
+"""What the GMN, GAN and MMDGAN trainers share: noise, data batches, the fit loop, checkpoints.
 
 A trainer owns its networks (`nets`, name -> MLP), one optimiser per network
 (`opts`), a numpy Generator `rng` that drives every random draw of training
@@ -58,7 +58,7 @@ def sample_noise(n, dim, kind="uniform", seed=None, dtype=np.float64):
 
 
 class Trainer:
-    """Base class of GMN and GAN (not used on its own)."""
+    """Base class of GMN, GAN and MMDGAN (not used on its own)."""
 
     kind = None           # the checkpoint's "kind"
     history_keys = ()     # names of the per-step figures in `history`

@@ -71,12 +71,10 @@ with (K A)_ib = sum of k(z_i, z_j) over the "X" rows j of relabelling b, r_i = s
 and MMD^2_u = mean f + mean g, var_hat = 4 var f / n + 4 var g / m.  Cost: L = 8 times the
 single-bandwidth permutation test (one (N x N) by (N x B) product per bandwidth).
 
-What the choices buy on the blobs of demos/two_sample_power.py (4 x 4 Gaussians, spacing 5, the
-second sample's stretched by 2 and rotated; n = 500 per sample, B = 200, 1000 trials): power
-0.05 with the median heuristic, 0.12 with the split, 0.34 aggregated (0.80 at n = 1000).  The
-best single bandwidth chosen in hindsight (0.7) reaches 0.42, roughly the ceiling for any rule
-that picks one Gaussian bandwidth.  On a plain mean shift (n = 200) the aggregated test pays a
-little for its 8 looks: power 0.95 against 0.99 with the median heuristic.
+What the choices buy is measured on the blobs of demos/two_sample_power.py (4 x 4 Gaussians,
+spacing 5, the second sample's stretched by 2 and rotated), where the median heuristic has no
+power, the split some and the aggregate most, and on a plain mean shift, where the aggregated
+test pays a little for its 8 looks: docs/results.md (the MMD two-sample test) has the figures.
 
 Learned kernel (kernel="deep"; minigan.deep_kernel, Liu et al. 2020, MMD-D).  Every Gaussian
 bandwidth looks at the data through round balls; on the blobs the difference is a direction,
@@ -84,11 +82,9 @@ not a scale.  kernel="deep" shuffles each sample and cuts it in two: on the firs
 (train_fraction of the rows) it learns k(x, y) = [(1 - eps) kappa(phi(x), phi(y)) + eps] q(x, y),
 phi a small MLP, by maximising the same power proxy J; on the other part it runs the
 permutation test above with that kernel.  The kernel never saw the tested rows, so it is a fixed
-kernel for them and the p-value is exact.  Measured (demos/two_sample_power.py): type-I error
-0.050 (N(0, I), n = 200) and 0.038 (blobs, n = 500) over 500 trials; power 0.15 on the blobs at
-n = 500 (the aggregated test: 0.31; halving the tested rows costs more than the learned
-features buy there) and 0.965 on Liu et al.'s Blob-D, 9 x 80 rows (aggregated: 1.00).  The
-result carries the kernel (kernel(A, B) on new arrays) and the witness function of the tested
+kernel for them and the p-value is exact.  Its type-I error and power, against the
+aggregated test's (on the blobs at n = 500, halving the tested rows costs more than the learned
+features buy), are in docs/results.md.  The result carries the kernel (kernel(A, B) on new arrays) and the witness function of the tested
 rows.  A kernel learned before (a DeepKernel, or any function k(A, B) -> matrix) can be passed
 as `kernel`; it is then used on all the rows, which is exact only when it was learned on other
 data.  What a passed function returns is checked: a finite real (len(A), len(B)) matrix.

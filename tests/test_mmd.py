@@ -178,9 +178,9 @@ def test_bandwidths_outside_the_float_range_are_refused(sigmas, mmd_backend):
                                           (np.float64, 1e153), (np.float32, 5e17),
                                           (np.float32, 1e30), (np.float32, 1e-30)])
 def test_extreme_scales_answer_as_at_scale_one_or_refuse(dtype, scale, mmd_backend):
-    """Class 1 of issue 13: the data and bandwidths are rescaled internally (exactly, by a
-    power of two), so MMD^2 is the value at scale 1 and dX scales by 1/scale; a bandwidth
-    out of all proportion to the data is refused, never answered from NaN or 0."""
+    """Extreme scales (docs/reliability.md): the data and bandwidths are rescaled internally
+    (exactly, by a power of two), so MMD^2 is the value at scale 1 and dX scales by 1/scale;
+    a bandwidth out of all proportion to the data is refused, never answered from NaN or 0."""
     rng = np.random.default_rng(0)
     X, Y = rng.normal(size=(50, 2)), rng.normal(size=(60, 2)) + 0.5
     ref, dref = mmd.mmd2_and_grad(X.astype(dtype), Y.astype(dtype), [0.5, 1.0, 2.0],

@@ -240,6 +240,22 @@ def test_clip_keeps_every_critic_parameter_in_the_box():
     assert max(np.abs(p).max() for p in t.critic.params) <= 0.05
 
 
+def test_clipped_critic_has_bandwidths_at_its_own_scale():
+    """The clip comes before the feature bandwidths are fitted: after the first clip the
+    features are where the bandwidths were calibrated, not orders of magnitude inside the
+    narrowest one (which makes k = 1 for every pair and the critic blind)."""
+    t = MMDGAN(2, stabilizer="clip", seed=0)
+    assert max(np.abs(p).max() for p in t.critic.params) <= t.clip_value   # clipped at birth
+    real = data.ring().sample(1000, seed=1)
+    t.fit(data.ring(), steps=20, batch_size=64, progress=False)
+    F = t.features_of(real)
+    d = np.sqrt(((F[:300, None, :] - F[None, :300, :]) ** 2).sum(-1))
+    median = np.median(d[np.triu_indices(300, 1)])
+    assert min(t.sigmas) < median < max(t.sigmas)
+    assert 0.25 < median / np.median(t.sigmas) < 4
+    assert np.mean(t.history["critic_mmd2"][-5:]) > 1e-2                   # it sees something
+
+
 def test_float32_end_to_end():
     t = small(dtype=np.float32).fit(data.ring(), steps=5, batch_size=8, progress=False)
     assert t.sample(3).dtype == np.float32 and t.features_of(np.zeros((2, 2))).dtype == np.float32

@@ -1,6 +1,6 @@
-"""Issue 13, class by class: nothing silent, nothing lost (extreme scales, divergence, bad
-settings, hostile files, CLI input). Each test names its class; MMD scale tests live in
-test_mmd.py (test_extreme_scales_answer_as_at_scale_one_or_refuse)."""
+"""The promises of docs/reliability.md, class by class: nothing silent, nothing lost (extreme
+scales, divergence, bad settings, hostile files, CLI input). Each test names its class; MMD
+scale tests live in test_mmd.py (test_extreme_scales_answer_as_at_scale_one_or_refuse)."""
 import json
 import os
 import time
