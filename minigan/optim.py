@@ -22,6 +22,8 @@ one C loop per array, the same operations in the same order, so the same numbers
 Deliberately left out: weight decay. Learning-rate schedules are not the optimiser's business:
 the trainers set `lr` before each step (minigan.trainer, fit(..., lr_decay=...)).
 """
+import math
+
 import numpy as np
 
 from ._checks import NonFiniteError, check_positive_float
@@ -71,6 +73,15 @@ class Optimizer:
         for i, g in enumerate(grads):
             if not (isinstance(g, np.ndarray) and g.dtype.kind == "f"):
                 continue  # the shape/dtype checks that follow name it
+            if g.flags.c_contiguous and g.size:
+                # fast path, one pass: max |g| <= sqrt(sum g^2), so a finite sum of squares
+                # whose root is within limit / 2 proves every entry finite and below the
+                # limit (the 2 covers the sum's rounding); the rest take the exact check
+                flat = g.reshape(-1)
+                with np.errstate(over="ignore", invalid="ignore"):  # inf/NaN: exact check
+                    squares = float(flat @ flat)
+                if math.isfinite(squares) and math.sqrt(squares) <= self._grad_limit(g.dtype) / 2:
+                    continue
             top = max(float(g.max()), -float(g.min())) if g.size else 0.0
             if not np.isfinite(top):
                 raise NonFiniteError(f"grads[{i}] contains NaN or inf; no parameter was updated")
