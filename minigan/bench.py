@@ -200,12 +200,12 @@ def _mmd_test_row():
 
 
 # A rough guess of each row's seconds, for the progress line's estimate only (the run's own
-# pace corrects it as rows finish): per call, the NumPy MMD about 1.5e-7 s per pair of rows
-# at d = 2 (d = 64: twice that), the compiled one 3e-9 s (d = 64: 6e-8 s); a training step
-# about 10 ms; the 65,536-point MMD 25 s; the two-sample test 35 s.
+# pace corrects it as rows finish): per call, the NumPy MMD about 3e-7 s per pair of rows
+# at d = 2 (d = 64: 5e-7 s), the compiled one 1e-8 s (d = 64: 6e-8 s); a training step
+# about 20 ms; the 65,536-point MMD 40 s on one thread; the two-sample test 35 s.
 def _guess_mmd(n, d, reps, has_cython, slow_factor=1.0):
     numpy_calls = (1 if n * n * d > 1e8 else reps) + 2   # + the warm-up and the memory call
-    per_pair_np, per_pair_cy = (1.5e-7, 3e-9) if d == 2 else (3e-7, 6e-8)
+    per_pair_np, per_pair_cy = (3e-7, 1e-8) if d == 2 else (5e-7, 6e-8)
     return n * n * slow_factor * (numpy_calls * per_pair_np
                                   + has_cython * (reps + 2) * per_pair_cy)
 
@@ -233,15 +233,15 @@ def plan(quick=False, floors=None):
                                                   wrt="both")))
     for kind in STEP_KINDS:
         for net in NETS:
-            rows.append((0.01 * (reps * 5 + 2) * (1 + has_cython),
+            rows.append((0.02 * (reps * 5 + 2) * (1 + has_cython),
                          lambda kind=kind, net=net: _step_row(kind, net, reps * 5, has_cython)))
     if has_cython:
         for threads in (1, 2):
-            rows.append((0.1 * (reps + 2) / threads,
+            rows.append((0.3 * (reps + 2) / threads,
                          lambda threads=threads: _compiled_mmd_row(4096, threads, reps)))
         if not quick:
             for threads in (1, 2):
-                rows.append((25.0 / threads,
+                rows.append((40.0 / threads,
                              lambda threads=threads: _compiled_mmd_row(HUGE, threads, 1, 0)))
     if not quick:
         rows.append((35.0, _mmd_test_row))
