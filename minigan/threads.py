@@ -10,9 +10,10 @@ for a core, and a step takes many times longer. Measured figures: docs/results.m
 
 The policy:
   - a training step, called by fit() or directly (every trainer's step() runs inside
-    `limit(step_threads())`, see minigan.divergence), runs BLAS on one thread, whatever
-    OPENBLAS_NUM_THREADS says: every product of a step at the shipped sizes is far below
-    the measured crossover (docs/compiled.md, "Threads"), where a second thread starts to pay;
+    `limit(step_threads())`, see minigan.divergence), and the training of a learned kernel
+    (minigan.deep_kernel.learn_kernel) run BLAS on one thread, whatever OPENBLAS_NUM_THREADS
+    says: every product of a step at the shipped sizes is far below the measured crossover
+    (docs/compiled.md, "Threads"), where a second thread starts to pay;
   - outside a step minigan leaves BLAS as the process has it (large products, e.g. the NumPy
     MMD at n = 4096, d = 64, are above the crossover and use every core);
   - the compiled MMD kernel's OpenMP threads: one for small work, all cores for large

@@ -198,3 +198,21 @@ def test_the_environment_variable_sets_the_override():
     assert out.returncode == 0 and out.stdout.strip() == "2"
     out = run_python("import minigan", MINIGAN_NUM_THREADS="two")
     assert out.returncode != 0 and "MINIGAN_NUM_THREADS must be a whole number" in out.stderr
+
+
+def test_learning_a_deep_kernel_runs_blas_on_one_thread(monkeypatch, caller_at_2):
+    # learn_kernel is training too: full-batch Adam on small products
+    from minigan import deep_kernel
+    seen = []
+    original = deep_kernel.DeepKernel.criterion_and_grad
+
+    def recording(self, *args, **kwargs):
+        seen.append(set(blas_counts().values()))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(deep_kernel.DeepKernel, "criterion_and_grad", recording)
+    rng = np.random.default_rng(0)
+    deep_kernel.learn_kernel(rng.normal(size=(40, 2)), rng.normal(size=(40, 2)), max_steps=3,
+                             seed=0)
+    assert seen and all(s == {1} for s in seen)
+    assert blas_counts() == caller_at_2
