@@ -47,11 +47,11 @@ import threading
 
 ENV = "MINIGAN_NUM_THREADS"
 
-_lock = threading.Lock()   # guards the four names below
+_lock = threading.Lock()   # guards the three names below
 _users = 0                 # limits in force (nested or in other threads)
 _saved = []                # (library, count found, count set) of the first limit in force
-_libraries = None          # threadpoolctl's BLAS controllers, found at the first limit
-_override = None           # set_num_threads(n): n, else None (the policy)
+_libraries = None          # the BLAS libraries (_Blas), found at the first limit
+_override = None           # set_num_threads(n) or MINIGAN_NUM_THREADS: n; None: the policy
 
 
 def _checked_count(n, name):
@@ -171,6 +171,8 @@ class limit:
     (compare-and-restore, see the module docstring)."""
 
     def __init__(self, n):
+        if n is None:
+            raise TypeError("n must be a positive integer, got None")
         self.n = _checked_count(n, "n")
 
     def __enter__(self):

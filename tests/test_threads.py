@@ -185,6 +185,8 @@ def test_bad_counts_are_refused_and_change_nothing(bad, error):
     assert minigan.get_num_threads() is None
     with pytest.raises(error, match="n must be"):
         threads.limit(bad)
+    with pytest.raises(TypeError, match="n must be"):
+        threads.limit(None)
 
 
 def run_python(code, **env):
