@@ -5,6 +5,7 @@ Every BLAS count is read through threadpoolctl, the way a user would check it; t
 count is set to 2 first (threadpool_limits), so that a step left at the process's default
 could not pass for the policy.
 """
+import os
 import subprocess
 import sys
 import threading
@@ -190,7 +191,6 @@ def test_bad_counts_are_refused_and_change_nothing(bad, error):
 
 
 def run_python(code, **env):
-    import os
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, **env})
 
