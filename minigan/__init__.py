@@ -10,8 +10,9 @@
     data         target distributions (1-D Gaussians, ring-8, grid-25)
     TrainingDiverged  raised when a step turns NaN/inf or blows up (the step is undone)
     gradcheck    finite differences for checking backward passes
+    set_num_threads, get_num_threads   the thread policy's override (minigan.threads)
 """
-from . import data, deep_kernel, gradcheck, layers, losses, mmd, optim
+from . import data, deep_kernel, gradcheck, layers, losses, mmd, optim, threads
 from .deep_kernel import DeepKernel
 from .divergence import TrainingDiverged
 from .gan import GAN
@@ -20,10 +21,12 @@ from .mlp import MLP
 from .mmdgan import MMDGAN
 from .mmd import median_heuristic, mmd2, mmd2_and_grad, mmd_and_grad
 from .optim import SGD, Adam
+from .threads import get_num_threads, set_num_threads
 from .trainer import sample_noise
 from .two_sample import mmd_test
 
 __version__ = "0.1.0"
 __all__ = ["MLP", "GMN", "GAN", "MMDGAN", "SGD", "Adam", "mmd2", "mmd2_and_grad", "mmd_and_grad",
            "median_heuristic", "mmd_test", "DeepKernel", "TrainingDiverged", "sample_noise", "data",
-           "deep_kernel", "gradcheck", "layers", "losses", "mmd", "optim", "__version__"]
+           "deep_kernel", "gradcheck", "layers", "losses", "mmd", "optim", "threads",
+           "set_num_threads", "get_num_threads", "__version__"]

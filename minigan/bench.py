@@ -7,21 +7,29 @@ the dtype and the thread count. Cases:
   - one GMN, GAN and MMD-GAN step on the 1-D demo's nets, the 2-D nets and the digits nets (the
     MMD-GAN's critic has the generator's hidden widths; one critic update per step; alternating,
     and simultaneous=True, where the generator shares the critic's pass);
-  - n = m = 65,536, d = 2, compiled only (NumPy would need 32 GiB per n x m matrix);
   - the n = 4096 MMD with 1 and with 2 threads;
+  - n = m = 65,536, d = 2, compiled only, 1 and 2 threads (NumPy would need 32 GiB per n x m
+    matrix);
   - the two-sample test mmd_test at n = m = 20,000, d = 2, 200 permutations (pure NumPy, the
     pooled kernel in row blocks: bounded memory).
+--quick keeps the small cases (about a minute); the full run takes about a quarter of an
+hour, and says after each row how far it is and a guess of the time left.
+
+Threads: the bench sets its own policy and prints it before the table: every row runs BLAS
+(NumPy's `@` and the compiled core's gemms) on one thread, whatever OPENBLAS_NUM_THREADS
+says (minigan.threads), and the compiled MMD on the threads its `thr` column says.
 
 For the d = 2 MMD rows, two more columns say how close the compiled kernel is to its limit:
   - Mpair/s: pairs (x, z) visited per second, in millions. Each pair is one kernel value
     k(x, z) over all the bandwidths and its gradient weight; the unbiased estimator visits
     n(n-1)/2 + m(m-1)/2 + nm pairs (the X-X and Y-Y blocks are symmetric);
-  - of exp: that rate as a fraction of the throughput of the vectorised exp alone, measured
+  - exp%: that rate as a percentage of the throughput of the vectorised exp alone, measured
     here in the extension on the same instruction-set path (exp_floor_rate). On a ratio-2
-    bandwidth ladder the kernel takes one exp per pair, so 1.0 would mean the distances, the
-    ladder and the gradient sums cost nothing.
-The header says which instruction set the compiled kernel runs (minigan.backend.info();
-MINIGAN_CPU=baseline|avx2|avx512 forces a lower one).
+    bandwidth ladder the kernel takes one exp per pair, so 100 % would mean the distances,
+    the ladder and the gradient sums cost nothing.
+A cell without a figure (no NumPy time for a compiled-only row, no pair rate for d = 64) is
+left blank. The header says which instruction set the compiled kernel runs
+(minigan.backend.info(); MINIGAN_CPU=baseline|avx2|avx512 forces a lower one).
 
 --peers (optional, when PyTorch is importable; never a dependency): the same MMD^2 + gradient
 through torch autograd (the three kernel blocks as dense matrices, as a torch user would
@@ -36,12 +44,14 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 import tracemalloc
 
 import numpy as np
 
 from . import backend as backend_mod
+from . import threads as thread_policy
 from .cliargs import output_file
 from .data import grid
 from .gan import GAN
@@ -147,7 +157,7 @@ def exp_floors():
 
 
 def _add_pair_rate(row, n, floors):
-    """The Mpair/s and 'of exp' columns of a d = 2 compiled MMD row (see the module docstring)."""
+    """The Mpair/s and exp% columns of a d = 2 compiled MMD row (see the module docstring)."""
     if row["cython_s"] and row["dtype"] in floors:
         rate = pairs_visited(n, n) / row["cython_s"]
         row["pairs_per_s"] = rate
@@ -155,63 +165,112 @@ def _add_pair_rate(row, n, floors):
     return row
 
 
-def run(quick=False, progress=print, floors=None):
-    """All cases -> list of rows (dicts). `quick`: fewer repeats and the smaller cases only.
-    floors: exp_floors() when already measured."""
+def _mmd_row(n, d, dtype, reps, floors, has_cython, wrt="X"):
+    """The MMD^2 + gradient row at n = m, d: NumPy against the compiled core, one thread."""
+    slow = n * n * d > 1e8  # the NumPy reference at this size: fewer repeats
+    f_np = _mmd_call(n, d, dtype, "numpy", wrt=wrt)
+    t_np = median_time(f_np, 1 if slow else reps)
+    m_np = peak_memory(f_np) / 2**20
+    t_cy = m_cy = None
+    if has_cython:
+        f_cy = _mmd_call(n, d, dtype, "cython", wrt=wrt)
+        t_cy, m_cy = median_time(f_cy, reps), peak_memory(f_cy) / 2**20
+    what = "MMD² + grad X and Y" if wrt == "both" else "MMD² + grad"
+    row = _row(f"{what}, n=m={n}, d={d}", dtype, 1, t_np, t_cy, m_np, m_cy)
+    return _add_pair_rate(row, n, floors) if d == 2 else row
+
+
+def _compiled_mmd_row(n, threads, reps, warmup=1):
+    """The compiled MMD^2 + gradient alone at n = m, d = 2, float64, on `threads` threads."""
+    f = _mmd_call(n, 2, "float64", "cython", n_threads=threads)
+    return _row(f"MMD² + grad, n=m={n}, d=2", "float64", threads, None,
+                median_time(f, reps, warmup), None, peak_memory(f) / 2**20)
+
+
+def _step_row(kind, net, calls, has_cython):
+    t_np = median_time(_step_call(kind, net, "numpy"), calls)
+    t_cy = median_time(_step_call(kind, net, "cython"), calls) if has_cython else None
+    return _row(f"{kind} step, {net}, batch {BATCH}", "float64", 1, t_np, t_cy, None, None)
+
+
+def _mmd_test_row():
+    f = _mmd_test_call(TEST_N, TEST_PERMUTATIONS)
+    return _row(f"mmd_test, {TEST_PERMUTATIONS} permutations, n=m={TEST_N}, d=2", "float64",
+                1, median_time(f, 1, warmup=0), None, peak_memory(f) / 2**20, None)
+
+
+# A rough guess of each row's seconds, for the progress line's estimate only (the run's own
+# pace corrects it as rows finish): per call, the NumPy MMD about 3e-7 s per pair of rows
+# at d = 2 (d = 64: 5e-7 s), the compiled one 1e-8 s (d = 64: 6e-8 s); a training step
+# about 20 ms; the 65,536-point MMD 40 s on one thread; the two-sample test 35 s.
+def _guess_mmd(n, d, reps, has_cython, slow_factor=1.0):
+    numpy_calls = (1 if n * n * d > 1e8 else reps) + 2   # + the warm-up and the memory call
+    per_pair_np, per_pair_cy = (3e-7, 1e-8) if d == 2 else (5e-7, 6e-8)
+    return n * n * slow_factor * (numpy_calls * per_pair_np
+                                  + has_cython * (reps + 2) * per_pair_cy)
+
+
+def plan(quick=False, floors=None):
+    """The rows `run` makes, in order: a list of (guessed seconds, function -> row).
+
+    quick: the small cases only, about a minute on a 2-core machine (the NumPy reference at
+    n = 1024, the training steps with fewer calls, the compiled 4096-point MMD on 1 and 2
+    threads); otherwise every case (about a quarter of an hour)."""
     has_cython = "cython" in backend_mod.available()
     reps = 3 if quick else 7
-    mib = lambda b: b / 2**20
-    floors = exp_floors() if floors is None else floors
+    floors = {} if floors is None else floors
     rows = []
-    for n, d in MMD_CASES[:3] if quick else MMD_CASES:
+    mmd_cases = [(256, 2), (1024, 2), (1024, 64)] if quick else MMD_CASES
+    for n, d in mmd_cases:
         for dtype in ("float64", "float32"):
-            case = f"MMD² + grad, n=m={n}, d={d}"
-            slow = n * n * d > 1e8  # the NumPy reference at this size: fewer repeats
-            f_np = _mmd_call(n, d, dtype, "numpy")
-            t_np = median_time(f_np, 1 if slow else reps)
-            m_np = mib(peak_memory(f_np))
-            t_cy = m_cy = None
-            if has_cython:
-                f_cy = _mmd_call(n, d, dtype, "cython")
-                t_cy, m_cy = median_time(f_cy, reps), mib(peak_memory(f_cy))
-            rows.append(_row(case, dtype, 1, t_np, t_cy, m_np, m_cy))
-            if d == 2:
-                _add_pair_rate(rows[-1], n, floors)
-            progress(format_row(rows[-1]))
+            rows.append((_guess_mmd(n, d, reps, has_cython),
+                         lambda n=n, d=d, dtype=dtype: _mmd_row(n, d, dtype, reps, floors,
+                                                               has_cython)))
+    both_n = 1024 if quick else BOTH_N
     for dtype in ("float64", "float32"):  # the gradient through both samples (MMD-GAN critic)
-        f_np = _mmd_call(BOTH_N, 2, dtype, "numpy", wrt="both")
-        t_cy = m_cy = None
-        if has_cython:
-            f_cy = _mmd_call(BOTH_N, 2, dtype, "cython", wrt="both")
-            t_cy, m_cy = median_time(f_cy, reps), mib(peak_memory(f_cy))
-        rows.append(_row(f"MMD² + grad X and Y, n=m={BOTH_N}, d=2", dtype, 1,
-                         median_time(f_np, reps), t_cy, mib(peak_memory(f_np)), m_cy))
-        _add_pair_rate(rows[-1], BOTH_N, floors)
-        progress(format_row(rows[-1]))
+        rows.append((_guess_mmd(both_n, 2, reps, has_cython, slow_factor=1.3),
+                     lambda dtype=dtype: _mmd_row(both_n, 2, dtype, reps, floors, has_cython,
+                                                  wrt="both")))
     for kind in STEP_KINDS:
         for net in NETS:
-            case = f"{kind} step, {net}, batch {BATCH}"
-            t_np = median_time(_step_call(kind, net, "numpy"), reps * 5)
-            t_cy = median_time(_step_call(kind, net, "cython"), reps * 5) if has_cython else None
-            rows.append(_row(case, "float64", 1, t_np, t_cy, None, None))
-            progress(format_row(rows[-1]))
+            rows.append((0.02 * (reps * 5 + 2) * (1 + has_cython),
+                         lambda kind=kind, net=net: _step_row(kind, net, reps * 5, has_cython)))
     if has_cython:
         for threads in (1, 2):
-            f = _mmd_call(4096, 2, "float64", "cython", n_threads=threads)
-            rows.append(_row("MMD² + grad, n=m=4096, d=2", "float64", threads, None,
-                             median_time(f, reps), None, mib(peak_memory(f))))
-            progress(format_row(rows[-1]))
+            rows.append((0.3 * (reps + 2) / threads,
+                         lambda threads=threads: _compiled_mmd_row(4096, threads, reps)))
         if not quick:
-            f = _mmd_call(HUGE, 2, "float64", "cython")
-            rows.append(_row(f"MMD² + grad, n=m={HUGE}, d=2", "float64", 1, None,
-                             median_time(f, 1, warmup=0), None, mib(peak_memory(f))))
-            progress(format_row(rows[-1]))
+            for threads in (1, 2):
+                rows.append((40.0 / threads,
+                             lambda threads=threads: _compiled_mmd_row(HUGE, threads, 1, 0)))
     if not quick:
-        f = _mmd_test_call(TEST_N, TEST_PERMUTATIONS)
-        rows.append(_row(f"mmd_test, {TEST_PERMUTATIONS} permutations, n=m={TEST_N}, d=2",
-                         "float64", 1, median_time(f, 1, warmup=0), None,
-                         mib(peak_memory(f)), None))
-        progress(format_row(rows[-1]))
+        rows.append((35.0, _mmd_test_row))
+    return rows
+
+
+def _minutes(seconds):
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def run(quick=False, progress=print, floors=None, status=None):
+    """All cases -> list of rows (dicts), each printed by `progress` as it is made.
+    status: called with a line that says how far the run is and a guess of the time left
+    (None: no such line). floors: exp_floors() when already measured.
+    Every row runs under one BLAS thread (minigan.threads); the compiled MMD on the
+    row's `threads`."""
+    planned = plan(quick, exp_floors() if floors is None else floors)
+    total_guess = sum(g for g, _ in planned)
+    start, guessed_done, rows = time.perf_counter(), 0.0, []
+    with thread_policy.limit(1):
+        for k, (guess, make_row) in enumerate(planned):
+            rows.append(make_row())
+            progress(format_row(rows[-1]))
+            guessed_done += guess
+            if status is not None and k + 1 < len(planned):
+                elapsed = time.perf_counter() - start
+                left = (total_guess - guessed_done) * elapsed / guessed_done
+                status(f"[{k + 1}/{len(planned)} rows, {_minutes(elapsed)} so far, "
+                       f"about {_minutes(left)} left]")
     return rows
 
 
@@ -321,20 +380,31 @@ def format_peer_row(r):
 
 
 def _fmt(v, spec):
-    """v formatted by spec ("10.5f"), or a "-" as wide, right-aligned, when v is None."""
-    return format(v, spec) if v is not None else format("-", ">" + spec.split(".")[0])
+    """v formatted by spec ("10.5f"), or blanks as wide when there is no figure."""
+    return format(v, spec) if v is not None else " " * int(spec.split(".")[0])
 
 
 HEADER = (f"{'case':62} {'dtype':7} {'thr':>3} {'numpy':>10} {'cython':>10} {'speedup':>8} "
-          f"{'np MiB':>8} {'cy MiB':>8} {'Mpair/s':>8} {'of exp':>6}")
+          f"{'np MiB':>8} {'cy MiB':>8} {'Mpair/s':>8} {'exp%':>5}")
 
 
 def format_row(r):
-    rate = r.get("pairs_per_s")
+    """One table line; a cell without a figure is left blank."""
+    rate, frac, speedup = r.get("pairs_per_s"), r.get("exp_floor_fraction"), r["speedup"]
     return (f"{r['case']:62} {r['dtype']:7} {r['threads']:>3} {_fmt(r['numpy_s'], '10.5f')} "
-            f"{_fmt(r['cython_s'], '10.5f')} {_fmt(r['speedup'], '7.1f')}x "
+            f"{_fmt(r['cython_s'], '10.5f')} "
+            f"{format(speedup, '7.1f') + 'x' if speedup is not None else ' ' * 8} "
             f"{_fmt(r['numpy_peak_MiB'], '8.1f')} {_fmt(r['cython_peak_MiB'], '8.2f')} "
-            f"{_fmt(rate and rate / 1e6, '8.0f')} {_fmt(r.get('exp_floor_fraction'), '6.2f')}")
+            f"{_fmt(rate and rate / 1e6, '8.0f')} "
+            f"{format(100 * frac, '4.0f') + '%' if frac is not None else ' ' * 5}")
+
+
+def policy_line():
+    """What `minigan bench` runs on, said before the table."""
+    counts = sorted(set(thread_policy.blas_counts().values()))
+    return (f"threads: every row runs BLAS (NumPy's and the compiled core's) on 1 thread "
+            f"(minigan.threads; outside the bench they run {'/'.join(map(str, counts))}); "
+            f"the compiled MMD on the 'thr' column's threads; {os.cpu_count()} cores here")
 
 
 def machine():
@@ -342,6 +412,7 @@ def machine():
             "cpus": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
             **backend_mod.info(),
             "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
+            "threads": policy_line(),
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
 
 
@@ -371,7 +442,9 @@ def plot(path, rows):
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="minigan bench", description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="fewer repeats, small cases only")
+    p.add_argument("--quick", action="store_true",
+                   help="fewer repeats, small cases only: about a minute (the full run: about "
+                        "a quarter of an hour, with progress and a guess of the time left)")
     p.add_argument("--json", type=output_file, metavar="PATH", help="write the rows and the machine as JSON")
     p.add_argument("--plot", type=output_file, metavar="PATH", help="write a PNG of the MMD speedup against n")
     p.add_argument("--peers", action="store_true",
@@ -386,8 +459,17 @@ def main(argv=None):
               f"{', '.join(info['cpu_paths'])}; MINIGAN_CPU forces a lower one); vector exp "
               f"alone: {floors['float64'] / 1e6:.0f} M/s float64, "
               f"{floors['float32'] / 1e6:.0f} M/s float32")
+    print(policy_line())
+    # the progress line is rewritten in place on a terminal, one line per update otherwise
+    live = sys.stderr.isatty()
+    clear = "\r\033[K" if live and sys.stdout.isatty() else ""
+    row_out = lambda line: print(clear + line, flush=True)
+    status = lambda line: sys.stderr.write(("\r\033[K" + line) if live else line + "\n")
+    planned = plan(args.quick)
+    print(f"{len(planned)} rows, a first guess of {_minutes(sum(g for g, _ in planned))} here"
+          f"{'' if args.quick else ' (--quick: the small cases, about a minute)'}")
     print(HEADER)
-    rows = run(quick=args.quick, floors=floors)
+    rows = run(quick=args.quick, progress=row_out, floors=floors, status=status)
     peers = run_peers(quick=args.quick) if args.peers else []
     if args.json:
         with open(args.json, "w") as f:

@@ -70,6 +70,7 @@ for kappa and q, the compiled backend.
 """
 import numpy as np
 
+from . import threads
 from ._checks import as_float_array, check_positive_float, check_positive_int, check_same_width
 from .layers import sigmoid
 from .mlp import MLP
@@ -318,25 +319,26 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
     best_params = [p.copy() for p in kernel.params]
     history = {"step": [], "J_train": [], "J_holdout": [], "best_step": 0}
     checks_without_gain = 0
-    for step in range(max_steps + 1):
-        J, grads, _ = kernel.criterion_and_grad(X_fit, Y_fit, lam, D_fit)
-        if not (np.isfinite(J) and all(np.all(np.isfinite(g)) for g in grads)):
-            raise FloatingPointError(f"learn_kernel: non-finite criterion or gradient at step "
-                                     f"{step}; try a smaller lr (now {lr:g})")
-        if step % check_every == 0 or step == max_steps:   # step 0: the starting kernel
-            J_val = kernel.criterion(X_val, Y_val, lam, D_val)
-            history["step"].append(step)
-            history["J_train"].append(J)
-            history["J_holdout"].append(J_val)
-            if J_val > best:
-                best, history["best_step"], checks_without_gain = J_val, step, 0
-                best_params = [p.copy() for p in kernel.params]
-            else:
-                checks_without_gain += 1
-                if checks_without_gain >= patience:
-                    break
-        if step < max_steps:
-            optimiser.step([-g for g in grads])                       # Adam minimises -J
+    with threads.limit(threads.step_threads()):   # training's small products: one BLAS thread
+        for step in range(max_steps + 1):
+            J, grads, _ = kernel.criterion_and_grad(X_fit, Y_fit, lam, D_fit)
+            if not (np.isfinite(J) and all(np.all(np.isfinite(g)) for g in grads)):
+                raise FloatingPointError(f"learn_kernel: non-finite criterion or gradient at "
+                                         f"step {step}; try a smaller lr (now {lr:g})")
+            if step % check_every == 0 or step == max_steps:   # step 0: the starting kernel
+                J_val = kernel.criterion(X_val, Y_val, lam, D_val)
+                history["step"].append(step)
+                history["J_train"].append(J)
+                history["J_holdout"].append(J_val)
+                if J_val > best:
+                    best, history["best_step"], checks_without_gain = J_val, step, 0
+                    best_params = [p.copy() for p in kernel.params]
+                else:
+                    checks_without_gain += 1
+                    if checks_without_gain >= patience:
+                        break
+            if step < max_steps:
+                optimiser.step([-g for g in grads])                   # Adam minimises -J
     for p, saved in zip(kernel.params, best_params):
         p[...] = saved
     return kernel, history

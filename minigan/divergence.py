@@ -39,6 +39,7 @@ import math
 
 import numpy as np
 
+from . import threads
 from ._checks import NonFiniteError
 
 PROBE_ROWS = 16
@@ -51,9 +52,18 @@ class TrainingDiverged(FloatingPointError):
 
 
 def guarded_step(step):
-    """Wrap a trainer's step(real) so that a diverged step is undone and reported."""
+    """Wrap a trainer's step(real) so that a diverged step is undone and reported, and so
+    that it runs under minigan's thread policy (minigan.threads: one BLAS thread, and the
+    process's thread counts back when it returns or raises)."""
     @functools.wraps(step)
     def guarded(self, real, *args, **kwargs):
+        threads.enter(threads.step_threads())
+        try:
+            return _guarded(self, real, *args, **kwargs)
+        finally:
+            threads.leave()
+
+    def _guarded(self, real, *args, **kwargs):
         saved = _snapshot(self)
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):

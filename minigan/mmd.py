@@ -65,6 +65,7 @@ import numpy as np
 from scipy.spatial.distance import pdist
 
 from . import backend as backends
+from . import threads as thread_policy
 from ._checks import (as_float_array, check_choice, check_positive_float, check_positive_int,
                       check_same_width, common_dtype)
 
@@ -352,8 +353,9 @@ def _mmd2_terms(X, Y, sigmas, estimator, wrt):
 def _run(X, Y, sigmas, e, estimator, wrt, backend, n_threads):
     """Validated inputs (scaled by 2^-e) -> (MMD^2, dX or None, dY or None) in the caller's
     units, on the NumPy reference or the compiled kernel."""
-    # 0 lets the kernel choose: one thread for small work, else OMP_NUM_THREADS
-    threads = (0 if n_threads is None
+    # None: minigan.threads' override, else 0 (the kernel chooses: one thread for small
+    # work, else OMP_NUM_THREADS)
+    threads = (thread_policy.mmd_threads() if n_threads is None
                else check_positive_int(n_threads, "n_threads", maximum=MAX_THREADS))
     if backends.resolve(backend, module="mmd") == "numpy":
         _check_numpy_memory(len(X), len(Y), X.dtype.itemsize)
@@ -389,7 +391,8 @@ def mmd2(X, Y, sigmas=None, estimator="unbiased", backend=None, n_threads=None):
             kernel itself. In a loop, compute the list once (median_ladder(X, Y)) and pass it.
     estimator: "unbiased" (needs n, m >= 2) or "biased".
     backend: "numpy", "cython", "auto" or None (see minigan.backend).
-    n_threads: threads for the compiled kernel (None: by problem size and OMP_NUM_THREADS).
+    n_threads: threads for the compiled kernel (None: minigan.set_num_threads's count if one
+               is set, else by problem size and OMP_NUM_THREADS).
     Returns a Python float.
     """
     X, Y, sigmas, e = _validate(X, Y, sigmas, estimator)

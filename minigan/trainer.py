@@ -25,11 +25,16 @@ Divergence: every subclass's step() is wrapped by minigan.divergence.guarded_ste
 Trainer.__init_subclass__), so a step that produces NaN/inf or blows the generator up is
 undone and reported as TrainingDiverged, whether it was called by fit() or directly.
 
+Threads: fit() and every step() run BLAS on one thread (minigan.threads: the products of a
+step are too small for more; the callback runs under the same limit), and leave the
+process's thread counts as they found them.
+
 Deliberately left out: other schedules, early stopping, multiprocessing.
 """
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import threads
 from ._checks import (as_float_array, check_bool, check_callable, check_choice, check_number_in,
                       check_positive_int, check_seed)
 from .checkpoint import load_trainer_checkpoint, save_checkpoint
@@ -232,13 +237,14 @@ class Trainer:
             self.lr_schedule = {"lr0": {name: opt.lr for name, opt in self.opts.items()},
                                 "factor": float(lr_decay), "start": self.step_count, "steps": steps}
         bar = tqdm(range(steps), desc=self.kind, disable=not progress, leave=False)
-        for _ in bar:
-            self._apply_lr_schedule()
-            figures = self.step(draw(self._rows_per_step(batch_size)))
-            if progress and self.step_count % 50 == 0:
-                bar.set_postfix({k: f"{v:.4f}" for k, v in figures.items()}, refresh=False)
-            if callback is not None:
-                callback(self)
+        with threads.limit(threads.step_threads()):  # once for all steps (minigan.threads)
+            for _ in bar:
+                self._apply_lr_schedule()
+                figures = self.step(draw(self._rows_per_step(batch_size)))
+                if progress and self.step_count % 50 == 0:
+                    bar.set_postfix({k: f"{v:.4f}" for k, v in figures.items()}, refresh=False)
+                if callback is not None:
+                    callback(self)
         return self
 
     def _apply_lr_schedule(self):

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from minigan import SGD, Adam
+from minigan._checks import NonFiniteError
 
 A = np.diag([1.0, 10.0])          # f(p) = 1/2 (p - c)^T A (p - c), minimum at c
 C = np.array([3.0, -2.0])
@@ -56,3 +57,29 @@ def test_bad_settings():
         Adam([np.zeros(1)]).step([])
     with pytest.raises(ValueError, match="shape"):
         Adam([np.zeros(2)]).step([np.zeros(3)])
+
+
+@pytest.mark.parametrize("cls, lr", [(Adam, 1e-3), (SGD, 1e-3), (SGD, 10.0)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_one_pass_gradient_check_decides_as_the_exact_one(cls, lr, dtype):
+    # the sum-of-squares fast path only ever accepts what max |g| <= limit accepts; values
+    # near the limit, beyond it, huge-but-finite (squares overflow), inf and NaN all decide
+    # as the exact check does
+    p = np.zeros((4, 5), dtype)
+    opt = cls([p], lr=lr)
+    limit = opt._grad_limit(np.dtype(dtype))
+    big = float(np.finfo(dtype).max)
+    for top in [1.0, limit / 4, limit / 2, 0.99 * limit, limit, 1.01 * limit, 3 * limit,
+                1e200, big, np.inf, -np.inf, np.nan]:
+        if np.isfinite(top) and top > big:
+            continue
+        g = np.full((4, 5), 1e-3, dtype)
+        with np.errstate(over="ignore"):
+            g[2, 3] = dtype(top)
+        exact_refuses = not (np.isfinite(g).all() and float(np.abs(g).max()) <= limit)
+        try:
+            opt._check_finite([g])
+            refused = False
+        except NonFiniteError:
+            refused = True
+        assert refused == exact_refuses, (top, limit)
