@@ -26,6 +26,7 @@ COMMANDS = {
     "mmd-test": ("minigan.mmd_test_cli", "two-sample test on two files: minigan mmd-test A B"),
     "bench": ("minigan.bench", "time the compiled core against NumPy: minigan bench [--quick]"),
     "modes": ("minigan.protocol", "mode-collapse protocol (ring-8, grid-25) over seeds, as a table"),
+    "lab": ("minigan.lab", "watch GMN, GAN and MMD-GAN learn in the browser: minigan lab"),
 }
 
 
