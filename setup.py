@@ -127,7 +127,7 @@ def extensions():
 
 
 setup(
-    packages=["minigan", "minigan._ext", "minigan.demos"],
+    packages=["minigan", "minigan._ext", "minigan.demos", "minigan.lab"],
     # The top-level demos/ folder is installed as minigan.demos, so that
     # `minigan demo ...` works from any install and the scripts stay readable at the top.
     package_dir={"minigan.demos": "demos"},

@@ -128,16 +128,17 @@ def test_the_views_are_the_librarys_numbers(client):
     n = snap["heat"]["n"]
     assert n >= 64 and len(snap["heat"]["values"]) == n * n
     pts = views.plane_points(snap["box"], n)
-    h = mmd.witness(lambda A, B: mmd.gaussian_kernel(A, B, sig), pts, real[:lab_session.N_HEAT],
+    h = mmd.witness(lambda A, B: mmd.gaussian_kernel(A, B, sig), pts,
+                    lab_session.spread(real, lab_session.N_HEAT),
                     fake[:lab_session.N_HEAT])
-    np.testing.assert_allclose(snap["heat"]["values"], h, atol=1e-5)
+    np.testing.assert_allclose(snap["heat"]["values"], h, atol=6e-5)  # 4 digits
     assert snap["modes"]["of"] == 8 and 0 <= snap["modes"]["modes"] <= 8
     assert "minigan/mmd.py" in snap["sources"]["arrows"][0]
     # the GAN's heat map is D(x)
     client.params(sid, method="gan")
     client.control(sid, "step")
     snap, gan = client.state(sid), client.server.sessions[sid].trainer
-    np.testing.assert_allclose(snap["heat"]["values"], gan.discriminate(pts), atol=1e-5)
+    np.testing.assert_allclose(snap["heat"]["values"], gan.discriminate(pts), atol=6e-5)
 
 
 def test_the_guide_links_point_at_real_sections(client):

@@ -135,6 +135,8 @@ class Handler(BaseHTTPRequestHandler):
             self._json({"error": str(e)}, e.status)
         except (ValueError, TypeError, RuntimeError) as e:   # the library refused a value
             self._json({"error": str(e)}, 400)
+        except (BrokenPipeError, ConnectionResetError):      # the page went away mid-answer
+            pass
 
     # ------------------------------------------------------------ checks
     def _check_host(self):
@@ -200,6 +202,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._check_token(query_too=True)
             name, ctype = FILES[path]
             self._send(200, (STATIC / name).read_bytes(), ctype)
+        elif path == "/favicon.ico":
+            self._send(204, b"", "image/x-icon")
         elif path == "/guide":
             self._send(200, guide_page(), "text/html; charset=utf-8")
         elif path == "/api/state":

@@ -51,7 +51,9 @@ MAX_DRAWN = 3000         # points a page may draw
 MAX_BATCH = 4096
 MAX_SPEED = 10000        # steps/s the speed setting may ask for (0: as fast as it goes)
 VIEW_PERIOD = 1 / 15     # s between view updates while playing
-N_SHOWN, N_ARROWS, N_HEAT = 500, 120, 128   # points drawn, arrows, samples for the heat map
+N_SHOWN, N_ARROWS, N_HEAT = 500, 80, 64     # points drawn, arrows, samples for the heat map
+TRAIN_SHARE = 0.75       # of the thread's time while playing; the views get the rest
+HEAT_SHARE = 0.15        # of which the heat map (the costliest view) at most this much
 
 
 def default_backend():
@@ -113,6 +115,11 @@ def check_settings(changes, current):
     if new["backend"] is not None:
         check_choice(new["backend"], "backend", ("numpy", "cython"))
     return new
+
+
+def spread(a, k):
+    """At most k rows of a, evenly spaced (drawn points come in strokes: not their first k)."""
+    return a if len(a) <= k else a[np.linspace(0, len(a) - 1, k).astype(int)]
 
 
 def check_points(points):
@@ -336,8 +343,10 @@ class LabSession:
             self.error = {"kind": "error", "message": str(e)}
 
     def _run(self):
-        """The training thread: bursts of steps, a view after each, until closed or idle."""
-        step_time = 0.01
+        """The training thread: bursts of steps, a view after each, until closed or idle.
+        A burst lasts TRAIN_SHARE / (1 - TRAIN_SHARE) times as long as the last view took
+        (at least VIEW_PERIOD * TRAIN_SHARE), so the views never starve training."""
+        step_time, view_time = 0.01, 0.0
         while not self.closed.is_set():
             if time.monotonic() - self.last_seen > self.idle_seconds:
                 self.close()
@@ -351,8 +360,10 @@ class LabSession:
                 if not self.playing:
                     continue
                 speed = self.params["speed"]
+                budget = max(TRAIN_SHARE * VIEW_PERIOD,
+                             TRAIN_SHARE / (1 - TRAIN_SHARE) * view_time)
                 k = (max(1, round(speed * VIEW_PERIOD)) if speed
-                     else max(1, int(0.75 * VIEW_PERIOD / step_time)))
+                     else max(1, int(budget / step_time)))
                 before = self.trainer.step_count
                 self._train(k)
                 done = self.trainer.step_count - before
@@ -361,13 +372,15 @@ class LabSession:
                     step_time = 0.7 * step_time + 0.3 * (t1 - t0) / done
                 self._times.append((t1, self.trainer.step_count))
                 self._publish()
+                view_time = 0.7 * view_time + 0.3 * (time.monotonic() - t1)
             if speed:   # hold the asked pace: k steps per k / speed seconds
                 self.closed.wait(max(0.0, t0 + k / speed - time.monotonic()))
 
     # ------------------------------------------------------------ views
     def _rate(self, times):
         """Events per second over the recent (time, count) pairs."""
-        recent = [(t, c) for t, c in times if t > time.monotonic() - 2.0]
+        recent = [(t, c) for t, c in times if t > time.monotonic() - 3.0] or list(times)
+        recent = recent if len(recent) >= 2 else list(times)[-2:]   # slow cycles: the last two
         if len(recent) < 2 or recent[-1][0] == recent[0][0] or not self.playing:
             return 0.0
         return (recent[-1][1] - recent[0][1]) / (recent[-1][0] - recent[0][0])
@@ -404,11 +417,11 @@ class LabSession:
             out["fake"] = views.rounded(fake, 3)
         if "arrows" in on and len(real) >= 2:
             out["arrows"] = {k: views.rounded(v, 5) for k, v in
-                             views.arrows(t, fake[:N_ARROWS], real).items()}
+                             views.arrows(t, fake[:N_ARROWS], spread(real, 4 * N_ARROWS)).items()}
         if "heat" in on and len(real) >= 2 and (not self.playing or now >= self._due["heat"]):
             t0 = time.monotonic()
-            self._heat = self._heat_map(real[:N_HEAT], fake[:N_HEAT])
-            self._due["heat"] = now + 3 * (time.monotonic() - t0)   # at most ~25 % of the time
+            self._heat = self._heat_map(spread(real, N_HEAT), fake[:N_HEAT])
+            self._due["heat"] = now + (time.monotonic() - t0) / HEAT_SHARE
         if "heat" in on and self._heat is not None:
             out["heat"] = self._heat
         if "map" in on:
@@ -439,4 +452,4 @@ class LabSession:
             return {"n": 200, "values": views.rounded(views.heat(self.trainer, pts, real, fake), 5)}
         n = self.params["heat_resolution"]
         values = views.heat(self.trainer, views.plane_points((x0, x1, y0, y1), n), real, fake)
-        return {"n": n, "values": views.rounded(values, 5)}
+        return {"n": n, "values": views.rounded(values, 4)}

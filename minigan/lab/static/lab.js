@@ -61,7 +61,7 @@ function heatColour(v, lo, hi, mid) {
   // teal where the critic says "real" (v above mid), orange where it says "generated"
   const t = v >= mid ? Math.min(1, (v - mid) / Math.max(hi - mid, 1e-12))
                      : -Math.min(1, (mid - v) / Math.max(mid - lo, 1e-12));
-  const base = t >= 0 ? [17, 122, 114] : [217, 96, 11], a = Math.abs(t) * 0.55;
+  const base = t >= 0 ? [17, 122, 114] : [217, 96, 11], a = Math.abs(t) * 0.7;
   return base.map((c) => Math.round(255 * (1 - a) + c * a));
 }
 
@@ -108,7 +108,7 @@ function drawArrows(ctx, m, s, yOf) {
   const a = s.arrows, kinds = [["total", "#222"], ["repulsion", "#b8325a"], ["attraction", "#2d5fc4"]];
   const norms = a.total.map((g) => Math.hypot(...g));
   const parts = a.repulsion ? a.repulsion.concat(a.attraction).map((g) => Math.hypot(...g)) : [];
-  const top = Math.max(...norms, ...parts, 1e-300), L = 0.09 * ctx.canvas.width;
+  const top = Math.max(...norms, ...parts, 1e-300), L = 0.065 * ctx.canvas.width;
   ctx.lineWidth = 1.2;
   for (const [kind, colour] of kinds) {
     if (!a[kind]) continue;
@@ -146,12 +146,12 @@ function drawPlane(s) {
       ctx.stroke();
     }
   }
-  if (on.has("samples")) {
-    dots(ctx, m, s.real || [], "rgba(17, 122, 114, 0.75)", 2.2);
-    dots(ctx, m, pending, "rgba(17, 122, 114, 0.75)", 2.2);
-    if (s.fake) dots(ctx, m, s.fake, "rgba(217, 96, 11, 0.75)", 2.2);
-  }
+  if (on.has("samples") && s.fake) dots(ctx, m, s.fake, "rgba(217, 96, 11, 0.7)", 2.2);
   if (on.has("arrows") && s.arrows && s.fake) drawArrows(ctx, m, s, (p) => m.y(p[1]));
+  if (on.has("samples")) {   // real on top: ring-8's modes are narrower than a dot
+    dots(ctx, m, s.real || [], "rgba(10, 95, 88, 0.85)", 2.4);
+    dots(ctx, m, pending, "rgba(10, 95, 88, 0.85)", 2.4);
+  }
 }
 
 function drawLine(ctx, m, s, on) {
