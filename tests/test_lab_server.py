@@ -119,7 +119,8 @@ def test_the_views_are_the_librarys_numbers(client):
     np.testing.assert_allclose(snap["fake"], fake, atol=1e-3)
     # the arrows: the GMN's own MMD^2 gradient (data space), and its two parts add up to it
     sig = [s * trainer.data_scale for s in trainer.sigmas]
-    _, dX = mmd.mmd2_and_grad(fake[:lab_session.N_ARROWS], real, sig)
+    _, dX = mmd.mmd2_and_grad(fake[:lab_session.N_ARROWS],
+                              lab_session.spread(real, 4 * lab_session.N_ARROWS), sig)
     a = {k: np.array(v) for k, v in snap["arrows"].items()}
     np.testing.assert_allclose(a["total"], dX, atol=1e-5 + 1e-4 * np.abs(dX).max())
     np.testing.assert_allclose(a["repulsion"] + a["attraction"], a["total"],

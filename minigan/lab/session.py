@@ -51,9 +51,10 @@ MAX_DRAWN = 3000         # points a page may draw
 MAX_BATCH = 4096
 MAX_SPEED = 10000        # steps/s the speed setting may ask for (0: as fast as it goes)
 VIEW_PERIOD = 1 / 15     # s between view updates while playing
-N_SHOWN, N_ARROWS, N_HEAT = 500, 80, 64     # points drawn, arrows, samples for the heat map
+N_SHOWN, N_ARROWS, N_HEAT = 500, 64, 64     # points drawn, arrows, samples for the heat map
 TRAIN_SHARE = 0.75       # of the thread's time while playing; the views get the rest
 HEAT_SHARE = 0.15        # of which the heat map (the costliest view) at most this much
+MAX_BURST = 0.4          # s: the longest a burst of steps holds the trainer (a click waits)
 
 
 def default_backend():
@@ -344,8 +345,9 @@ class LabSession:
 
     def _run(self):
         """The training thread: bursts of steps, a view after each, until closed or idle.
-        A burst lasts TRAIN_SHARE / (1 - TRAIN_SHARE) times as long as the last view took
-        (at least VIEW_PERIOD * TRAIN_SHARE), so the views never starve training."""
+        A burst lasts TRAIN_SHARE / (1 - TRAIN_SHARE) times as long as the recent views took
+        (at least VIEW_PERIOD * TRAIN_SHARE), so the views never starve training; the heat
+        map keeps to its own share (HEAT_SHARE), and is left out of that average."""
         step_time, view_time = 0.01, 0.0
         while not self.closed.is_set():
             if time.monotonic() - self.last_seen > self.idle_seconds:
@@ -360,8 +362,8 @@ class LabSession:
                 if not self.playing:
                     continue
                 speed = self.params["speed"]
-                budget = max(TRAIN_SHARE * VIEW_PERIOD,
-                             TRAIN_SHARE / (1 - TRAIN_SHARE) * view_time)
+                budget = min(MAX_BURST, max(TRAIN_SHARE * VIEW_PERIOD,
+                                            TRAIN_SHARE / (1 - TRAIN_SHARE) * view_time))
                 k = (max(1, round(speed * VIEW_PERIOD)) if speed
                      else max(1, int(budget / step_time)))
                 before = self.trainer.step_count
@@ -372,7 +374,7 @@ class LabSession:
                     step_time = 0.7 * step_time + 0.3 * (t1 - t0) / done
                 self._times.append((t1, self.trainer.step_count))
                 self._publish()
-                view_time = 0.7 * view_time + 0.3 * (time.monotonic() - t1)
+                view_time = 0.7 * view_time + 0.3 * (time.monotonic() - t1 - self._heat_time)
             if speed:   # hold the asked pace: k steps per k / speed seconds
                 self.closed.wait(max(0.0, t0 + k / speed - time.monotonic()))
 
@@ -389,6 +391,7 @@ class LabSession:
         """Compute the views that are on and store them as the snapshot the page reads."""
         t, p, now = self.trainer, self.params, time.monotonic()
         on = set(p["views"])
+        self._heat_time = 0.0
         self.version += 1
         self._view_times.append((now, self.version))
         snap = {"version": self.version, "session": self.id, "step": t.step_count,
@@ -421,7 +424,8 @@ class LabSession:
         if "heat" in on and len(real) >= 2 and (not self.playing or now >= self._due["heat"]):
             t0 = time.monotonic()
             self._heat = self._heat_map(spread(real, N_HEAT), fake[:N_HEAT])
-            self._due["heat"] = now + (time.monotonic() - t0) / HEAT_SHARE
+            self._heat_time = time.monotonic() - t0
+            self._due["heat"] = now + self._heat_time / HEAT_SHARE
         if "heat" in on and self._heat is not None:
             out["heat"] = self._heat
         if "map" in on:
@@ -434,8 +438,9 @@ class LabSession:
         if "mmd2" in on and self.mmd_sigmas is not None and (
                 not self.playing or now >= self._due["mmd2"]):
             self._due["mmd2"] = now + 0.5
+            # the yardstick runs compiled when it can, whatever backend trains
             value = mmd.mmd2(t.sample(1000, seed=11), self.heldout, self.mmd_sigmas,
-                             backend=t.backend)
+                             backend=default_backend())
             if not self.mmd_curve or self.mmd_curve[-1][0] != t.step_count:
                 self.mmd_curve.append([t.step_count, round(value, 6)])
         out["mmd2"] = self.mmd_curve[-400:]

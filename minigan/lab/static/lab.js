@@ -286,7 +286,7 @@ function syncControls(s, force) {
 }
 
 function show(s) {
-  if (s.version < shown) return;   // an older snapshot arriving late
+  if (s.version <= shown) return;  // nothing new, or an older snapshot arriving late
   shown = s.version; snap = s;
   $("step-count").textContent = String(s.step);
   $("steps-per-second").textContent = s.steps_per_second.toFixed(1);
