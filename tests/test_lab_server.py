@@ -294,3 +294,16 @@ def test_the_command_prints_the_url_and_stops_on_ctrl_c():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_generator_far_off_the_data_still_gets_a_snapshot(client):
+    # no sample near a mode: the protocol's reverse KL is inf, which JSON cannot carry
+    sid = new_session(client)
+    client.control(sid, "step")
+    session = client.server.sessions[sid]
+    for p in session.trainer.generator.params[-1:]:
+        p += 50.0                                   # shift every output far from the ring
+    status, snap = client.params(sid, views=list(lab_session.VIEWS))
+    assert status == 200 and "view_error" not in snap
+    assert snap["modes"]["modes"] == 0 and snap["modes"]["reverse_kl"] is None
+    assert views.rounded([1.0, np.inf, np.nan]) == [1.0, None, None]

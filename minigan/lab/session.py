@@ -40,6 +40,9 @@ METHODS = {"gmn": GMN, "gan": GAN, "mmdgan": MMDGAN}
 # network size presets: (generator hidden widths, critic hidden widths); None: the default
 SIZES = {"small": ((32, 32), (32,)), "default": (None, None), "large": ((128,) * 4, (128, 128))}
 VIEWS = ("samples", "heat", "arrows", "map", "curves", "mmd2", "modes")
+SNAPSHOT_CORE = ("version", "session", "step", "playing", "dataset", "method", "kind", "dim",
+                 "box", "backend", "params", "half_steps", "error", "steps_per_second",
+                 "views_per_second", "n_drawn", "max_drawn", "sources", "batch")
 # the settings the page can send, with their defaults (None: the trainer's own default)
 DEFAULTS = {"dataset": "ring", "method": "gmn", "backend": None, "seed": 0, "size": "default",
             "noise": "uniform", "lr": None, "lr_critic": None, "batch": None, "sigmas": None,
@@ -407,7 +410,12 @@ class LabSession:
             snap.update(self._views(on, now))
         except (ValueError, RuntimeError, FloatingPointError, MemoryError) as e:
             snap["view_error"] = str(e)
-        self.snapshot = json.dumps(snap, allow_nan=False).encode()
+        try:
+            self.snapshot = json.dumps(snap, allow_nan=False).encode()
+        except ValueError as e:   # a number JSON cannot carry: say so rather than go silent
+            snap = {k: v for k, v in snap.items() if k in SNAPSHOT_CORE}
+            snap["view_error"] = f"a view held a value JSON cannot carry ({e})"
+            self.snapshot = json.dumps(snap).encode()
 
     def _views(self, on, now):
         t, out = self.trainer, {}
@@ -437,7 +445,7 @@ class LabSession:
                                         for k, v in t.history.items()}}
         if "mmd2" in on and self.mmd_sigmas is not None and (
                 not self.playing or now >= self._due["mmd2"]):
-            self._due["mmd2"] = now + 0.5
+            self._due["mmd2"] = now + 1.0
             # the yardstick runs compiled when it can, whatever backend trains
             value = mmd.mmd2(t.sample(1000, seed=11), self.heldout, self.mmd_sigmas,
                              backend=default_backend())

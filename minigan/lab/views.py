@@ -61,8 +61,10 @@ def sources(trainer):
 
 
 def rounded(a, digits=4):
-    """An array as nested lists of floats rounded to `digits` (a smaller JSON)."""
-    return np.round(np.asarray(a, dtype=np.float64), digits).tolist()
+    """An array as nested lists of floats rounded to `digits` (a smaller JSON); NaN and inf,
+    which JSON cannot carry (a generator blown far out), become None (null)."""
+    a = np.round(np.asarray(a, dtype=np.float64), digits)
+    return a.tolist() if np.all(np.isfinite(a)) else np.where(np.isfinite(a), a, None).tolist()
 
 
 def plane_points(box, n):
@@ -148,4 +150,6 @@ def modes(trainer, dataset):
     figures = protocol.evaluate(trainer, dataset)
     return {"modes": int(figures["modes"]), "of": len(protocol.DATASETS[dataset]().centres),
             "high_quality_pct": round(float(figures["high_quality_pct"]), 1),
-            "reverse_kl": round(float(figures["reverse_kl"]), 3)}
+            # inf when no sample is near a mode (JSON has no inf: null)
+            "reverse_kl": (round(float(figures["reverse_kl"]), 3)
+                           if np.isfinite(figures["reverse_kl"]) else None)}

@@ -200,6 +200,7 @@ function drawCurves(s) {
     if (hi - lo < 1e-12) { hi += 1e-6; lo -= 1e-6; }
     const top = y0 + 20, bottom = y0 + h - 14, xmax = Math.max(...xs.flat(), 1);
     ctx.fillStyle = "#777"; ctx.fillText(hi.toPrecision(3), W - 60, top + 10); ctx.fillText(lo.toPrecision(3), W - 60, bottom);
+    ctx.fillText(`step ${Math.round(xmax)}`, W - 60, y0 + 12);
     series.forEach(([name, v, colour], k) => {
       ctx.strokeStyle = colour; ctx.beginPath();
       v.forEach((y, i) => { const X = 6 + xs[k][i] / xmax * (W - 70), Y = bottom - (y - lo) / (hi - lo) * (bottom - top);
@@ -210,7 +211,7 @@ function drawCurves(s) {
   };
   if (on.has("curves") && s.curves) {
     const entries = Object.entries(s.curves.series);
-    panel(0, 160, `losses by step (every ${s.curves.stride})`,
+    panel(0, 160, s.curves.stride > 1 ? `losses by step (every ${s.curves.stride}th shown)` : "losses by step",
       entries.map(([k, v], i) => [k, v, SERIES_COLOURS[i % 4]]),
       entries.map(([, v]) => v.map((_, i) => i * s.curves.stride)));
   }
@@ -226,7 +227,7 @@ function drawFigures(s) {
   if (s.modes) {
     rows.push(["modes covered", `${s.modes.modes} / ${s.modes.of}`]);
     rows.push(["high quality (within 3 std)", `${s.modes.high_quality_pct.toFixed(1)} %`]);
-    rows.push(["reverse KL of the modes", String(s.modes.reverse_kl)]);
+    rows.push(["reverse KL of the modes", s.modes.reverse_kl === null ? "∞ (no sample near a mode)" : String(s.modes.reverse_kl)]);
   }
   for (const [k, v] of Object.entries(s.curves ? s.curves.series : {})) if (v.length) rows.push([k, v[v.length - 1].toPrecision(4)]);
   const t = document.createElement("table");
@@ -290,6 +291,7 @@ function show(s) {
   shown = s.version; snap = s;
   $("step-count").textContent = String(s.step);
   $("steps-per-second").textContent = s.steps_per_second.toFixed(1);
+  $("run-state").textContent = s.playing ? "training" : "paused";
   $("views-per-second").textContent = s.views_per_second.toFixed(1);
   $("backend-used").textContent = s.backend;
   $("batch-used").textContent = String(s.batch);
