@@ -1,4 +1,5 @@
 """minigan lab's server, in process on a free port: the API, its checks, and the views' numbers."""
+import ast
 import json
 import os
 import signal
@@ -135,9 +136,18 @@ def test_the_views_are_the_librarys_numbers(client):
     np.testing.assert_allclose(snap["heat"]["values"], h, atol=6e-5)  # 4 digits
     assert snap["modes"]["of"] == 8 and 0 <= snap["modes"]["modes"] <= 8
     assert "minigan/mmd.py" in snap["sources"]["arrows"][0]
-    # the GAN's heat map is D(x)
+    # the GAN's heat map is D(x); its half steps move one network each, not the step count
     client.params(sid, method="gan")
     client.control(sid, "step")
+    gan = client.server.sessions[sid].trainer
+    G, D = ([p.copy() for p in gan.nets[k].params] for k in "GD")
+    assert client.control(sid, "critic")[1]["step"] == 1
+    assert all(np.array_equal(p, q) for p, q in zip(gan.generator.params, G))
+    assert not all(np.array_equal(p, q) for p, q in zip(gan.discriminator.params, D))
+    D = [p.copy() for p in gan.discriminator.params]
+    assert client.control(sid, "generator")[1]["half_steps"] == {"critic": 1, "generator": 1}
+    assert all(np.array_equal(p, q) for p, q in zip(gan.discriminator.params, D))
+    assert not all(np.array_equal(p, q) for p, q in zip(gan.generator.params, G))
     snap, gan = client.state(sid), client.server.sessions[sid].trainer
     np.testing.assert_allclose(snap["heat"]["values"], gan.discriminate(pts), atol=6e-5)
 
@@ -172,12 +182,15 @@ def test_draw_train_and_export(client, tmp_path):
     assert loaded.step_count == step
     np.testing.assert_array_equal(loaded.sample(5, seed=1),
                                   client.server.sessions[sid].trainer.sample(5, seed=1))
+    # the exported script trains the same numbers: the page's bursts of fit draw what one fit draws
     status, code = client.request(f"/api/export/python?session={sid}")
     assert status == 200
-    code = code.decode().replace(f"steps={step}", "steps=2")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code.decode()], capture_output=True, text=True,
+                         timeout=300)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("2 {'loss'")
+    steps, last = out.stdout.split(" ", 1)
+    assert int(steps) == step
+    assert ast.literal_eval(last) == {"loss": loaded.history["loss"][-1]}
 
 
 def test_a_diverged_step_is_shown_and_the_last_good_state_kept(client):

@@ -292,7 +292,9 @@ class LabSession:
             self._publish()
 
     def export_python(self):
-        """Python that rebuilds this configuration and trains it as far as the page has."""
+        """Python that rebuilds this configuration and trains it as far as the page has (the
+        same numbers, when the page only played and stepped: its bursts of fit draw what one
+        fit draws; live changes of a rate and half steps are not replayed)."""
         with self.lock:
             p, t = self.params, self.trainer
             args = "".join(f", {k}={v!r}" for k, v in trainer_kwargs(p)[1].items())
@@ -302,7 +304,7 @@ class LabSession:
                     p["dataset"], f"data.{p['dataset']}()")
                 lines.append(f"X = {make}")
             else:
-                lines.append(f"X = np.array({views.rounded(self.drawn, 3)})")
+                lines.append(f"X = np.array({self.drawn.tolist()})")     # the drawn points
             lines += [f"trainer = minigan.{type(t).__name__}({self.dim}{args})",
                       f"trainer.fit(X, steps={max(t.step_count, 1)}, batch_size={self._batch()})",
                       "samples = trainer.sample(1000)",
