@@ -111,9 +111,9 @@ def test_the_lab_in_chromium(server, page):
     page.click("#play")
     until(lambda: step_count(page) >= 20, what="MMD-GAN steps")
     pause(page)
-    assert "critic-only updates 0" in page.text_content("#half-steps")
+    assert "half steps: critic 0" in page.text_content("#half-steps")
     page.click("#critic-step")
-    until(lambda: "critic-only updates 1" in page.text_content("#half-steps"), 60, "a critic step")
+    until(lambda: "half steps: critic 1" in page.text_content("#half-steps"), 60, "a critic step")
 
     # draw your own: drag a circle on the plane, then train on it
     page.select_option("#dataset", "draw")

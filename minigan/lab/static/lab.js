@@ -155,35 +155,39 @@ function drawPlane(s) {
 }
 
 function drawLine(ctx, m, s, on) {
-  // 1-D: histograms along x (real above the axis line, generated below it), the critic's
-  // curve in the top band, G(z) against F^-1((z+1)/2) in its own inset
+  // 1-D, top to bottom: the critic's curve; the real histogram; the generated one, with the
+  // arrows under it; the generator's map G(z) beside F^-1((z+1)/2) (its own axes: z across)
   const W = ctx.canvas.width, H = ctx.canvas.height, [x0, x1] = s.box;
-  ctx.strokeStyle = "#999"; ctx.beginPath(); ctx.moveTo(0, H * 0.62); ctx.lineTo(W, H * 0.62); ctx.stroke();
+  ctx.font = "12px system-ui, sans-serif";
   if (on.has("samples")) {
-    histogram(ctx, m, s.real || [], "rgba(17, 122, 114, 0.6)", H * 0.62, H * 0.22, x0, x1);
-    if (s.fake) histogram(ctx, m, s.fake, "rgba(217, 96, 11, 0.6)", H * 0.84, H * 0.2, x0, x1);
+    histogram(ctx, m, s.real || [], "rgba(17, 122, 114, 0.6)", H * 0.44, H * 0.16, x0, x1);
+    if (s.fake) histogram(ctx, m, s.fake, "rgba(217, 96, 11, 0.6)", H * 0.62, H * 0.16, x0, x1);
+    ctx.strokeStyle = "#bbb";
+    for (const y of [0.44, 0.62]) { ctx.beginPath(); ctx.moveTo(0, H * y); ctx.lineTo(W, H * y); ctx.stroke(); }
   }
   if (on.has("heat") && s.heat) {
-    const [lo, hi] = s.kind === "GAN" ? [0, 1] : (() => { const t = Math.max(...s.heat.values.map(Math.abs), 1e-12); return [-t, t]; })();
-    const yOf = (v) => H * 0.05 + (1 - (v - lo) / (hi - lo)) * H * 0.3;
-    ctx.strokeStyle = "#555"; ctx.setLineDash([4, 4]); ctx.beginPath();
+    const t = Math.max(...s.heat.values.map(Math.abs), 1e-12), [lo, hi] = s.kind === "GAN" ? [0, 1] : [-t, t];
+    const yOf = (v) => H * 0.04 + (1 - (v - lo) / (hi - lo)) * H * 0.2;
+    ctx.strokeStyle = "#888"; ctx.setLineDash([4, 4]); ctx.beginPath();
     ctx.moveTo(0, yOf((lo + hi) / 2)); ctx.lineTo(W, yOf((lo + hi) / 2)); ctx.stroke(); ctx.setLineDash([]);
     ctx.strokeStyle = "#111"; ctx.lineWidth = 2; ctx.beginPath();
     s.heat.values.forEach((v, i) => { const x = i / (s.heat.n - 1) * W; i ? ctx.lineTo(x, yOf(v)) : ctx.moveTo(x, yOf(v)); });
     ctx.stroke(); ctx.lineWidth = 1;
-    ctx.fillStyle = "#333"; ctx.fillText(s.kind === "GAN" ? "D(x)  (dashed: 1/2)" : "witness h(x)  (dashed: 0)", 8, H * 0.05 - 4 + 12);
+    ctx.fillStyle = "#333"; ctx.fillText(s.kind === "GAN" ? "D(x)  (dashed: 1/2)" : "witness h(x)  (dashed: 0)", 8, 14);
   }
-  if (on.has("arrows") && s.arrows && s.fake) drawArrows(ctx, m, s, (p, i) => H * 0.64 + (i % 20) * 3);
+  if (on.has("arrows") && s.arrows && s.fake) drawArrows(ctx, m, s, (p, i) => H * 0.64 + (i % 16) * 2.5);
   if (on.has("map") && s.map && s.map.g) {
-    const bx = W - 190, by = H * 0.36 - 150, bw = 180, bh = 140, [a, b] = [x0, x1];
-    ctx.fillStyle = "rgba(255,255,255,0.9)"; ctx.fillRect(bx, by, bw, bh); ctx.strokeStyle = "#bbb"; ctx.strokeRect(bx, by, bw, bh);
-    const px = (z) => bx + (z + 1) / 2 * bw, py = (x) => by + bh - (x - a) / (b - a) * bh;
-    const curve = (ys, colour, dash) => { ctx.strokeStyle = colour; ctx.setLineDash(dash); ctx.beginPath();
+    const bx = 40, by = H * 0.73, bw = W - 60, bh = H * 0.24;
+    ctx.strokeStyle = "#ccc"; ctx.strokeRect(bx, by, bw, bh);
+    const px = (z) => bx + (z + 1) / 2 * bw, py = (x) => by + bh - (x - x0) / (x1 - x0) * bh;
+    const curve = (ys, colour, dash) => { ctx.strokeStyle = colour; ctx.setLineDash(dash); ctx.lineWidth = 2; ctx.beginPath();
       ys.forEach((y, i) => { const X = px(s.map.z[i]), Y = Math.max(by, Math.min(by + bh, py(y))); i ? ctx.lineTo(X, Y) : ctx.moveTo(X, Y); });
-      ctx.stroke(); ctx.setLineDash([]); };
-    if (s.map.ideal) curve(s.map.ideal, "#117a72", [4, 3]);
+      ctx.stroke(); ctx.setLineDash([]); ctx.lineWidth = 1; };
+    if (s.map.ideal) curve(s.map.ideal, "#117a72", [5, 4]);
     curve(s.map.g, "#d9600b", []);
-    ctx.fillStyle = "#333"; ctx.fillText("G(z) and F⁻¹((z+1)/2), z in [-1, 1]", bx + 4, by + 12);
+    ctx.fillStyle = "#333";
+    ctx.fillText("generator's map: G(z) (orange), F⁻¹((z+1)/2) (dashed), z from −1 to 1", bx + 6, by + 14);
+    ctx.fillText("x", bx - 14, by + bh / 2);
   }
 }
 
@@ -206,7 +210,7 @@ function drawCurves(s) {
       v.forEach((y, i) => { const X = 6 + xs[k][i] / xmax * (W - 70), Y = bottom - (y - lo) / (hi - lo) * (bottom - top);
         i ? ctx.lineTo(X, Y) : ctx.moveTo(X, Y); });
       ctx.stroke();
-      ctx.fillStyle = colour; ctx.fillText(name, 10 + 110 * k, y0 + h - 1);
+      ctx.fillStyle = colour; ctx.fillText(name, 8 + k * (W - 70) / series.length, y0 + h - 1);
     });
   };
   if (on.has("curves") && s.curves) {
@@ -297,7 +301,8 @@ function show(s) {
   $("batch-used").textContent = String(s.batch);
   $("play").textContent = s.playing ? "❚❚ Pause" : "▶ Play";
   $("half-steps").textContent = s.kind === "GMN" ? "" :
-    `critic-only updates ${s.half_steps.critic} · generator-only ${s.half_steps.generator}`;
+    `half steps: critic ${s.half_steps.critic}, generator ${s.half_steps.generator}`;
+  $("half-steps").title = "updates made with the Critic only / Generator only buttons (not counted as steps)";
   $("draw-hint").hidden = s.dataset !== "draw";
   $("n-drawn").textContent = String(s.n_drawn);
   $("plane").classList.toggle("drawing", s.dataset === "draw");
