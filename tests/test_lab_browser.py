@@ -98,6 +98,14 @@ def test_the_lab_in_chromium(server, page):
     assert step_count(page) == held + 1
     assert "modes covered" in page.text_content("#figures")
     assert "minigan/mmd.py" in page.text_content("#sources")
+    # the exports: a PNG of the views, the trainer's checkpoint, the Python
+    for link, suffix, magic in (("#export-png", ".png", b"\x89PNG"),
+                                ("#export-checkpoint", ".npz", b"PK"),
+                                ("#export-python", ".py", b"import numpy")):
+        with page.expect_download() as download:
+            page.click(link)
+        assert download.value.suggested_filename.endswith(suffix)
+        assert Path(download.value.path()).read_bytes().startswith(magic)
     shot = page.screenshot(full_page=True)
     out = os.environ.get("MINIGAN_SCREENSHOT_DIR")
     if out:
