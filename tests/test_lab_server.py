@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import minigan
-from minigan import mmd
+from minigan import data, mmd
+from minigan.gradcheck import numerical_gradient, rel_error
 from minigan.lab import session as lab_session
 from minigan.lab import views
 from minigan.lab.server import LabServer
@@ -320,3 +321,28 @@ def test_a_generator_far_off_the_data_still_gets_a_snapshot(client):
     assert status == 200 and "view_error" not in snap
     assert snap["modes"]["modes"] == 0 and snap["modes"]["reverse_kl"] is None
     assert views.rounded([1.0, np.inf, np.nan]) == [1.0, None, None]
+
+
+def test_the_arrows_are_the_generators_gradient_by_finite_differences():
+    # the MMD-GAN's arrows: feature MMD^2 back through the critic plus the raw term; the GAN's:
+    # the non-saturating loss -mean log D(x); both in data space
+    ring = data.ring()
+    real = ring.sample(8, seed=2)
+    m = minigan.MMDGAN(2, seed=0, hidden=(16, 16), critic_hidden=(16,), features=4)
+    m.fit(ring, steps=3, batch_size=32, progress=False)
+    fake = m.sample(6, seed=1)
+
+    def mmdgan_loss():
+        x, y = m._to_model(fake), m._to_model(real)
+        return (mmd.mmd2(m.features_of(fake), m.features_of(real), m.sigmas, m.estimator)
+                + m.raw_weight * mmd.mmd2(x, y, m.raw_sigmas, m.estimator))
+
+    a = views.arrows(m, fake, real)
+    assert rel_error(a["total"], numerical_gradient(mmdgan_loss, fake)) < 1e-6
+    np.testing.assert_allclose(a["repulsion"] + a["attraction"], a["total"], atol=1e-12)
+    g = minigan.GAN(2, seed=0, hidden=(16, 16))
+    g.fit(ring, steps=3, batch_size=32, progress=False)
+    fake = g.sample(6, seed=1)
+    gan_loss = lambda: -np.mean(np.log(g.discriminate(fake)))  # noqa: E731
+    assert rel_error(views.arrows(g, fake, real)["total"],
+                     numerical_gradient(gan_loss, fake)) < 1e-6
