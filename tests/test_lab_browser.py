@@ -141,9 +141,9 @@ def test_the_lab_in_chromium(server, page):
 
     # a refused value shows the library's message, and changes nothing
     page.fill('[data-param="lr"]', "-1")
-    page.press('[data-param="lr"]', "Enter")
-    page.dispatch_event('[data-param="lr"]', "change")
+    page.press('[data-param="lr"]', "Tab")          # leaving the field commits it (change)
     until(lambda: "lr must be" in (page.text_content("#message") or ""), 60, "the refusal")
+    assert page.input_value('[data-param="lr"]') == ""    # back to the setting in force
 
     outside = [u for u in page.requests if not u.startswith((host, "data:", "blob:"))]
     assert outside == [], f"requests that left the server: {outside}"
