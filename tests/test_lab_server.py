@@ -17,6 +17,7 @@ import minigan
 from minigan import data, mmd
 from minigan.gradcheck import numerical_gradient, rel_error
 from minigan.lab import session as lab_session
+from minigan.lab import settings as lab_settings
 from minigan.lab import views
 from minigan.lab.server import LabServer
 
@@ -122,7 +123,7 @@ def test_the_views_are_the_librarys_numbers(client):
     # the arrows: the GMN's own MMD^2 gradient (data space), and its two parts add up to it
     sig = [s * trainer.data_scale for s in trainer.sigmas]
     _, dX = mmd.mmd2_and_grad(fake[:lab_session.N_ARROWS],
-                              lab_session.spread(real, 4 * lab_session.N_ARROWS), sig)
+                              lab_settings.spread(real, 4 * lab_session.N_ARROWS), sig)
     a = {k: np.array(v) for k, v in snap["arrows"].items()}
     np.testing.assert_allclose(a["total"], dX, atol=1e-5 + 1e-4 * np.abs(dX).max())
     np.testing.assert_allclose(a["repulsion"] + a["attraction"], a["total"],
@@ -132,7 +133,7 @@ def test_the_views_are_the_librarys_numbers(client):
     assert n >= 64 and len(snap["heat"]["values"]) == n * n
     pts = views.plane_points(snap["box"], n)
     h = mmd.witness(lambda A, B: mmd.gaussian_kernel(A, B, sig), pts,
-                    lab_session.spread(real, lab_session.N_HEAT),
+                    lab_settings.spread(real, lab_session.N_HEAT),
                     fake[:lab_session.N_HEAT])
     np.testing.assert_allclose(snap["heat"]["values"], h, atol=6e-5)  # 4 digits
     assert snap["modes"]["of"] == 8 and 0 <= snap["modes"]["modes"] <= 8
@@ -317,7 +318,7 @@ def test_a_generator_far_off_the_data_still_gets_a_snapshot(client):
     session = client.server.sessions[sid]
     for p in session.trainer.generator.params[-1:]:
         p += 50.0                                   # shift every output far from the ring
-    status, snap = client.params(sid, views=list(lab_session.VIEWS))
+    status, snap = client.params(sid, views=list(lab_settings.VIEWS))
     assert status == 200 and "view_error" not in snap
     assert snap["modes"]["modes"] == 0 and snap["modes"]["reverse_kl"] is None
     assert views.rounded([1.0, np.inf, np.nan]) == [1.0, None, None]
