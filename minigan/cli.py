@@ -27,6 +27,7 @@ COMMANDS = {
     "bench": ("minigan.bench", "time the compiled core against NumPy: minigan bench [--quick]"),
     "modes": ("minigan.protocol", "mode-collapse protocol (ring-8, grid-25) over seeds, as a table"),
     "exercise": ("minigan.exercise_cli", "write the maths yourself, then check it: minigan exercise list"),
+    "lab": ("minigan.lab", "watch GMN, GAN and MMD-GAN learn in the browser: minigan lab"),
 }
 
 

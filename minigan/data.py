@@ -11,6 +11,9 @@ Protocols (kept exact, see docs/design.md):
         the widely copied np.linspace(0, 2 pi, 8) repeats the first one)
   grid: 25 Gaussians at {-4, -2, 0, 2, 4}^2, std 0.05
 
+Curves: `moons()` (two interleaved half circles) and `spiral()`, points on a curve plus
+Gaussian noise (`NoisyCurve`): 2-D shapes with no modes to count, for looking at.
+
 Images: `digits()` gives scikit-learn's bundled 8x8 digits (1,797 images, no download)
 flattened to 64-vectors and scaled to [-1, 1], with a fixed train/held-out split.
 
@@ -131,6 +134,52 @@ def grid(side=5, spacing=2.0, std=0.05):
     xx, yy = np.meshgrid(ticks, ticks, indexing="ij")
     centres = np.stack([xx.ravel(), yy.ravel()], axis=1)
     return GaussianMixture(centres, check_positive_float(std, "std"), name=f"grid-{side * side}")
+
+
+class NoisyCurve:
+    """Points on a plane curve plus isotropic noise: x = c(t) + std * e, t ~ U(0, 1), e ~ N(0, I).
+
+    curve: t: (n,) in [0, 1) -> (n, 2) points c(t); std: the noise's standard deviation.
+    """
+
+    def __init__(self, curve, std, name="curve"):
+        self.curve = curve
+        self.std = check_positive_float(std, "std")
+        self.name = name
+
+    dim = 2
+
+    def sample(self, n, seed=None):
+        """n samples, (n, 2)."""
+        n = check_positive_int(n, "n")
+        rng = np.random.default_rng(seed)
+        t = rng.uniform(0.0, 1.0, size=n)
+        return self.curve(t) + self.std * rng.standard_normal((n, 2))
+
+    def __repr__(self):
+        return f"NoisyCurve({self.name}, std {self.std:g})"
+
+
+def moons(std=0.05):
+    """Two interleaved half circles of radius 1 (the shape of scikit-learn's make_moons):
+    t < 1/2 runs the upper one, (cos a, sin a), a = 2 pi t in [0, pi); t >= 1/2 the lower one,
+    (1 - cos a, 1/2 - sin a), a = 2 pi t - pi."""
+    def curve(t):
+        upper = t < 0.5
+        a = np.where(upper, 2 * np.pi * t, 2 * np.pi * t - np.pi)
+        return np.where(upper[:, None], np.stack([np.cos(a), np.sin(a)], 1),
+                        np.stack([1 - np.cos(a), 0.5 - np.sin(a)], 1))
+    return NoisyCurve(curve, std, name="moons")
+
+
+def spiral(turns=2.0, std=0.03):
+    """An Archimedean spiral out to radius 1: c(t) = t (cos 2 pi turns t, sin 2 pi turns t)."""
+    turns = check_positive_float(turns, "turns")
+
+    def curve(t):
+        a = 2 * np.pi * turns * t
+        return t[:, None] * np.stack([np.cos(a), np.sin(a)], 1)
+    return NoisyCurve(curve, std, name=f"spiral-{turns:g}")
 
 
 @dataclass(frozen=True)

@@ -419,6 +419,31 @@ def mmd2_and_grad(X, Y, sigmas=None, estimator="unbiased", backend=None, n_threa
     return (value, dX) if wrt == "X" else (value, dX, dY)
 
 
+def mmd2_grad_parts(X, Y, sigmas=None, estimator="unbiased"):
+    """The two terms of dMMD^2/dX apart: (repulsion, attraction), each (n, d).
+
+        repulsion_a  = -2 c_xx sum_j w(x_a, x_j) (x_a - x_j)    from the X-X sum
+        attraction_a = +2 c_xy sum_j w(x_a, y_j) (x_a - y_j)    from the X-Y sum
+
+    (w, c_xx, c_xy as in the module docstring; the Y-Y sum does not depend on X.) Their sum
+    is mmd2_and_grad's dX. A generator moves along minus the gradient: -repulsion pushes each
+    generated point away from the other generated points, -attraction pulls it toward the
+    real ones. X: (n, d) generated, Y: (m, d) real; sigmas, estimator as for mmd2. NumPy only
+    (it is for looking at the gradient, e.g. in `minigan lab`, not for training).
+    """
+    X, Y, sigmas, e = _validate(X, Y, sigmas, estimator)
+    n, m = len(X), len(Y)
+    _check_numpy_memory(n, m, X.dtype.itemsize)
+    _, Wxx = _kernel_and_weights(self_distances(X), sigmas)
+    _, Wxy = _kernel_and_weights(squared_distances(X, Y), sigmas)
+    c_xx = 1.0 / (n * (n - 1)) if estimator == "unbiased" else 1.0 / n**2
+    c_xy = 1.0 / (n * m)
+    repulsion = -2 * c_xx * (Wxx.sum(1)[:, None] * X - Wxx @ X)    # the X-X term of dX
+    attraction = 2 * c_xy * (Wxy.sum(1)[:, None] * X - Wxy @ Y)    # the X-Y term of dX
+    # d/dX of f(X 2^-e) is 2^-e f'(X 2^-e): back to the caller's units (exact)
+    return (np.ldexp(repulsion, -e), np.ldexp(attraction, -e)) if e else (repulsion, attraction)
+
+
 def mmd_and_grad(X, Y, sigmas=None, estimator="unbiased", eps=1e-10, backend=None,
                  n_threads=None):
     """The square-root loss the GMMN paper trained on, and its gradient w.r.t. X.

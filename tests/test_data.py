@@ -58,3 +58,31 @@ def test_digits_are_scaled_and_split_deterministically():
     again = data.digits()
     assert np.array_equal(d.test_x, again.test_x) and np.array_equal(d.train_y, again.train_y)
     assert data.Digits.to_images(d.test_x[:3]).shape == (3, 8, 8)
+
+
+def test_moons_lie_on_two_half_circles():
+    m = data.moons(std=0.05)
+    x = m.sample(4000, seed=0)
+    assert x.shape == (4000, 2) and np.array_equal(x, m.sample(4000, seed=0))
+    clean = data.moons(std=1e-12).sample(2000, seed=1)
+    r_upper = np.linalg.norm(clean, axis=1)                     # distance to (0, 0)
+    r_lower = np.linalg.norm(clean - [1.0, 0.5], axis=1)        # distance to (1, 1/2)
+    on_upper, on_lower = np.isclose(r_upper, 1, atol=1e-9), np.isclose(r_lower, 1, atol=1e-9)
+    assert np.all(on_upper | on_lower)
+    assert 0.45 < on_upper.mean() < 0.55
+    assert np.all(clean[on_upper, 1] >= -1e-9) and np.all(clean[on_lower, 1] <= 0.5 + 1e-9)
+    # the noise: distances to the nearer circle have spread ~ std
+    d = np.minimum(np.abs(np.linalg.norm(x, axis=1) - 1), np.abs(np.linalg.norm(x - [1, .5], axis=1) - 1))
+    assert 0.03 < d.mean() < 0.05
+
+
+def test_spiral_radius_follows_its_angle():
+    clean = data.spiral(turns=2, std=1e-12).sample(3000, seed=2)
+    r = np.linalg.norm(clean, axis=1)
+    assert r.max() <= 1 + 1e-9
+    a = 2 * np.pi * 2 * r
+    np.testing.assert_allclose(clean, r[:, None] * np.stack([np.cos(a), np.sin(a)], 1), atol=1e-9)
+    with pytest.raises(ValueError, match="std"):
+        data.spiral(std=0)
+    with pytest.raises(ValueError, match="n"):
+        data.moons().sample(0)

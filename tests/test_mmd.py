@@ -210,3 +210,43 @@ def test_witness_integrates_to_the_biased_mmd2():
     assert h_x.shape == (30,) and h_y.shape == (20,)
     assert h_x.mean() - h_y.mean() == pytest.approx(mmd.mmd2(X, Y, [0.5, 2.0], "biased"), rel=1e-12)
     assert h_x.mean() > 0 > h_y.mean()
+
+
+@pytest.mark.parametrize("estimator", ["unbiased", "biased"])
+def test_gradient_parts_add_up_and_match_finite_differences(estimator, mmd_backend):
+    # repulsion = d/dX of the X-X term, attraction = d/dX of the X-Y term; their sum is dX
+    rng = np.random.default_rng(3)
+    X, Y = rng.normal(size=(7, 2)), rng.normal(loc=0.5, size=(5, 2))
+    sigmas = [0.5, 1.0, 2.0]
+    n, m = len(X), len(Y)
+    c_xx = 1 / (n * (n - 1)) if estimator == "unbiased" else 1 / n**2
+
+    def xx_term():
+        K = mmd.gaussian_kernel(X, X, sigmas)
+        if estimator == "unbiased":
+            np.fill_diagonal(K, 0)
+        return c_xx * K.sum()
+
+    def xy_term():
+        return -2 / (n * m) * mmd.gaussian_kernel(X, Y, sigmas).sum()
+
+    repulsion, attraction = mmd.mmd2_grad_parts(X, Y, sigmas, estimator)
+    assert rel_error(repulsion, numerical_gradient(xx_term, X)) < 1e-7
+    assert rel_error(attraction, numerical_gradient(xy_term, X)) < 1e-7
+    _, dX = mmd.mmd2_and_grad(X, Y, sigmas, estimator, backend=mmd_backend)
+    np.testing.assert_allclose(repulsion + attraction, dX, rtol=1e-10, atol=1e-14)
+    # the descent direction: -attraction points toward the real sample's side
+    assert np.sum(-attraction * (Y.mean(0) - X)) > 0
+
+
+def test_gradient_parts_at_extreme_scale_and_bad_input():
+    rng = np.random.default_rng(4)
+    X, Y = rng.normal(size=(6, 2)), rng.normal(size=(4, 2))
+    rep, att = mmd.mmd2_grad_parts(X, Y, [1.0])
+    rep_big, att_big = mmd.mmd2_grad_parts(X * 1e30, Y * 1e30, [1e30])
+    np.testing.assert_allclose(rep_big * 1e30, rep, rtol=1e-12)
+    np.testing.assert_allclose(att_big * 1e30, att, rtol=1e-12)
+    with pytest.raises(ValueError, match="estimator"):
+        mmd.mmd2_grad_parts(X, Y, [1.0], estimator="v")
+    with pytest.raises(ValueError, match="Y"):
+        mmd.mmd2_grad_parts(X, Y[:, :1], [1.0])
