@@ -301,9 +301,9 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
     (X_fit, X_val), (Y_fit, Y_val) = _holdout_split(X, holdout, rng), _holdout_split(Y, holdout, rng)
 
     Z = np.vstack([X, Y])
-    scale = Z.std(0)
-    kernel = DeepKernel(X.shape[1], hidden, n_features, activation, shift=Z.mean(0),
-                        scale=np.where(scale > 0, scale, 1.0), seed=rng)
+    shift, scale = standardisation(Z)
+    kernel = DeepKernel(X.shape[1], hidden, n_features, activation, shift=shift, scale=scale,
+                        seed=rng)
     # sigma_phi starts at the median heuristic of the initial features; sigma_q at the
     # bandwidth of the grid median * 2^k (k = -5..2) with the best J of q alone on the fit rows
     _, F = kernel.features(Z)
@@ -338,6 +338,21 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
     for p, saved in zip(kernel.params, best_params):
         p[...] = saved
     return kernel, history
+
+
+def standardisation(Z):
+    """(shift, scale): each column's mean and standard deviation of Z (N, d), both (d,).
+
+    Computed on Z * 2^-e, e the binary exponent of max |Z|, and scaled back by 2^e: both steps
+    are exact (only exponents change), so data at 1e-200 or 1e200 neither underflows nor
+    overflows in the squares of the deviation, and Z * 2^k gives exactly 2^k times the same
+    shift and scale (the standardised rows, hence the learned kernel and the test, are the
+    same).  A constant column gets scale 1 (it standardises to 0 either way).
+    """
+    e = int(np.frexp(float(np.abs(Z).max()))[1])
+    U = np.ldexp(Z, -e)                                          # max |U| in [1/2, 1)
+    shift, scale = np.ldexp(U.mean(0), e), np.ldexp(U.std(0), e)
+    return shift, np.where(scale > 0, scale, 1.0)
 
 
 def _best_bandwidth(kernel, X, Y, lam, grid=2.0 ** np.arange(-5, 3)):
