@@ -35,3 +35,77 @@ def test_deep_kernel_standardisation_is_exact_under_powers_of_two():
         s2, c2 = standardisation(np.ldexp(Z, k))
         np.testing.assert_array_equal(s2, np.ldexp(shift, k))
         np.testing.assert_array_equal(c2, np.ldexp(scale, k))
+
+
+# ------------------------------------------------- checkpoint values, not only types
+def rewrite(path, out, meta_edit=None, arrays_edit=None, text_edit=None):
+    """A copy of the checkpoint at `path` with its JSON (as data or as text) or arrays edited."""
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(str(arrays.pop("__meta__")))
+    if meta_edit:
+        meta_edit(meta)
+    if arrays_edit:
+        arrays_edit(arrays)
+    text = json.dumps(meta)
+    np.savez(out, __meta__=np.array(text_edit(text) if text_edit else text), **arrays)
+    return out
+
+
+def _fill(key, value):
+    return lambda a: a.__setitem__(key, np.full_like(a[key], value))
+
+
+@pytest.mark.parametrize("meta_edit, arrays_edit, words", [
+    # integers too large for a float: were OverflowError at load, or later in sample()/fit()
+    (lambda m: m.update(data_scale=10**400), None, "JSON integer .* 2\\^128"),
+    (lambda m: m["optimizers"]["G"].update(lr=10**400), None, "JSON integer"),
+    (lambda m: m["config"]["nets"]["G"].update(sizes=[2, 10**400, 2]), None, "JSON integer"),
+    (lambda m: m.update(data_shift=[10**400, 0]), None, "JSON integer"),
+    (lambda m: m.update(lr_schedule={"lr0": {"G": 10**400}, "factor": 0.5, "start": 0,
+                                     "steps": 3}), None, "JSON integer"),
+    # out of range: loaded, then the next fit() reported a divergence
+    (lambda m: m["optimizers"]["G"].update(t=2**63), None, "optimizers.G.t"),
+    (lambda m: m.update(step=2**60), None, "'step'"),
+    (lambda m: m.update(data_scale=1e-320), None, "'data_scale' must lie in"),
+    (lambda m: m.update(data_shift=[1e308, 0.0]), None, "'data_shift' must hold numbers in"),
+    (None, _fill("G.opt.v.0", -1.0), "'G.opt.v.0' holds negative"),
+    (None, _fill("G.opt.m.1", 1e308), "'G.opt.m.1' holds first moments"),
+])
+def test_checkpoint_values_out_of_range_are_refused_naming_the_field(tmp_path, meta_edit,
+                                                                       arrays_edit, words):
+    good = minigan.GMN(2, hidden=(8,), seed=0).fit(X, steps=3, batch_size=16,
+                                                   progress=False).save(tmp_path / "g.npz")
+    bad = rewrite(good, tmp_path / "bad.npz", meta_edit, arrays_edit)
+    with pytest.raises(minigan.checkpoint.CheckpointError, match=words):
+        minigan.GMN.load(bad)
+
+
+def test_deeply_nested_checkpoint_json_is_refused_not_a_recursion_error(tmp_path):
+    good = minigan.GMN(2, hidden=(8,), seed=0).save(tmp_path / "g.npz")
+    deep = "[" * 100_000 + "]" * 100_000
+    bad = rewrite(good, tmp_path / "bad.npz", text_edit=lambda t: t[:-1] + f', "x": {deep}}}')
+    with pytest.raises(minigan.checkpoint.CheckpointError, match="nested"):
+        minigan.GMN.load(bad)
+
+
+@pytest.mark.parametrize("cls", [minigan.GMN, minigan.GAN, minigan.MMDGAN])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_checkpoints_that_training_writes_pass_the_range_checks(cls, dtype, tmp_path):
+    t = cls(2, hidden=(8,), seed=0, dtype=dtype).fit(X.astype(dtype), steps=20, batch_size=16,
+                                                      progress=False)
+    back = cls.load(t.save(tmp_path / "t.npz"))
+    np.testing.assert_array_equal(back.sample(8, seed=1), t.sample(8, seed=1))
+
+
+def test_adam_moment_bound_is_tight_and_holds():
+    # gradients growing like (b2 / b1)^t reach the bound |m| = C sqrt(v) (C = 7.27)
+    opt = minigan.Adam([np.zeros(3)])
+    for t in range(300):
+        opt.step([np.full(3, (0.9 / 0.999) ** -t * 1e-100)])
+    ratio = np.abs(opt.state["m"][0]) / np.sqrt(opt.state["v"][0])
+    assert 7.2 < ratio.max() < 7.28
+    assert opt.unreachable_state(opt.state_dict()[0]) is None
+    arrays = opt.state_dict()[0]
+    arrays["m.0"] = arrays["m.0"] * 1.01
+    assert opt.unreachable_state(arrays)[0] == "m.0"
