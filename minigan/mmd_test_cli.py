@@ -7,7 +7,7 @@
     minigan mmd-test a.npy b.npy --kernel deep           (learn a kernel on half, test on half)
 
 Files: .npy, .npz (the single array inside, or the one named by --key) and .csv (comma
-separated, an optional header line). Loaded without pickle. Rows are samples: a 1-D array is n
+separated; the first line is a header when every cell in it is a name, such as x,y). Loaded without pickle. Rows are samples: a 1-D array is n
 samples of one number, and an array with more than 2 dimensions is flattened per row (images).
 
 Prints the statistic, p-value and decision (or one JSON object with --json). Exit status 0 when
@@ -98,19 +98,42 @@ def _load_npz(path, key):
 
 
 def _load_csv(path):
-    """Comma-separated numbers; a first line that is not all numbers is taken as a header.
-    A UTF-8 byte-order mark (spreadsheets write one) is not part of the first number."""
+    """Comma-separated numbers, with an optional header line (_header_lines). A UTF-8
+    byte-order mark (spreadsheets write one) is not part of the first number."""
     with open(path, encoding="utf-8-sig") as f:
         first = f.readline()
-    skip = 0 if _is_numeric_row(first) else 1
+    skip = _header_lines(first, path)
     with warnings.catch_warnings():     # an empty file is reported below, not warned about
         warnings.simplefilter("ignore", UserWarning)
         return np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, encoding="utf-8-sig")
 
 
-def _is_numeric_row(line):
+def _header_lines(line, path):
+    """1 when the first line is a header, 0 when it is data. A header is a line whose every
+    cell is a name: it starts with a letter or "_" and is not a number ("inf", "nan" are
+    numbers). A first line mixing numbers with anything else, or holding something that is
+    neither (0x10, 1+2j), is refused naming the cell: dropping it would lose a row of data."""
+    cells = [c.strip().strip("\"'").strip() for c in line.split(",")]
+    numbers = [_is_number(c) for c in cells]
+    names = [not number and (c[:1].isalpha() or c[:1] == "_") for c, number in zip(cells, numbers)]
+    if not line.strip() or all(numbers):
+        return 0
+    if all(names):
+        return 1
+    where = lambda i: f"column {i + 1}: {cells[i]!r}"              # noqa: E731
+    readable = [number or name for number, name in zip(numbers, names)]
+    if not all(readable):
+        odd = readable.index(False)
+        raise DataError(f"{path}: row 1, {where(odd)} is not a number (nor a name, as in a "
+                        f"header line of names)")
+    raise DataError(f"{path}: row 1 mixes names ({where(names.index(True))}) and numbers "
+                    f"({where(numbers.index(True))}): neither a header (a name in every "
+                    f"column) nor a row of data")
+
+
+def _is_number(cell):
     try:
-        [float(field) for field in line.split(",")]
+        float(cell)
     except ValueError:
         return False
     return True

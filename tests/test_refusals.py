@@ -109,3 +109,27 @@ def test_adam_moment_bound_is_tight_and_holds():
     arrays = opt.state_dict()[0]
     arrays["m.0"] = arrays["m.0"] * 1.01
     assert opt.unreachable_state(arrays)[0] == "m.0"
+
+
+# ------------------------------------------------------------------- CSV header rule
+@pytest.mark.parametrize("first, words", [
+    ("0x10,2", "row 1, column 1: '0x10' is not a number"),      # were dropped as a header
+    ("1+2j,2", "row 1, column 1: '1\\+2j' is not a number"),
+    ("1,0x1", "row 1, column 2: '0x1'"),
+    ("x,2", "row 1 mixes names \\(column 1: 'x'\\) and numbers \\(column 2: '2'\\)"),
+])
+def test_a_first_csv_row_that_is_not_clearly_a_header_is_refused(tmp_path, first, words):
+    from minigan.mmd_test_cli import DataError, load_sample
+    path = tmp_path / "a.csv"
+    path.write_text(f"{first}\n1,2\n3,4\n")
+    with pytest.raises(DataError, match=words):
+        load_sample(str(path))
+
+
+@pytest.mark.parametrize("first, rows", [("x,y", 2), ('"x", "_y2"', 2), ("5,6", 3),
+                                         ("inf_col,nan_col", 2)])
+def test_a_header_of_names_is_skipped_and_numbers_are_kept(tmp_path, first, rows):
+    from minigan.mmd_test_cli import load_sample
+    path = tmp_path / "a.csv"
+    path.write_text(f"{first}\n1,2\n3,4\n")
+    assert load_sample(str(path)).shape == (rows, 2)
