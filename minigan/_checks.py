@@ -77,17 +77,42 @@ def check_positive_int(value, name, minimum=1, maximum=None):
     return int(value)
 
 
-def check_positive_float(value, name):
-    """A finite float > 0 (bools refused: lr=True is not a learning rate)."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a positive number, got {value!r}")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a positive number, got {value!r}") from None
-    if not np.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+def is_number(value):
+    """The one coercion rule for settings: numbers are numbers. An int, a float or a numpy
+    scalar of either (or a 0-d array of one) is a number; a string ("0.1"), a bool, a complex,
+    None or a list is not, everywhere, whatever float() would make of it."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, (bool, np.bool_)))
+
+
+def check_number(value, name):
+    """A finite real number (is_number), returned as a float."""
+    if not is_number(value):
+        raise TypeError(f"{name} must be a number, got {value!r:.80}")
+    v = _as_float(value)
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {value!r:.80}")
     return v
+
+
+def check_positive_float(value, name):
+    """A finite float > 0 (a string or a bool is refused: lr=True is not a learning rate)."""
+    if not is_number(value):
+        raise TypeError(f"{name} must be a positive number, got {value!r:.80}")
+    v = _as_float(value)
+    if not np.isfinite(v) or v <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r:.80}")
+    return v
+
+
+def _as_float(value):
+    """float(value), inf for an int beyond the float range (10**400)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return float("inf") if value > 0 else float("-inf")
 
 
 def check_choice(value, name, choices):
@@ -132,22 +157,13 @@ def check_seed(seed, name="seed"):
     return int(seed)
 
 
-def check_number_in(value, name, low, high, low_open=True):
-    """A finite real number in (low, high] (or [low, high] with low_open=False)."""
-    if isinstance(value, (bool, np.bool_, str, bytes)) or not _is_real(value):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    v = float(value)
-    if not (low < v if low_open else low <= v) or not v <= high:
-        interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
+def check_number_in(value, name, low, high, low_open=True, high_open=False):
+    """A finite real number in (low, high] (low_open / high_open say which ends are open)."""
+    v = check_number(value, name)
+    if not (low < v if low_open else low <= v) or not (v < high if high_open else v <= high):
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
         raise ValueError(f"{name} must lie in {interval}, got {value!r}")
     return v
-
-
-def _is_real(v):
-    try:
-        return bool(np.isfinite(float(v)))
-    except (TypeError, ValueError):
-        return False
 
 
 def check_callable(value, name):

@@ -133,3 +133,33 @@ def test_a_header_of_names_is_skipped_and_numbers_are_kept(tmp_path, first, rows
     path = tmp_path / "a.csv"
     path.write_text(f"{first}\n1,2\n3,4\n")
     assert load_sample(str(path)).shape == (rows, 2)
+
+
+# ------------------------------------------------------------------ minigan.data
+@pytest.mark.parametrize("make, error, words", [
+    (lambda: minigan.data.gaussian_1d().ppf(np.nan), ValueError, "q contains NaN"),   # was -40
+    (lambda: minigan.data.gaussian_1d().pdf(np.ones((3, 2))), ValueError,
+     r"x must be \(n,\) or \(n, 1\)"),                                                # values
+    (lambda: minigan.data.mixture_1d(means=[[1, 2], [3, 4]]), ValueError, "means must be 1-D"),
+    (lambda: minigan.data.gaussian_1d(1e308, 1e308), ValueError, "too large"),       # inf samples
+    (lambda: minigan.data.gaussian_1d().sample(3, seed=-1), ValueError, "seed must be"),
+    (lambda: minigan.data.gaussian_1d("1"), TypeError, "mean must be a number"),
+    (lambda: minigan.data.ring(radius="1"), TypeError, "radius must be a number"),
+    (lambda: minigan.data.grid(spacing=None), TypeError, "spacing must be a number"),
+    (lambda: minigan.data.GaussianMixture([[0.0]], [1.0, 2.0]), ValueError, "stds must be one"),
+    (lambda: minigan.data.GaussianMixture([[0.0]], "1"), TypeError, "stds"),
+    (lambda: minigan.data.gaussian_1d().pdf(["1"]), TypeError, "x must be"),
+])
+def test_data_refuses_what_it_used_to_answer(make, error, words):
+    with pytest.raises(error, match=words):
+        make()
+
+
+def test_data_density_at_extreme_stds():
+    # s^2 overflowed (1e200: density 0) or underflowed (1e-200: inf * 0 = NaN)
+    wide = minigan.data.gaussian_1d(0, 1e200).pdf([0.0, 1e200])
+    np.testing.assert_allclose(wide, np.array([1, np.exp(-0.5)]) / np.sqrt(2 * np.pi) / 1e200,
+                               rtol=1e-12)
+    narrow = minigan.data.gaussian_1d(0, 1e-200).pdf([0.0, 1e-200, 1.0])
+    np.testing.assert_allclose(narrow, np.array([1, np.exp(-0.5), 0]) / np.sqrt(2 * np.pi)
+                               * 1e200, rtol=1e-12)
