@@ -69,8 +69,11 @@ def common_dtype(a, b):
 
 
 def check_positive_int(value, name, minimum=1, maximum=None):
-    """An int >= minimum (and <= maximum, when given; bools refused)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    """An int >= minimum (and <= maximum, when given). Not a number at all (a string, a
+    bool): TypeError; a number that is not such an int (2.5, 0): ValueError."""
+    if not is_number(value):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r:.80}")
+    if not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     if maximum is not None and value > maximum:
         raise ValueError(f"{name} must be an integer <= {maximum}, got {value!r}")
@@ -132,9 +135,13 @@ def check_bool(value, name):
     return bool(value)
 
 
+MAX_WIDTH = 2**14   # widest layer: a MAX_WIDTH^2 float64 weight is 2 GiB, the largest array a
+                    # checkpoint holds (minigan.checkpoint.MAX_ARRAY_BYTES)
+
+
 def check_widths(value, name):
-    """A sequence of integer layer widths >= 1 (a string, a float like 2.7 or a bare int is
-    refused rather than iterated over or truncated). Returns a list of ints."""
+    """A sequence of integer layer widths in [1, MAX_WIDTH] (a string, a float like 2.7 or a
+    bare int is refused rather than iterated over or truncated). Returns a list of ints."""
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise TypeError(f"{name} must be a list of integer widths like (64, 64), got {value!r}")
     widths = list(value)
@@ -142,8 +149,8 @@ def check_widths(value, name):
         if (isinstance(w, (bool, np.bool_)) or not isinstance(w, (int, np.integer, float, np.floating))
                 or not float(w).is_integer()):
             raise TypeError(f"{name} must hold integer widths, got {value!r}")
-        if int(w) < 1:
-            raise ValueError(f"{name} must hold widths >= 1, got {value!r}")
+        if not 1 <= w <= MAX_WIDTH:
+            raise ValueError(f"{name} must hold widths in [1, {MAX_WIDTH}], got {value!r:.80}")
     return [int(w) for w in widths]
 
 
@@ -151,7 +158,10 @@ def check_seed(seed, name="seed"):
     """None, an int >= 0, a numpy SeedSequence or a Generator (what numpy accepts as a seed)."""
     if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
         return seed
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if not is_number(seed):
+        raise TypeError(f"{name} must be None, an integer >= 0 or a numpy Generator, "
+                        f"got {seed!r:.80}")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"{name} must be None, an integer >= 0 or a numpy Generator, "
                          f"got {seed!r}")
     return int(seed)

@@ -68,7 +68,8 @@ for kappa and q, the compiled backend.
 """
 import numpy as np
 
-from ._checks import as_float_array, check_positive_float, check_positive_int, check_same_width
+from ._checks import (MAX_WIDTH, as_float_array, check_positive_float, check_positive_int,
+                      check_same_width, check_seed, check_widths)
 from .layers import sigmoid
 from .mlp import MLP
 from .mmd import median_heuristic, squared_distances, witness
@@ -135,7 +136,9 @@ class DeepKernel:
     def __init__(self, d, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", shift=None,
                  scale=None, sigma_phi=1.0, sigma_q=1.0, eps=EPS_INIT, seed=None):
         d = check_positive_int(d, "d")
-        self.phi = MLP([d, *hidden, n_features], activation=activation, seed=seed,
+        hidden = check_widths(hidden, "hidden")
+        n_features = check_positive_int(n_features, "n_features", maximum=MAX_WIDTH)
+        self.phi = MLP([d, *hidden, n_features], activation=activation, seed=check_seed(seed),
                        backend="numpy")
         self.shift = np.zeros(d) if shift is None else _check_vector(shift, "shift", d)
         self.scale = np.ones(d) if scale is None else _check_vector(scale, "scale", d)
@@ -297,7 +300,7 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
     max_steps = check_positive_int(max_steps, "max_steps")
     check_every = check_positive_int(check_every, "check_every")
     patience = check_positive_int(patience, "patience")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     (X_fit, X_val), (Y_fit, Y_val) = _holdout_split(X, holdout, rng), _holdout_split(Y, holdout, rng)
 
     Z = np.vstack([X, Y])

@@ -27,7 +27,8 @@ gradient of the one sample entry it came from). pack = 1 is the plain GAN.
 """
 import numpy as np
 
-from ._checks import check_choice, check_number_in, check_positive_int, check_widths
+from ._checks import (check_choice, check_number_in, check_positive_float, check_positive_int,
+                      check_widths)
 from .backend import resolve
 from .layers import sigmoid
 from .losses import GENERATOR_LOSSES, discriminator_loss_pooled
@@ -76,6 +77,7 @@ class GAN(Trainer):
                                        activation, "identity", self._init_rngs[0], "generator")
         self.nets["D"] = self._network(discriminator, [self.pack * self.data_dim, *d_hidden, 1],
                                        d_activation, "identity", self._init_rngs[1], "discriminator")
+        lr_g, lr_d = check_positive_float(lr_g, "lr_g"), check_positive_float(lr_d, "lr_d")
         self.opts["G"] = Adam(self.generator.params, lr=lr_g, betas=betas,
                               backend=self.backend)
         self.opts["D"] = Adam(self.discriminator.params, lr=lr_d, betas=betas,
@@ -97,7 +99,7 @@ class GAN(Trainer):
     def discriminate(self, x):
         """D(x) as probabilities: x: (n, data_dim) (or (n,) in 1-D) -> (n / pack,), one per
         pack of `pack` consecutive rows (n must be a multiple of pack)."""
-        x = self._to_model(self._check_real(x))
+        x = self._to_model(self._check_real(x, name="x"))
         self.discriminator.check_range(x, "x")
         logits = self.discriminator._forward(self._packed(x, "x"))
         if not np.all(np.isfinite(logits)):

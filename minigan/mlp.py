@@ -26,7 +26,7 @@ decay either).
 """
 import numpy as np
 
-from ._checks import NonFiniteError, as_float_array, check_choice, check_widths
+from ._checks import NonFiniteError, as_float_array, check_choice, check_seed, check_widths
 from .backend import ext, resolve
 from .layers import ACTIVATIONS, affine_backward, affine_backward_input, affine_forward
 
@@ -62,7 +62,7 @@ class MLP:
         self.activation = activation
         self.output_activation = output_activation
         self.activations = [activation] * (len(sizes) - 2) + [output_activation]
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         self.params = []
         for fan_in, fan_out, act in zip(sizes[:-1], sizes[1:], self.activations):
             if act in _HE_ACTIVATIONS:

@@ -24,7 +24,7 @@ the trainers set `lr` before each step (minigan.trainer, fit(..., lr_decay=...))
 """
 import numpy as np
 
-from ._checks import NonFiniteError, check_positive_float
+from ._checks import NonFiniteError, check_number_in, check_positive_float
 from .backend import ext, resolve
 
 class Optimizer:
@@ -37,7 +37,7 @@ class Optimizer:
     slots = ()  # names of the per-parameter state arrays
 
     def __init__(self, params, lr, backend=None):
-        self.params = list(params)
+        self.params = _check_params(params)
         self.lr = check_positive_float(lr, "lr")
         self.t = 0
         self.state = {name: [np.zeros_like(p) for p in self.params] for name in self.slots}
@@ -113,6 +113,17 @@ class Optimizer:
         self.lr = check_positive_float(meta.get("lr", self.lr), "lr")
 
 
+def _check_params(params):
+    """A list of float32/float64 arrays (updated in place, so arrays, not numbers or lists)."""
+    if isinstance(params, np.ndarray) or not isinstance(params, (list, tuple)):
+        raise TypeError(f"params must be a list of parameter arrays, got {params!r:.80}")
+    for i, p in enumerate(params):
+        if not (isinstance(p, np.ndarray) and p.dtype in (np.float32, np.float64)):
+            raise TypeError(f"params[{i}] must be a float32 or float64 numpy array (updated in "
+                            f"place), got {p!r:.80}")
+    return list(params)
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent with (heavy-ball) momentum."""
 
@@ -120,9 +131,8 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=1e-2, momentum=0.0, backend=None):
         super().__init__(params, lr, backend)
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        self.momentum = float(momentum)
+        self.momentum = check_number_in(momentum, "momentum", 0, 1, low_open=False,
+                                        high_open=True)
 
     def _update(self, i, p, g, t):
         v = self.state["velocity"][i]

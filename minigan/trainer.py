@@ -49,7 +49,7 @@ def sample_noise(n, dim, kind="uniform", seed=None, dtype=np.float64):
     check_choice(kind, "noise", NOISES)
     if np.dtype(dtype) not in (np.float32, np.float64):
         raise TypeError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     if kind == "uniform":
         z = rng.uniform(-1.0, 1.0, size=(n, dim))
     else:
@@ -134,7 +134,7 @@ class Trainer:
     def sample(self, n, seed=None):
         """n generated samples, (n, data_dim). Uses its own Generator (seed), not training's."""
         n = check_positive_int(n, "n")
-        out = self._to_data(self.generator._forward(self._noise(n, np.random.default_rng(seed))))
+        out = self._to_data(self.generator._forward(self._noise(n, np.random.default_rng(check_seed(seed)))))
         return _finite_output(out, "sample()", "the generator's outputs")
 
     def transform(self, z):

@@ -103,8 +103,8 @@ from scipy.stats import norm
 from tqdm.auto import tqdm
 
 from . import deep_kernel, mmd
-from ._checks import (as_float_array, check_choice, check_positive_float,
-                      check_positive_int, check_same_width)
+from ._checks import (MAX_WIDTH, as_float_array, check_choice, check_positive_float,
+                      check_positive_int, check_same_width, check_seed, check_widths)
 
 METHODS = ("permutation", "linear")
 ESTIMATORS = mmd.ESTIMATORS
@@ -249,6 +249,7 @@ def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
     if alpha >= 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     max_memory = check_positive_int(max_memory, "max_memory")
+    seed = check_seed(seed)
     if not callable(kernel):
         check_choice(kernel, "kernel", KERNELS)
     deep_settings = {"train_fraction": train_fraction, "hidden": hidden, "n_features": n_features}
@@ -348,6 +349,9 @@ def _learned_kernel_test(X, Y, kernel, sigmas, estimator, method, n_permutations
     if method != "permutation":
         raise ValueError("a learned or given kernel needs method='permutation'")
     deep = isinstance(kernel, str) and kernel == "deep"
+    hidden = deep_kernel.HIDDEN if hidden is None else check_widths(hidden, "hidden")
+    n_features = (deep_kernel.N_FEATURES if n_features is None
+                  else check_positive_int(n_features, "n_features", maximum=MAX_WIDTH))
     train_fraction = TRAIN_FRACTION if train_fraction is None else train_fraction
     train_fraction = check_positive_float(train_fraction, "train_fraction")
     if train_fraction >= 1:
@@ -364,14 +368,13 @@ def _learned_kernel_test(X, Y, kernel, sigmas, estimator, method, n_permutations
                    f"{required_rows(method, estimator)} to test it)" if deep else "")
             raise ValueError(f"{name} must have at least {need} rows{why}, got {len(A)}")
     _check_label_memory(len(X) + len(Y), n_permutations)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)     # checked by mmd_test
     train_rows = None
     if deep:
         X, Y = X[rng.permutation(len(X))], Y[rng.permutation(len(Y))]
         n_tr, m_tr = _train_rows(len(X), train_fraction), _train_rows(len(Y), train_fraction)
         kernel, _ = deep_kernel.learn_kernel(
-            X[:n_tr], Y[:m_tr], hidden=deep_kernel.HIDDEN if hidden is None else hidden,
-            n_features=deep_kernel.N_FEATURES if n_features is None else n_features, seed=rng)
+            X[:n_tr], Y[:m_tr], hidden=hidden, n_features=n_features, seed=rng)
         X, Y, train_rows = X[n_tr:], Y[m_tr:], [n_tr, m_tr]
     checked = kernel if deep else _checked_kernel(kernel)   # a DeepKernel is trusted
     statistic, p_value, threshold = _permutation_test(

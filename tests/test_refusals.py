@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import minigan
+import minigan.protocol
 
 RNG = np.random.default_rng(1)
 X = RNG.normal(size=(40, 2))
@@ -163,3 +164,73 @@ def test_data_density_at_extreme_stds():
     narrow = minigan.data.gaussian_1d(0, 1e-200).pdf([0.0, 1e-200, 1.0])
     np.testing.assert_allclose(narrow, np.array([1, np.exp(-0.5), 0]) / np.sqrt(2 * np.pi)
                                * 1e200, rtol=1e-12)
+
+
+# ------------------------------------------------ errors that name the right argument
+P = [np.zeros(2)]
+
+
+@pytest.mark.parametrize("make, error, words", [
+    (lambda: minigan.MLP([2, 3, 1], seed=-1), ValueError, "seed must be"),   # were NumPy's words
+    (lambda: minigan.mmd_test(X, Y, seed=-1), ValueError, "seed must be"),
+    (lambda: minigan.mmd_test(X, Y, kernel="deep", seed=-1), ValueError, "seed must be"),
+    (lambda: minigan.GMN(2, hidden=(8,)).sample(3, seed=-1), ValueError, "seed must be"),
+    (lambda: minigan.trainer.sample_noise(3, 2, seed=-1), ValueError, "seed must be"),
+    (lambda: minigan.MLP([2, 3, 1], seed="1"), TypeError, "seed must be"),
+    (lambda: minigan.MMDGAN(2, hidden=5), TypeError, "hidden must be a list"),  # "Value after *"
+    (lambda: minigan.MMDGAN(2, critic_hidden=(0,)), ValueError, "critic_hidden must hold"),
+    (lambda: minigan.mmd_test(X, Y, kernel="deep", hidden=0), TypeError, "hidden must be"),
+    (lambda: minigan.mmd_test(X, Y, kernel="deep", hidden=(0,)), ValueError, "hidden must hold"),
+    (lambda: minigan.mmd_test(X, Y, kernel="deep", n_features=0), ValueError, "n_features"),
+    (lambda: minigan.GAN(2, lr_g=-1), ValueError, "lr_g must be"),          # was "lr must be"
+    (lambda: minigan.GAN(2, lr_d=-1), ValueError, "lr_d must be"),
+    (lambda: minigan.MMDGAN(2, lr_c=0), ValueError, "lr_c must be"),
+    (lambda: minigan.GAN(2, hidden=(8,)).discriminate(np.array([[np.nan, 0.0]])), ValueError,
+     "^x contains NaN"),                                                    # blamed `real`
+    (lambda: minigan.SGD(P, momentum="0.5"), TypeError, "momentum must be a number"),
+    (lambda: minigan.SGD(P, momentum=1.0), ValueError, r"momentum must lie in \[0, 1\)"),
+    (lambda: minigan.SGD(5), TypeError, "params must be a list"),
+    (lambda: minigan.Adam([1.0]), TypeError, r"params\[0\] must be a float32 or float64"),
+    (lambda: minigan.protocol.train("XYZ", "ring"), ValueError, "method must be one of"),
+    (lambda: minigan.protocol.train("GMN", "XYZ"), ValueError, "dataset must be one of"),
+    (lambda: minigan.GMN(2, hidden=(10**6, 10**6)), ValueError,
+     r"hidden must hold widths in \[1, 16384\]"),                           # was MemoryError
+    (lambda: minigan.MLP([2, 10**7, 1]), ValueError, "sizes must hold widths in"),
+])
+def test_errors_name_the_argument_that_was_wrong(make, error, words):
+    with pytest.raises(error, match=words):
+        make()
+
+
+# one rule: numbers are numbers; a string is refused everywhere, however float() would read it
+@pytest.mark.parametrize("make, name", [
+    (lambda v: minigan.GMN(2, lr=v), "lr"),                                 # was accepted
+    (lambda v: minigan.mmd_test(X, Y, alpha=v), "alpha"),                   # was accepted
+    (lambda v: minigan.GMN(2, hidden=(8,)).fit(X, steps=2, lr_decay=v), "lr_decay"),
+    (lambda v: minigan.mmd_test(X, Y, n_permutations=v), "n_permutations"),
+    (lambda v: minigan.GAN(2, real_label=v), "real_label"),
+    (lambda v: minigan.Adam(P, eps=v), "eps"),
+    (lambda v: minigan.data.gaussian_1d(std=v), "std"),
+    (lambda v: minigan.MMDGAN(2, raw_weight=v), "raw_weight"),
+])
+@pytest.mark.parametrize("value", ["0.5", b"0.5", True, 0.5j, [0.5]])
+def test_a_string_or_other_non_number_is_refused_everywhere(make, name, value):
+    with pytest.raises(TypeError, match=name):
+        make(value)
+
+
+# ------------------------------------------------------------ integer flag bounds
+@pytest.mark.parametrize("argv", [
+    ["demo", "ring", "--steps"], ["demo", "gaussian-1d", "--gmn-steps"], ["modes", "--seeds"],
+    ["demo", "two-sample-power", "--trials"], ["demo", "mmdgan-witness", "--seed"],
+    ["mmd-test", "a.npy", "b.npy", "--permutations"], ["mmd-test", "a.npy", "b.npy", "--seed"],
+])
+@pytest.mark.parametrize("value", ["99999999999999999999999", "9" * 5000, "1000000001"])
+def test_every_integer_flag_has_an_upper_bound_answered_in_one_line(argv, value, capsys):
+    from minigan import cli
+    from minigan.cliargs import MAX_INT_FLAG
+    with pytest.raises(SystemExit) as e:       # was an OverflowError traceback (tqdm's len)
+        cli.main(argv + [value])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and "Traceback" not in "\n".join(err)
+    assert f"must be at most {MAX_INT_FLAG}" in err[-1]
