@@ -407,7 +407,8 @@ def _checked_kernel(kernel):
 def _permutation_test(X, Y, kernel, estimator, n_permutations, alpha, rng, max_memory):
     """(statistic, p-value, threshold) from B random relabellings of the pooled sample."""
     Z = np.vstack([X, Y])
-    labels = relabellings(len(X), len(Y), n_permutations, rng)        # (N, 1 + B)
+    labels = relabellings(len(X), len(Y), n_permutations, rng,        # (N, 1 + B)
+                          progress=_large(len(Z), 1 + n_permutations))
     stats = permutation_statistics(Z, labels, len(X), kernel, estimator, max_memory)
     return _permutation_p_value(stats[0], stats[1:], alpha)
 
@@ -420,14 +421,16 @@ def _permutation_p_value(T, null, alpha):
     return float(T), float(p_value), _permutation_threshold(null, alpha)
 
 
-def relabellings(n, m, n_permutations, rng):
+def relabellings(n, m, n_permutations, rng, progress=False):
     """Column 0 marks the observed split (the first n rows are X); columns 1..B are random.
 
     Returns A: (n + m, 1 + B) float64 of 0/1, each column with n ones (the "X" rows).
+    progress: show a bar (a large test spends seconds to minutes here, before its blocks).
     """
     A = np.zeros((n + m, 1 + n_permutations))
     A[:n, 0] = 1
-    for b in range(1, 1 + n_permutations):
+    for b in tqdm(range(1, 1 + n_permutations), desc="mmd_test: drawing relabellings",
+                  unit="perm", leave=False, disable=not progress):
         A[rng.permutation(n + m)[:n], b] = 1
     return A
 
@@ -477,10 +480,16 @@ def _check_label_memory(N, n_permutations):
             f"+-0.01) or method='linear' (O(n) time and memory)")
 
 
+def _large(N, B):
+    """Is an N x N kernel times B relabellings large enough for progress bars?"""
+    return float(N) * N * B >= PROGRESS_WORK
+
+
 def _blocks(N, rows, B, what):
-    """range(0, N, rows), shown as a progress bar (with an ETA) when the work is large."""
-    return tqdm(range(0, N, rows), desc=what, unit="block", leave=False,
-                disable=float(N) * N * B < PROGRESS_WORK)
+    """range(0, N, rows), shown as a progress bar (with an ETA, and the work it stands for)
+    when the work is large."""
+    return tqdm(range(0, N, rows), desc=f"{what} ({float(N) * N * B:.1e} kernel products)",
+                unit="block", leave=False, disable=not _large(N, B))
 
 
 def _block_rows(N, B, max_memory):
@@ -510,7 +519,8 @@ def bandwidth_grid(X, Y, grid=BANDWIDTH_GRID):
 def _aggregate_test(X, Y, sigmas, n_permutations, alpha, rng, max_memory):
     """(max_s J_s, p-value, threshold, best sigma) from B relabellings (module docstring)."""
     Z = np.vstack([X, Y])
-    labels = relabellings(len(X), len(Y), n_permutations, rng)        # (N, 1 + B)
+    labels = relabellings(len(X), len(Y), n_permutations, rng,        # (N, 1 + B)
+                          progress=_large(len(Z), (1 + n_permutations) * len(sigmas)))
     J = studentised_statistics(Z, labels, len(X), sigmas, max_memory)  # (L, 1 + B)
     M = J.max(0)                            # the selection is redone under every relabelling
     best_sigma = sigmas[int(np.argmax(J[:, 0]))]

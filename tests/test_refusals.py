@@ -234,3 +234,19 @@ def test_every_integer_flag_has_an_upper_bound_answered_in_one_line(argv, value,
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and "Traceback" not in "\n".join(err)
     assert f"must be at most {MAX_INT_FLAG}" in err[-1]
+
+
+# --------------------------------------------------- the progress bar of a large test
+@pytest.mark.parametrize("sigmas", [None, "aggregate"])
+def test_a_large_test_shows_its_bar_from_the_start(monkeypatch, capsys, sigmas):
+    from minigan import two_sample
+    minigan.mmd_test(X, Y, sigmas=sigmas, n_permutations=20, seed=0)
+    assert capsys.readouterr().err == ""                   # small work: no bar
+    # a large test spends its first minute drawing relabellings: the bar starts there
+    monkeypatch.setattr(two_sample, "PROGRESS_WORK", 80.0**2 * 21)
+    minigan.mmd_test(X, Y, sigmas=sigmas, n_permutations=20, seed=0)
+    err = capsys.readouterr().err
+    assert err.index("drawing relabellings") < err.index("kernel products")
+    assert "0/20 " in err and "perm/s" in err and "block/s" in err
+    # at n = m = 50,000 and 500 permutations (5e12 products) both bars show
+    assert two_sample._large(100_000, 501)
