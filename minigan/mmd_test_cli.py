@@ -10,14 +10,16 @@ Files: .npy, .npz (the single array inside, or the one named by --key) and .csv 
 separated; the first line is a header when every cell in it is a name, such as x,y). Loaded without pickle. Rows are samples: a 1-D array is n
 samples of one number, and an array with more than 2 dimensions is flattened per row (images).
 
-Prints the statistic, p-value and decision (or one JSON object with --json). Exit status 0 when
+Prints the statistic, p-value, decision and the seed (drawn at random and printed when --seed
+is not given, so that any result can be repeated), or one JSON object with --json; a
+--permutations too small to ever reject at --alpha (below 19 at 0.05) is refused. Exit status 0 when
 the test ran, 1 for unreadable or unusable files or settings the test refuses (say
 --permutations 0 or --alpha 2), 2 for options argparse cannot parse.
 """
 import argparse
 import json
-import math
 import os
+import secrets
 import sys
 import warnings
 import zipfile
@@ -27,8 +29,8 @@ import numpy as np
 
 from ._checks import as_float_array, check_same_width
 from .checkpoint import CheckpointError, NpzReader, read_npy_header
-from .cliargs import input_file, int_at_least
-from .two_sample import ESTIMATORS, KERNELS, METHODS, mmd_test, required_rows
+from .cliargs import MAX_INT_FLAG, input_file, int_at_least
+from .two_sample import ESTIMATORS, KERNELS, METHODS, min_permutations, mmd_test, required_rows
 
 LOAD_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
 
@@ -172,23 +174,39 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # a result can always be repeated: without --seed one is drawn, and printed
+    chosen = args.seed is None
+    seed = secrets.randbelow(MAX_INT_FLAG + 1) if chosen else args.seed
     try:
+        _check_permutations(args)
         X, Y = load_sample(args.a, args.key), load_sample(args.b, args.key)
         _check_pair(X, Y, args)
         result = mmd_test(X, Y, sigmas=args.sigma, estimator=args.estimator,
                           method=args.method, n_permutations=args.permutations,
-                          alpha=args.alpha, seed=args.seed, kernel=args.kernel)
+                          alpha=args.alpha, seed=seed, kernel=args.kernel)
     except (DataError, TypeError, ValueError, MemoryError, FloatingPointError) as e:
         print(f"minigan mmd-test: error: {e}", file=sys.stderr)
         return 1
     if args.json:
-        report = {"a": args.a, "b": args.b, **result.as_dict()}
-        print(json.dumps({k: _json_number(v) for k, v in report.items()}, allow_nan=False))
+        report = {"a": args.a, "b": args.b, "seed": seed, **result.as_dict()}
+        print(json.dumps(report, allow_nan=False))   # finite: too few permutations are refused
     else:
         print(f"A = {args.a} ({X.shape[0]} x {X.shape[1]}),  B = {args.b} "
               f"({Y.shape[0]} x {Y.shape[1]})")
         print(result.summary())
+        print(f"  seed         {seed}" + (f"  (drawn at random: --seed {seed} repeats this "
+                                           f"result)" if chosen else ""))
     return 0
+
+
+def _check_permutations(args):
+    """--permutations too few to ever reject at --alpha is refused, naming the fewest that can."""
+    if args.method == "permutation" and 0 < args.alpha < 1 and \
+            args.permutations < min_permutations(args.alpha):
+        raise ValueError(f"--permutations {args.permutations} can never reject at alpha = "
+                         f"{args.alpha:g} (the smallest p-value is 1 / (1 + B) = "
+                         f"{1 / (1 + args.permutations):.3g}); use at least "
+                         f"{min_permutations(args.alpha)}")
 
 
 def _check_pair(X, Y, args):
@@ -202,8 +220,3 @@ def _check_pair(X, Y, args):
     for path, arr in ((args.a, X), (args.b, Y)):
         if len(arr) < need:
             raise DataError(f"{path}: has {len(arr)} rows; this test needs at least {need}")
-
-
-def _json_number(v):
-    """JSON has no inf: an infinite threshold becomes null."""
-    return None if isinstance(v, float) and not math.isfinite(v) else v

@@ -497,6 +497,16 @@ def _block_rows(N, B, max_memory):
     return max(1, max_memory // (_TEMPORARIES * 8 * (N + B)))
 
 
+def min_permutations(alpha):
+    """The fewest relabellings B with which a permutation test can reject at level alpha:
+    p >= 1 / (1 + B) always, so rejecting needs 1 / (1 + B) <= alpha (B = 19 at 0.05, 99 at
+    0.01); with fewer, the threshold is inf.  Same rounding as _permutation_threshold."""
+    B = max(1, int(np.ceil(1 / alpha)) - 2)
+    while np.floor(alpha * (B + 1) + 1e-9) < 1:
+        B += 1
+    return B
+
+
 def _permutation_threshold(null, alpha):
     """The t with  p <= alpha  <=>  T > t:  the (k+1)-th largest T_b, k = floor(alpha(B+1)) - 1.
 

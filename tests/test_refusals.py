@@ -250,3 +250,48 @@ def test_a_large_test_shows_its_bar_from_the_start(monkeypatch, capsys, sigmas):
     assert "0/20 " in err and "perm/s" in err and "block/s" in err
     # at n = m = 50,000 and 500 permutations (5e12 products) both bars show
     assert two_sample._large(100_000, 501)
+
+
+# ------------------------------------------------- `minigan mmd-test`: seed and permutations
+def _mmd_test_cli(tmp_path, capsys, *options):
+    from minigan import mmd_test_cli
+    np.save(tmp_path / "x.npy", X)
+    np.save(tmp_path / "y.npy", Y[:30] + 0.3)
+    status = mmd_test_cli.main([str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), *options])
+    out = capsys.readouterr()
+    return status, out.out, out.err
+
+
+def test_mmd_test_cli_prints_the_seed_and_the_seed_repeats_the_result(tmp_path, capsys):
+    status, out, _ = _mmd_test_cli(tmp_path, capsys, "--permutations", "99")
+    assert status == 0
+    seed_line = [line for line in out.splitlines() if line.strip().startswith("seed")][0]
+    seed = int(seed_line.split()[1])
+    assert f"--seed {seed} repeats this result" in seed_line
+    again = _mmd_test_cli(tmp_path, capsys, "--permutations", "99", "--seed", str(seed))[1]
+    assert again.splitlines()[:-1] == out.splitlines()[:-1]          # all but the seed line
+    assert again.splitlines()[-1].split() == ["seed", str(seed)]
+    report = json.loads(_mmd_test_cli(tmp_path, capsys, "--seed", str(seed), "--json",
+                                      "--permutations", "99")[1])
+    assert report["seed"] == seed and f"{report['p_value']:.4g}" in out
+
+
+@pytest.mark.parametrize("permutations, alpha, smallest", [("5", "0.05", 19), ("18", "0.05", 19),
+                                                            ("98", "0.01", 99)])
+def test_mmd_test_cli_refuses_permutations_that_can_never_reject(tmp_path, capsys, permutations,
+                                                                 alpha, smallest):
+    status, out, err = _mmd_test_cli(tmp_path, capsys, "--permutations", permutations,
+                                     "--alpha", alpha)
+    assert status == 1 and out == "" and len(err.strip().splitlines()) == 1
+    assert f"can never reject at alpha = {alpha}" in err and f"use at least {smallest}" in err
+    assert _mmd_test_cli(tmp_path, capsys, "--permutations", str(smallest), "--alpha", alpha,
+                         "--seed", "0")[0] == 0
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.01, 0.1, 0.3, 0.5, 0.9, 1e-3, 0.07])
+def test_min_permutations_is_where_the_threshold_becomes_finite(alpha):
+    from minigan.two_sample import _permutation_threshold, min_permutations
+    B = min_permutations(alpha)
+    assert np.isfinite(_permutation_threshold(np.arange(B, dtype=float), alpha))
+    if B > 1:
+        assert _permutation_threshold(np.arange(B - 1, dtype=float), alpha) == np.inf
