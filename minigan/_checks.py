@@ -56,6 +56,17 @@ def as_float_array(x, name, ndim=None, dtype=None, min_rows=1):
     return np.ascontiguousarray(arr)
 
 
+def check_float_dtype(dtype, name="dtype"):
+    """np.float32 or np.float64 (as a dtype, type or name), returned as a numpy dtype."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r:.40}")
+    return dt
+
+
 def check_same_width(a, b, name_a, name_b):
     """Both 2-D arrays must have the same number of columns."""
     if a.shape[1] != b.shape[1]:

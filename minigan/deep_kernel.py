@@ -68,8 +68,8 @@ for kappa and q, the compiled backend.
 """
 import numpy as np
 
-from ._checks import (MAX_WIDTH, as_float_array, check_positive_float, check_positive_int,
-                      check_same_width, check_seed, check_widths)
+from ._checks import (MAX_WIDTH, as_float_array, check_number_in, check_positive_float,
+                      check_positive_int, check_same_width, check_seed, check_widths)
 from .layers import sigmoid
 from .mlp import MLP
 from .mmd import median_heuristic, squared_distances, witness
@@ -295,8 +295,7 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
     X = as_float_array(X, "X", ndim=2, dtype=np.float64, min_rows=4)
     Y = as_float_array(Y, "Y", ndim=2, dtype=np.float64, min_rows=4)
     check_same_width(X, Y, "X", "Y")
-    if not 0 < holdout < 1:
-        raise ValueError(f"holdout must be in (0, 1), got {holdout!r}")
+    holdout = check_number_in(holdout, "holdout", 0, 1, high_open=True)
     max_steps = check_positive_int(max_steps, "max_steps")
     check_every = check_positive_int(check_every, "check_every")
     patience = check_positive_int(patience, "patience")

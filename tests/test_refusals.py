@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import minigan
+import minigan.metrics
 import minigan.protocol
 
 RNG = np.random.default_rng(1)
@@ -295,3 +296,17 @@ def test_min_permutations_is_where_the_threshold_becomes_finite(alpha):
     assert np.isfinite(_permutation_threshold(np.arange(B, dtype=float), alpha))
     if B > 1:
         assert _permutation_threshold(np.arange(B - 1, dtype=float), alpha) == np.inf
+
+
+@pytest.mark.parametrize("make, error, words", [
+    (lambda: minigan.MLP([2, 3, 1], dtype="x"), TypeError, "dtype must be float32 or float64"),
+    (lambda: minigan.GMN(2, dtype=np.int32), TypeError, "dtype must be float32 or float64"),
+    (lambda: minigan.GMN(2, hidden=(8,)).fit([[1, 2], [3]], steps=1), TypeError, "real"),
+    (lambda: minigan.GAN(2, hidden=(8,)).discriminate([[1, 2], [3]]), TypeError, "^x must be"),
+    (lambda: minigan.deep_kernel.learn_kernel(X, Y, holdout="0.2"), TypeError, "holdout"),
+    (lambda: minigan.metrics.mode_coverage(X, X[:3], "0.3"), TypeError, "std"),
+    (lambda: minigan.metrics.mode_coverage(X, X[:3], True), TypeError, "std"),
+])
+def test_more_arguments_named(make, error, words):
+    with pytest.raises(error, match=words):
+        make()
