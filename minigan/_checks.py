@@ -146,6 +146,7 @@ def check_bool(value, name):
     return bool(value)
 
 
+MAX_INNER_STEPS = 1000   # discriminator or critic steps per generator step
 MAX_WIDTH = 2**14   # widest layer: a MAX_WIDTH^2 float64 weight is 2 GiB, the largest array a
                     # checkpoint holds (minigan.checkpoint.MAX_ARRAY_BYTES)
 

@@ -327,8 +327,10 @@ def load_trainer_checkpoint(cls, path, backend=None):
         try:
             obj.rng.bit_generator.state = meta["rng"]
             obj._load_extra_meta(meta)
-        except (KeyError, TypeError, ValueError) as e:
-            raise ckpt.fail(f"{type(e).__name__}: {e}") from None
+        except KeyError as e:
+            raise ckpt.fail(f"field {e} is missing") from None
+        except (TypeError, ValueError) as e:   # the message names the field (sigmas, ...)
+            raise ckpt.fail(f"a metadata field is out of range: {e}") from None
         if obj.data_shift is not None:
             _check_standardisation(ckpt, meta, obj)
     return obj

@@ -27,8 +27,8 @@ gradient of the one sample entry it came from). pack = 1 is the plain GAN.
 """
 import numpy as np
 
-from ._checks import (check_choice, check_number_in, check_positive_float, check_positive_int,
-                      check_widths)
+from ._checks import (MAX_INNER_STEPS, MAX_WIDTH, check_choice, check_number_in,
+                      check_positive_float, check_positive_int, check_widths)
 from .backend import resolve
 from .layers import sigmoid
 from .losses import GENERATOR_LOSSES, discriminator_loss_pooled
@@ -68,9 +68,9 @@ class GAN(Trainer):
                  dtype=np.float64, backend=None):
         super().__init__(data_dim, noise_dim, noise, seed, dtype, standardize, backend)
         self.loss = check_choice(loss, "loss", GENERATOR_LOSSES)
-        self.d_steps = check_positive_int(d_steps, "d_steps")
+        self.d_steps = check_positive_int(d_steps, "d_steps", maximum=MAX_INNER_STEPS)
         self.real_label = check_number_in(real_label, "real_label", 0, 1)
-        self.pack = check_positive_int(pack, "pack")
+        self.pack = check_positive_int(pack, "pack", maximum=MAX_WIDTH)
         hidden = check_widths(hidden, "hidden")
         d_hidden = hidden if d_hidden is None else check_widths(d_hidden, "d_hidden")
         self.nets["G"] = self._network(generator, [self.noise_dim, *hidden, self.data_dim],

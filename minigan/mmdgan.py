@@ -74,8 +74,8 @@ injective f), other kernels on the features.
 """
 import numpy as np
 
-from ._checks import (as_float_array, check_bool, check_choice, check_positive_float,
-                      check_positive_int, check_widths)
+from ._checks import (MAX_INNER_STEPS, MAX_WIDTH, as_float_array, check_bool, check_choice,
+                      check_positive_float, check_positive_int, check_widths)
 from .mmd import SIGMA_RULES, check_sigmas, gaussian_kernel, mmd2_and_grad, resolve_sigmas
 from .mmd import witness as mmd_witness
 from .optim import Adam
@@ -141,8 +141,9 @@ class MMDGAN(Trainer):
                  betas=(0.5, 0.999), noise="uniform", standardize=True, seed=None,
                  dtype=np.float64, backend=None):
         super().__init__(data_dim, noise_dim, noise, seed, dtype, standardize, backend)
-        self.features = check_positive_int(features, "features")
-        self.critic_steps = check_positive_int(critic_steps, "critic_steps")
+        self.features = check_positive_int(features, "features", maximum=MAX_WIDTH)
+        self.critic_steps = check_positive_int(critic_steps, "critic_steps",
+                                               maximum=MAX_INNER_STEPS)
         self.stabilizer = check_choice(stabilizer, "stabilizer", STABILIZERS)
         self.clip_value = check_positive_float(clip_value, "clip_value")
         self.estimator = check_choice(estimator, "estimator", ("unbiased", "biased"))

@@ -30,8 +30,8 @@ Deliberately left out: other schedules, early stopping, multiprocessing.
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._checks import (as_float_array, check_bool, check_callable, check_choice, check_float_dtype,
-                      check_number_in, check_positive_int, check_seed)
+from ._checks import (MAX_WIDTH, as_float_array, check_bool, check_callable, check_choice,
+                      check_float_dtype, check_number_in, check_positive_int, check_seed)
 from .checkpoint import load_trainer_checkpoint, save_checkpoint
 from .divergence import guarded_step
 from .mlp import MLP
@@ -80,8 +80,9 @@ class Trainer:
         """Put back what _step_state() returned."""
 
     def __init__(self, data_dim, noise_dim, noise, seed, dtype, standardize, backend):
-        self.data_dim = check_positive_int(data_dim, "data_dim")
-        self.noise_dim = self.data_dim if noise_dim is None else check_positive_int(noise_dim, "noise_dim")
+        self.data_dim = check_positive_int(data_dim, "data_dim", maximum=MAX_WIDTH)
+        self.noise_dim = (self.data_dim if noise_dim is None
+                          else check_positive_int(noise_dim, "noise_dim", maximum=MAX_WIDTH))
         self.noise = check_choice(noise, "noise", NOISES)
         self.dtype = check_float_dtype(dtype)
         # one seed -> independent streams for the generator's and discriminator's initial

@@ -306,6 +306,13 @@ def test_min_permutations_is_where_the_threshold_becomes_finite(alpha):
     (lambda: minigan.deep_kernel.learn_kernel(X, Y, holdout="0.2"), TypeError, "holdout"),
     (lambda: minigan.metrics.mode_coverage(X, X[:3], "0.3"), TypeError, "std"),
     (lambda: minigan.metrics.mode_coverage(X, X[:3], True), TypeError, "std"),
+    # bounded: d_steps = 2^127 loaded from a checkpoint and failed in fit ("Maximum allowed
+    # dimension exceeded"); the same value given to the constructor did too
+    (lambda: minigan.GAN(2, d_steps=2**127), ValueError, "d_steps must be an integer <= 1000"),
+    (lambda: minigan.MMDGAN(2, critic_steps=10**5), ValueError, "critic_steps .* <= 1000"),
+    (lambda: minigan.MMDGAN(2, features=10**6), ValueError, "features .* <= 16384"),
+    (lambda: minigan.GMN(2, noise_dim=10**5), ValueError, "noise_dim .* <= 16384"),
+    (lambda: minigan.GAN(2, pack=10**6), ValueError, "pack .* <= 16384"),
 ])
 def test_more_arguments_named(make, error, words):
     with pytest.raises(error, match=words):
