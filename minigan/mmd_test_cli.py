@@ -179,6 +179,7 @@ def main(argv=None):
     seed = secrets.randbelow(MAX_INT_FLAG + 1) if chosen else args.seed
     try:
         _check_permutations(args)
+        _check_key(args)
         X, Y = load_sample(args.a, args.key), load_sample(args.b, args.key)
         _check_pair(X, Y, args)
         result = mmd_test(X, Y, sigmas=args.sigma, estimator=args.estimator,
@@ -197,6 +198,13 @@ def main(argv=None):
         print(f"  seed         {seed}" + (f"  (drawn at random: --seed {seed} repeats this "
                                            f"result)" if chosen else ""))
     return 0
+
+
+def _check_key(args):
+    """--key names an array inside .npz files: with no .npz file it would be ignored."""
+    if args.key is not None and not any(Path(f).suffix.lower() == ".npz" for f in (args.a, args.b)):
+        raise DataError(f"--key {args.key!r} names an array inside .npz files, and neither "
+                        f"{args.a} nor {args.b} is one")
 
 
 def _check_permutations(args):

@@ -317,3 +317,8 @@ def test_min_permutations_is_where_the_threshold_becomes_finite(alpha):
 def test_more_arguments_named(make, error, words):
     with pytest.raises(error, match=words):
         make()
+
+
+def test_mmd_test_cli_refuses_a_key_that_would_be_ignored(tmp_path, capsys):
+    status, out, err = _mmd_test_cli(tmp_path, capsys, "--key", "samples")   # two .npy files
+    assert status == 1 and out == "" and "--key 'samples' names an array inside .npz" in err
