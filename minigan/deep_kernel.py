@@ -72,13 +72,14 @@ from ._checks import (MAX_WIDTH, as_float_array, check_number_in, check_positive
                       check_positive_int, check_same_width, check_seed, check_widths)
 from .layers import sigmoid
 from .mlp import MLP
-from .mmd import median_heuristic, squared_distances, witness
+from .mmd import NUMPY_MAX_MEMORY, median_heuristic, squared_distances, witness
 from .optim import Adam
 
 LAMBDA = 1e-8              # lambda of J: keeps it finite where var_hat = 0
 EPS_INIT = 0.1             # the starting weight of the plain Gaussian q in k
 HIDDEN = (50, 50)          # phi's hidden widths (Liu et al. use 3 x 50 and 50 features on Blob)
 N_FEATURES = 20            # phi's output width
+POOLED_MATRICES = 12       # N x N float64 arrays alive at once in a training step
 
 
 # ------------------------------------------------------------------ criterion
@@ -295,6 +296,7 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
     X = as_float_array(X, "X", ndim=2, dtype=np.float64, min_rows=4)
     Y = as_float_array(Y, "Y", ndim=2, dtype=np.float64, min_rows=4)
     check_same_width(X, Y, "X", "Y")
+    _check_memory(len(X) + len(Y))
     holdout = check_number_in(holdout, "holdout", 0, 1, high_open=True)
     max_steps = check_positive_int(max_steps, "max_steps")
     check_every = check_positive_int(check_every, "check_every")
@@ -355,6 +357,19 @@ def standardisation(Z):
     U = np.ldexp(Z, -e)                                          # max |U| in [1/2, 1)
     shift, scale = np.ldexp(U.mean(0), e), np.ldexp(U.std(0), e)
     return shift, np.where(scale > 0, scale, 1.0)
+
+
+def _check_memory(N):
+    """Refuse, before allocating, training on N pooled rows whose N x N matrices would exceed
+    minigan.mmd.NUMPY_MAX_MEMORY (the full matrices are the readable reference)."""
+    need = POOLED_MATRICES * 8 * float(N) ** 2
+    if need > NUMPY_MAX_MEMORY:
+        raise MemoryError(
+            f"learning a deep kernel on {N} pooled rows would take about {need / 2**30:.1f} GiB "
+            f"of N x N matrices (more than minigan.mmd.NUMPY_MAX_MEMORY = "
+            f"{NUMPY_MAX_MEMORY / 2**30:.0f} GiB); learn it on fewer rows (at most "
+            f"{int(np.sqrt(NUMPY_MAX_MEMORY / (8 * POOLED_MATRICES)))}; in mmd_test a smaller "
+            f"train_fraction), or use the Gaussian kernel, whose test scales to large samples")
 
 
 def _best_bandwidth(kernel, X, Y, lam, grid=2.0 ** np.arange(-5, 3)):

@@ -322,3 +322,11 @@ def test_more_arguments_named(make, error, words):
 def test_mmd_test_cli_refuses_a_key_that_would_be_ignored(tmp_path, capsys):
     status, out, err = _mmd_test_cli(tmp_path, capsys, "--key", "samples")   # two .npy files
     assert status == 1 and out == "" and "--key 'samples' names an array inside .npz" in err
+
+
+def test_a_deep_kernel_too_large_to_learn_is_refused_before_allocating():
+    big = np.zeros((40_000, 2))         # 40,000 pooled training rows: 143 GiB of N x N matrices
+    with pytest.raises(MemoryError, match="deep kernel on 40000 pooled rows .* at most 4729"):
+        minigan.mmd_test(big, big + 1, kernel="deep")
+    with pytest.raises(MemoryError, match="NUMPY_MAX_MEMORY"):
+        minigan.deep_kernel.learn_kernel(big, big)
