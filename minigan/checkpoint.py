@@ -339,7 +339,8 @@ def load_trainer_checkpoint(cls, path, backend=None):
 def _check_standardisation(ckpt, meta, obj):
     """data_shift: data_dim numbers with |x| <= max / 2 of the trainer's dtype (so that
     shift + G(z) * scale has room); data_scale in [tiny / eps, max], the spreads fit()
-    accepts (minigan.trainer._mean_and_spread)."""
+    accepts (minigan.trainer._mean_and_spread), and at least eps * max |data_shift| (or 1.0,
+    the scale of constant data)."""
     info = np.finfo(obj.dtype)
     if obj.data_shift.shape != (obj.data_dim,):
         raise ckpt.fail(f"field 'data_shift' must hold {obj.data_dim} numbers, "
@@ -353,6 +354,12 @@ def _check_standardisation(ckpt, meta, obj):
         raise ckpt.fail(f"field 'data_scale' must lie in [{low:.4g}, {float(info.max):.4g}] "
                         f"({obj.dtype}: a smaller spread cannot be divided by), got "
                         f"{obj.data_scale!r}")
+    # a spread below the float spacing at the shift: shift + G(z) * scale rounds to the shift
+    # (1.0 is what calibration gives constant data, whose spread is 0)
+    resolvable = float(info.eps) * max(abs(x) for x in meta["data_shift"])
+    if obj.data_scale < resolvable and obj.data_scale != 1.0:
+        raise ckpt.fail(f"field 'data_scale' = {obj.data_scale!r} is below the float spacing "
+                        f"at data_shift ({resolvable:.3g}): no data has that mean and spread")
 
 
 def _is_int(v):

@@ -71,6 +71,7 @@ def _fill(key, value):
     (lambda m: m.update(step=2**60), None, "'step'"),
     (lambda m: m.update(data_scale=1e-320), None, "'data_scale' must lie in"),
     (lambda m: m.update(data_shift=[1e308, 0.0]), None, "'data_shift' must hold numbers in"),
+    (lambda m: m.update(data_shift=[1e307, 0.0]), None, "'data_scale' .* below the float spac"),
     (None, _fill("G.opt.v.0", -1.0), "'G.opt.v.0' holds negative"),
     (None, _fill("G.opt.m.1", 1e308), "'G.opt.m.1' holds first moments"),
 ])
