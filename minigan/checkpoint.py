@@ -333,7 +333,32 @@ def load_trainer_checkpoint(cls, path, backend=None):
             raise ckpt.fail(f"a metadata field is out of range: {e}") from None
         if obj.data_shift is not None:
             _check_standardisation(ckpt, meta, obj)
+        _check_generator(ckpt, obj)
     return obj
+
+
+def _check_generator(ckpt, obj):
+    """The generator must be one its next training step can use: on the divergence guard's
+    probe noise, its outputs (the networks' space) within what the trainer's own bandwidths
+    can measure (minigan.mmd.check_narrowest, the check that step would fail). Weights edited
+    to 1e300 load otherwise, and every later fit() stops on the bandwidths."""
+    from .divergence import PROBE_ROWS, PROBE_SEED
+    from .mmd import check_narrowest
+
+    G = obj.nets.get("G")
+    sigmas = [s for k in ("sigmas", "raw_sigmas") for s in (getattr(obj, k, None) or [])]
+    if G is None or not sigmas:
+        return
+    out = G._forward(obj._noise(PROBE_ROWS, np.random.default_rng(PROBE_SEED)))
+    try:
+        if not np.all(np.isfinite(out)):
+            raise ValueError("they overflow")
+        check_narrowest(sigmas, out, out)
+    except ValueError:
+        raise ckpt.fail(f"the arrays 'G.param.*' make outputs up to "
+                        f"{float(np.abs(out).max()):.3g} on probe noise, more than its bandwidths "
+                        f"(from {min(sigmas):.3g}) can measure: no training run ends there"
+                        ) from None
 
 
 def _check_standardisation(ckpt, meta, obj):

@@ -74,6 +74,9 @@ def _fill(key, value):
     (lambda m: m.update(data_shift=[1e307, 0.0]), None, "'data_scale' .* below the float spac"),
     (None, _fill("G.opt.v.0", -1.0), "'G.opt.v.0' holds negative"),
     (None, _fill("G.opt.m.1", 1e308), "'G.opt.m.1' holds first moments"),
+    # loaded, then every fit() stopped on "sigmas too narrow"
+    (None, _fill("G.param.0", 1e300), "'G.param.\\*' make outputs up to"),
+    (None, _fill("G.param.3", 1e300), "'G.param.\\*' make outputs up to"),
 ])
 def test_checkpoint_values_out_of_range_are_refused_naming_the_field(tmp_path, meta_edit,
                                                                        arrays_edit, words):
