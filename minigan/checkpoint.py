@@ -338,27 +338,34 @@ def load_trainer_checkpoint(cls, path, backend=None):
 
 
 def _check_generator(ckpt, obj):
-    """The generator must be one its next training step can use: on the divergence guard's
-    probe noise, its outputs (the networks' space) within what the trainer's own bandwidths
-    can measure (minigan.mmd.check_narrowest, the check that step would fail). Weights edited
-    to 1e300 load otherwise, and every later fit() stops on the bandwidths."""
+    """The networks must be ones their next training step can use: on the divergence guard's
+    probe noise, the generator's outputs (the networks' space; an MMDGAN's raw kernel) and a
+    critic's features of them within what the trainer's own bandwidths can measure
+    (minigan.mmd.check_narrowest, the check that step would fail). Weights or biases edited to
+    1e300 load otherwise, and every later fit() stops on the bandwidths."""
     from .divergence import PROBE_ROWS, PROBE_SEED
     from .mmd import check_narrowest
 
     G = obj.nets.get("G")
-    sigmas = [s for k in ("sigmas", "raw_sigmas") for s in (getattr(obj, k, None) or [])]
-    if G is None or not sigmas:
+    if G is None or getattr(obj, "sigmas", None) is None:
         return
-    out = G._forward(obj._noise(PROBE_ROWS, np.random.default_rng(PROBE_SEED)))
-    try:
-        if not np.all(np.isfinite(out)):
-            raise ValueError("they overflow")
-        check_narrowest(sigmas, out, out)
-    except ValueError:
-        raise ckpt.fail(f"the arrays 'G.param.*' make outputs up to "
-                        f"{float(np.abs(out).max()):.3g} on probe noise, more than its bandwidths "
-                        f"(from {min(sigmas):.3g}) can measure: no training run ends there"
-                        ) from None
+    critic = getattr(obj, "_f", None)          # MMDGAN: sigmas measure the critic's features
+    with np.errstate(over="ignore", invalid="ignore"):      # an overflow is refused below
+        out = G._forward(obj._noise(PROBE_ROWS, np.random.default_rng(PROBE_SEED)))
+        stages = ([("G", out, obj.raw_sigmas), ("C", critic._forward(out), obj.sigmas)]
+                  if critic is not None else [("G", out, obj.sigmas)])
+    for name, values, sigmas in stages:
+        if sigmas is None:
+            continue
+        try:
+            if not np.all(np.isfinite(values)):
+                raise ValueError("they overflow")
+            check_narrowest(sigmas, values, values)
+        except ValueError:
+            raise ckpt.fail(f"the arrays '{name}.param.*' make outputs up to "
+                            f"{float(np.abs(values).max()):.3g} on probe noise, more than the "
+                            f"bandwidths (from {min(sigmas):.3g}) can measure: no training run "
+                            f"ends there") from None
 
 
 def _check_standardisation(ckpt, meta, obj):

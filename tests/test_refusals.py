@@ -87,6 +87,15 @@ def test_checkpoint_values_out_of_range_are_refused_naming_the_field(tmp_path, m
         minigan.GMN.load(bad)
 
 
+@pytest.mark.parametrize("key", ["G.param.1", "C.param.1", "C.param.3"])
+def test_mmdgan_networks_out_of_range_are_refused(tmp_path, key):
+    good = minigan.MMDGAN(2, hidden=(8,), critic_hidden=(8,), seed=0).fit(
+        X, steps=3, batch_size=16, progress=False).save(tmp_path / "g.npz")
+    bad = rewrite(good, tmp_path / "bad.npz", arrays_edit=_fill(key, 1e300))
+    with pytest.raises(minigan.checkpoint.CheckpointError, match=f"'{key[0]}.param.\\*' make"):
+        minigan.MMDGAN.load(bad)
+
+
 def test_deeply_nested_checkpoint_json_is_refused_not_a_recursion_error(tmp_path):
     good = minigan.GMN(2, hidden=(8,), seed=0).save(tmp_path / "g.npz")
     deep = "[" * 100_000 + "]" * 100_000
