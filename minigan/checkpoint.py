@@ -21,7 +21,8 @@ NaN, Infinity, numbers that overflow (1e400), integers of 2^128 or more (no fiel
 load_trainer_checkpoint (minigan.trainer's load) validates every field, its type and its
 range, against the arrays and names the field it refuses: counters below MAX_COUNT, data_scale
 and data_shift within what the trainer's dtype can standardise (as fit() requires), optimiser
-state that the optimiser could have reached (Optimizer.load_state_dict).
+state that the optimiser could have reached (Optimizer.load_state_dict), and networks whose
+outputs the trainer's own bandwidths can measure (_check_generator).
 """
 import json
 import os
