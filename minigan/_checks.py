@@ -56,6 +56,17 @@ def as_float_array(x, name, ndim=None, dtype=None, min_rows=1):
     return np.ascontiguousarray(arr)
 
 
+def check_float_dtype(dtype, name="dtype"):
+    """np.float32 or np.float64 (as a dtype, type or name), returned as a numpy dtype."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r:.40}")
+    return dt
+
+
 def check_same_width(a, b, name_a, name_b):
     """Both 2-D arrays must have the same number of columns."""
     if a.shape[1] != b.shape[1]:
@@ -69,25 +80,53 @@ def common_dtype(a, b):
 
 
 def check_positive_int(value, name, minimum=1, maximum=None):
-    """An int >= minimum (and <= maximum, when given; bools refused)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    """An int >= minimum (and <= maximum, when given). Not a number at all (a string, a
+    bool): TypeError; a number that is not such an int (2.5, 0): ValueError."""
+    if not is_number(value):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r:.80}")
+    if not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     if maximum is not None and value > maximum:
         raise ValueError(f"{name} must be an integer <= {maximum}, got {value!r}")
     return int(value)
 
 
-def check_positive_float(value, name):
-    """A finite float > 0 (bools refused: lr=True is not a learning rate)."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a positive number, got {value!r}")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a positive number, got {value!r}") from None
-    if not np.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+def is_number(value):
+    """The one coercion rule for settings: numbers are numbers. An int, a float or a numpy
+    scalar of either (or a 0-d array of one) is a number; a string ("0.1"), a bool, a complex,
+    None or a list is not, everywhere, whatever float() would make of it."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, (bool, np.bool_)))
+
+
+def check_number(value, name):
+    """A finite real number (is_number), returned as a float."""
+    if not is_number(value):
+        raise TypeError(f"{name} must be a number, got {value!r:.80}")
+    v = _as_float(value)
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {value!r:.80}")
     return v
+
+
+def check_positive_float(value, name):
+    """A finite float > 0 (a string or a bool is refused: lr=True is not a learning rate)."""
+    if not is_number(value):
+        raise TypeError(f"{name} must be a positive number, got {value!r:.80}")
+    v = _as_float(value)
+    if not np.isfinite(v) or v <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r:.80}")
+    return v
+
+
+def _as_float(value):
+    """float(value), inf for an int beyond the float range (10**400)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return float("inf") if value > 0 else float("-inf")
 
 
 def check_choice(value, name, choices):
@@ -107,9 +146,14 @@ def check_bool(value, name):
     return bool(value)
 
 
+MAX_INNER_STEPS = 1000   # discriminator or critic steps per generator step
+MAX_WIDTH = 2**14   # widest layer: a MAX_WIDTH^2 float64 weight is 2 GiB, the largest array a
+                    # checkpoint holds (minigan.checkpoint.MAX_ARRAY_BYTES)
+
+
 def check_widths(value, name):
-    """A sequence of integer layer widths >= 1 (a string, a float like 2.7 or a bare int is
-    refused rather than iterated over or truncated). Returns a list of ints."""
+    """A sequence of integer layer widths in [1, MAX_WIDTH] (a string, a float like 2.7 or a
+    bare int is refused rather than iterated over or truncated). Returns a list of ints."""
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise TypeError(f"{name} must be a list of integer widths like (64, 64), got {value!r}")
     widths = list(value)
@@ -117,8 +161,8 @@ def check_widths(value, name):
         if (isinstance(w, (bool, np.bool_)) or not isinstance(w, (int, np.integer, float, np.floating))
                 or not float(w).is_integer()):
             raise TypeError(f"{name} must hold integer widths, got {value!r}")
-        if int(w) < 1:
-            raise ValueError(f"{name} must hold widths >= 1, got {value!r}")
+        if not 1 <= w <= MAX_WIDTH:
+            raise ValueError(f"{name} must hold widths in [1, {MAX_WIDTH}], got {value!r:.80}")
     return [int(w) for w in widths]
 
 
@@ -126,28 +170,22 @@ def check_seed(seed, name="seed"):
     """None, an int >= 0, a numpy SeedSequence or a Generator (what numpy accepts as a seed)."""
     if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
         return seed
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if not is_number(seed):
+        raise TypeError(f"{name} must be None, an integer >= 0 or a numpy Generator, "
+                        f"got {seed!r:.80}")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"{name} must be None, an integer >= 0 or a numpy Generator, "
                          f"got {seed!r}")
     return int(seed)
 
 
-def check_number_in(value, name, low, high, low_open=True):
-    """A finite real number in (low, high] (or [low, high] with low_open=False)."""
-    if isinstance(value, (bool, np.bool_, str, bytes)) or not _is_real(value):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    v = float(value)
-    if not (low < v if low_open else low <= v) or not v <= high:
-        interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
+def check_number_in(value, name, low, high, low_open=True, high_open=False):
+    """A finite real number in (low, high] (low_open / high_open say which ends are open)."""
+    v = check_number(value, name)
+    if not (low < v if low_open else low <= v) or not (v < high if high_open else v <= high):
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
         raise ValueError(f"{name} must lie in {interval}, got {value!r}")
     return v
-
-
-def _is_real(v):
-    try:
-        return bool(np.isfinite(float(v)))
-    except (TypeError, ValueError):
-        return False
 
 
 def check_callable(value, name):

@@ -16,8 +16,13 @@ Hostile files. CheckpointReader reads the metadata first (at most MAX_META_BYTES
 only the arrays the caller asks for, each checked against the shape and dtype it must have
 *before* its data is read (the .npy header and the zip directory say how big it is), so an
 edited size or a zip member declaring gigabytes allocates nothing. The JSON may not hold
-NaN, Infinity or numbers that overflow (1e400). load_trainer_checkpoint (minigan.trainer's
-load) validates every field against the arrays and names the field it refuses.
+NaN, Infinity, numbers that overflow (1e400), integers of 2^128 or more (no field holds one;
+10**400 would overflow a float later) or nesting deeper than Python can parse.
+load_trainer_checkpoint (minigan.trainer's load) validates every field, its type and its
+range, against the arrays and names the field it refuses: counters below MAX_COUNT, data_scale
+and data_shift within what the trainer's dtype can standardise (as fit() requires), optimiser
+state that the optimiser could have reached (Optimizer.load_state_dict), and networks whose
+outputs the trainer's own bandwidths can measure (_check_generator).
 """
 import json
 import os
@@ -37,6 +42,9 @@ STALE_SECONDS = 3600           # a temporary file this old belongs to a save tha
 MAX_META_BYTES = 4 * 2**20     # the JSON metadata (configs, RNG state) is a few KiB
 MAX_ARRAY_BYTES = 2**31        # no trainer array is larger (a 2 GiB network is not "mini")
 MAX_EXPANSION = 1100           # deflate cannot expand data more than ~1032-fold
+MAX_JSON_INT = 2**128          # the largest JSON integers are the RNG's 128-bit state words
+MAX_COUNT = 2**53              # step and optimiser counters (no run comes near; a float holds
+                               # every count below it exactly)
 # what zipfile and the .npy header reader raise on corrupt bytes (NotImplementedError: a
 # flipped flag bit asking for an unsupported zip feature)
 _ZIP_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, NotImplementedError)
@@ -222,9 +230,13 @@ class CheckpointReader(NpzReader):
             raise CheckpointError(f"{self.path!r} has no minigan metadata")
         raw = self.array(_META_KEY, shape=(), max_bytes=MAX_META_BYTES, kind="U")
         try:
-            meta = json.loads(str(raw), parse_constant=_refuse_constant, parse_float=_finite_float)
+            meta = json.loads(str(raw), parse_constant=_refuse_constant, parse_float=_finite_float,
+                              parse_int=_bounded_int)
         except ValueError as e:  # JSONDecodeError is a ValueError
             raise CheckpointError(f"{self.path!r} has corrupt metadata: {e}") from None
+        except RecursionError:
+            raise CheckpointError(f"{self.path!r} has corrupt metadata: nested deeper than "
+                                  f"any checkpoint field") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise CheckpointError(f"{self.path!r} is not a minigan checkpoint")
         if type(meta.get("version")) is not int or meta.get("version") != VERSION:
@@ -256,6 +268,14 @@ def _finite_float(text):
     return value
 
 
+def _bounded_int(text):
+    value = int(text)  # more than 4300 digits: Python's own ValueError
+    if abs(value) >= MAX_JSON_INT:
+        raise ValueError(f"the JSON integer {text:.40} is 2^128 or more, larger than any field "
+                         f"a checkpoint holds")
+    return value
+
+
 # ------------------------------------------------------------ trainer checkpoints
 def load_trainer_checkpoint(cls, path, backend=None):
     """Rebuild a minigan.trainer.Trainer subclass `cls` from a checkpoint written by its save().
@@ -268,7 +288,7 @@ def load_trainer_checkpoint(cls, path, backend=None):
 
     with CheckpointReader(path, kind=cls.kind) as ckpt:
         meta = ckpt.meta
-        step = _field(ckpt, meta, "step", lambda v: _is_int(v) and v >= 0, "an integer >= 0")
+        step = _field(ckpt, meta, "step", _is_count, f"an integer in [0, {MAX_COUNT}]")
         config = dict(_field(ckpt, meta, "config", lambda v: isinstance(v, dict), "an object"))
         net_configs = _field(ckpt, config, "nets", lambda v: isinstance(v, dict) and v,
                              "an object naming the networks", where="config.nets")
@@ -293,10 +313,13 @@ def load_trainer_checkpoint(cls, path, backend=None):
                      for slot in opt.slots for i, p in enumerate(net.params)}
             om = _field(ckpt, opt_meta, name, lambda v: isinstance(v, dict), "an object",
                         where=f"optimizers.{name}")
-            _field(ckpt, om, "t", lambda v: _is_int(v) and v >= 0, "an integer >= 0",
+            _field(ckpt, om, "t", _is_count, f"an integer in [0, {MAX_COUNT}]",
                    where=f"optimizers.{name}.t")
             _field(ckpt, om, "lr", _is_positive, "a finite number > 0",
                    where=f"optimizers.{name}.lr")
+            problem = opt.unreachable_state(state)
+            if problem:
+                raise ckpt.fail(f"array '{name}.opt.{problem[0]}' {problem[1]}")
             opt.load_state_dict(state, om)
         obj.history = {k: ckpt.array(f"history.{k}", dtype=np.float64, max_len=step).tolist()
                        for k in cls.history_keys}
@@ -305,16 +328,79 @@ def load_trainer_checkpoint(cls, path, backend=None):
         try:
             obj.rng.bit_generator.state = meta["rng"]
             obj._load_extra_meta(meta)
-        except (KeyError, TypeError, ValueError) as e:
-            raise ckpt.fail(f"{type(e).__name__}: {e}") from None
-        if obj.data_shift is not None and obj.data_shift.shape != (obj.data_dim,):
-            raise ckpt.fail(f"field 'data_shift' must hold {obj.data_dim} numbers, "
-                            f"got {len(obj.data_shift)}")
+        except KeyError as e:
+            raise ckpt.fail(f"field {e} is missing") from None
+        except (TypeError, ValueError) as e:   # the message names the field (sigmas, ...)
+            raise ckpt.fail(f"a metadata field is out of range: {e}") from None
+        if obj.data_shift is not None:
+            _check_standardisation(ckpt, meta, obj)
+        _check_generator(ckpt, obj)
     return obj
+
+
+def _check_generator(ckpt, obj):
+    """The networks must be ones their next training step can use: on the divergence guard's
+    probe noise, the generator's outputs (the networks' space; an MMDGAN's raw kernel) and a
+    critic's features of them within what the trainer's own bandwidths can measure
+    (minigan.mmd.check_narrowest, the check that step would fail). Weights or biases edited to
+    1e300 load otherwise, and every later fit() stops on the bandwidths."""
+    from .divergence import PROBE_ROWS, PROBE_SEED
+    from .mmd import check_narrowest
+
+    G = obj.nets.get("G")
+    if G is None or getattr(obj, "sigmas", None) is None:
+        return
+    critic = getattr(obj, "_f", None)          # MMDGAN: sigmas measure the critic's features
+    with np.errstate(over="ignore", invalid="ignore"):      # an overflow is refused below
+        out = G._forward(obj._noise(PROBE_ROWS, np.random.default_rng(PROBE_SEED)))
+        stages = ([("G", out, obj.raw_sigmas), ("C", critic._forward(out), obj.sigmas)]
+                  if critic is not None else [("G", out, obj.sigmas)])
+    for name, values, sigmas in stages:
+        if sigmas is None:
+            continue
+        try:
+            if not np.all(np.isfinite(values)):
+                raise ValueError("they overflow")
+            check_narrowest(sigmas, values, values)
+        except ValueError:
+            raise ckpt.fail(f"the arrays '{name}.param.*' make outputs up to "
+                            f"{float(np.abs(values).max()):.3g} on probe noise, more than the "
+                            f"bandwidths (from {min(sigmas):.3g}) can measure: no training run "
+                            f"ends there") from None
+
+
+def _check_standardisation(ckpt, meta, obj):
+    """data_shift: data_dim numbers with |x| <= max / 2 of the trainer's dtype (so that
+    shift + G(z) * scale has room); data_scale in [tiny / eps, max], the spreads fit()
+    accepts (minigan.trainer._mean_and_spread), and at least eps * max |data_shift| (or 1.0,
+    the scale of constant data)."""
+    info = np.finfo(obj.dtype)
+    if obj.data_shift.shape != (obj.data_dim,):
+        raise ckpt.fail(f"field 'data_shift' must hold {obj.data_dim} numbers, "
+                        f"got {len(obj.data_shift)}")
+    top = float(info.max) / 2
+    if not all(abs(x) <= top for x in meta["data_shift"]):
+        raise ckpt.fail(f"field 'data_shift' must hold numbers in [-{top:.4g}, {top:.4g}] "
+                        f"({obj.dtype}), got {meta['data_shift']!r:.80}")
+    low = float(info.tiny / info.eps)
+    if not low <= obj.data_scale <= float(info.max):
+        raise ckpt.fail(f"field 'data_scale' must lie in [{low:.4g}, {float(info.max):.4g}] "
+                        f"({obj.dtype}: a smaller spread cannot be divided by), got "
+                        f"{obj.data_scale!r}")
+    # a spread below the float spacing at the shift: shift + G(z) * scale rounds to the shift
+    # (1.0 is what calibration gives constant data, whose spread is 0)
+    resolvable = float(info.eps) * max(abs(x) for x in meta["data_shift"])
+    if obj.data_scale < resolvable and obj.data_scale != 1.0:
+        raise ckpt.fail(f"field 'data_scale' = {obj.data_scale!r} is below the float spacing "
+                        f"at data_shift ({resolvable:.3g}): no data has that mean and spread")
 
 
 def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_count(v):
+    return _is_int(v) and 0 <= v <= MAX_COUNT
 
 
 def _is_positive(v):

@@ -4,7 +4,8 @@ Every bad value becomes one line from argparse ("error: argument --steps: ...") 
 status 2, *before* training or a benchmark runs, so that a typo never costs an hour or the
 output of a finished run:
 
-    int_at_least(k)   --steps 0, --trials -1, --seeds 0, --batch-size 1, --seed -1
+    int_at_least(k)   --steps 0, --trials -1, --seeds 0, --batch-size 1, --seed -1, and above
+                      MAX_INT_FLAG (--steps 10^23), the upper bound of every integer flag
     output_dir        --out <an existing file>, --out <inside a folder that cannot be written>
     output_file       --json /missing/dir/x.json, --json <a folder>
     input_file        /dev/zero, a FIFO, a folder, a file over MAX_INPUT_BYTES (regular files only,
@@ -17,17 +18,25 @@ import os
 import stat
 
 MAX_INPUT_BYTES = 4 * 2**30   # a sample file larger than this is refused, not read
+MAX_INT_FLAG = 10**9          # every integer flag (steps, trials, seeds, sizes, permutations):
+                              # 10^9 steps would take weeks; beyond 2^63 Python's range() fails
 
 
-def int_at_least(minimum):
-    """An argparse type: an integer >= minimum."""
+def int_at_least(minimum, maximum=MAX_INT_FLAG):
+    """An argparse type: an integer in [minimum, maximum]."""
     def parse(text):
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+            if text.strip().lstrip("+").isdigit():     # over 4,300 digits: int() refuses
+                value = maximum + 1
+            else:
+                raise argparse.ArgumentTypeError(f"expected an integer, got {text[:40]!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum} (the bound of every "
+                                             f"integer flag), got {text[:40]}")
         return value
     return parse
 

@@ -24,22 +24,36 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr
 
-from ._checks import as_float_array, check_positive_float, check_positive_int
+from ._checks import (as_float_array, check_number, check_number_in, check_positive_float,
+                      check_positive_int, check_seed)
+
+REACH = 40      # every component lies within REACH stds of its centre (ppf's bracket)
 
 
 class GaussianMixture:
     """Isotropic Gaussian mixture: component i is N(centres[i], stds[i]^2 I) with weight w_i.
 
     centres: (k, d); stds: scalar or (k,); weights: (k,) summing to 1 (default uniform)
+    Every centre +- REACH stds must be a finite float (samples and the density stay finite).
     """
 
     def __init__(self, centres, stds, weights=None, name="mixture"):
         self.centres = as_float_array(centres, "centres", ndim=2, dtype=np.float64)
         k = len(self.centres)
-        self.stds = np.broadcast_to(np.asarray(stds, dtype=np.float64), (k,)).copy()
-        if not np.all(np.isfinite(self.stds) & (self.stds > 0)):
-            raise ValueError(f"stds must be finite and > 0, got {stds!r}")
-        w = np.full(k, 1.0 / k) if weights is None else np.asarray(weights, dtype=np.float64)
+        stds = as_float_array(stds, "stds", dtype=np.float64)
+        if stds.shape not in ((), (1,), (k,)):
+            raise ValueError(f"stds must be one number or {k} (one per component), got shape "
+                             f"{stds.shape}")
+        self.stds = np.broadcast_to(stds, (k,)).copy()
+        if not np.all(self.stds > 0):
+            raise ValueError(f"stds must be > 0, got {stds!r}")
+        with np.errstate(over="ignore"):    # the overflow is the answer here
+            reach = np.abs(self.centres).max(1) + REACH * self.stds
+        if not np.all(np.isfinite(reach)):
+            raise ValueError(f"centres and stds are too large: centre +- {REACH} std must be a "
+                             f"finite float (samples would overflow to inf)")
+        w = (np.full(k, 1.0 / k) if weights is None
+             else as_float_array(weights, "weights", ndim=1, dtype=np.float64))
         if w.shape != (k,) or np.any(w < 0) or not np.isclose(w.sum(), 1.0):
             raise ValueError(f"weights must be {k} non-negative numbers summing to 1, got {weights!r}")
         self.weights = w
@@ -64,7 +78,7 @@ class GaussianMixture:
     def sample(self, n, seed=None, return_labels=False):
         """n samples, (n, d); with return_labels also the component of each, (n,)."""
         n = check_positive_int(n, "n")
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         labels = rng.choice(len(self.centres), size=n, p=self.weights)
         x = self.centres[labels] + self.stds[labels, None] * rng.standard_normal((n, self.dim))
         return (x, labels) if return_labels else x
@@ -72,9 +86,11 @@ class GaussianMixture:
     def pdf(self, x):
         """Density at x: (n, d) (or (n,) in 1-D) -> (n,)."""
         x = self._points(x)
-        d2 = ((x[:, None, :] - self.centres[None]) ** 2).sum(-1)          # (n, k)
-        norm = (2 * np.pi * self.stds**2) ** (-self.dim / 2)              # (k,)
-        return (np.exp(-0.5 * d2 / self.stds**2) * norm) @ self.weights
+        # (x - c) / s before squaring, so that s^2 neither overflows (1e200) nor underflows
+        with np.errstate(over="ignore"):    # z2 = inf far out: a density of exactly 0
+            z2 = (((x[:, None, :] - self.centres[None]) / self.stds[None, :, None]) ** 2).sum(-1)
+        norm = (np.sqrt(2 * np.pi) * self.stds) ** -self.dim                         # (k,)
+        return (np.exp(-0.5 * z2) * norm) @ self.weights                             # (n,)
 
     def cdf(self, x):
         """1-D only: F(x) = sum_i w_i Phi((x - c_i) / s_i)."""
@@ -84,11 +100,11 @@ class GaussianMixture:
     def ppf(self, q):
         """1-D only: F^-1(q) for q in (0, 1), by bisection (exact to ~1e-12)."""
         self._points(np.zeros(1), need_1d=True)
-        q = np.asarray(q, dtype=np.float64)
+        q = as_float_array(q, "q", dtype=np.float64)       # NaN is refused (was -40)
         if np.any((q <= 0) | (q >= 1)):
             raise ValueError("q must lie strictly between 0 and 1")
-        lo = np.full(q.shape, (self.centres[:, 0] - 40 * self.stds).min())
-        hi = np.full(q.shape, (self.centres[:, 0] + 40 * self.stds).max())
+        lo = np.full(q.shape, (self.centres[:, 0] - REACH * self.stds).min())
+        hi = np.full(q.shape, (self.centres[:, 0] + REACH * self.stds).max())
         for _ in range(100):
             mid = 0.5 * (lo + hi)
             below = self.cdf(mid.ravel()).reshape(q.shape) < q
@@ -98,10 +114,13 @@ class GaussianMixture:
     def _points(self, x, need_1d=False):
         if need_1d and self.dim != 1:
             raise ValueError(f"this needs a 1-D distribution; {self.name} is {self.dim}-D")
-        x = np.asarray(x, dtype=np.float64)
+        x = as_float_array(x, "x", dtype=np.float64)
         if self.dim == 1 and x.ndim == 1:
             x = x[:, None]
-        return as_float_array(x, "x", ndim=2)
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"x must be ({'n,) or (' if self.dim == 1 else ''}n, {self.dim}) "
+                             f"for this {self.dim}-D distribution, got shape {x.shape}")
+        return x
 
     def __repr__(self):
         return f"GaussianMixture({self.name}: {len(self.centres)} components in {self.dim}-D)"
@@ -109,19 +128,20 @@ class GaussianMixture:
 
 def gaussian_1d(mean=0.0, std=1.0):
     """N(mean, std^2) in 1-D."""
-    return GaussianMixture([[float(mean)]], check_positive_float(std, "std"),
-                           name=f"N({mean:g}, {std:g}^2)")
+    mean, std = check_number(mean, "mean"), check_positive_float(std, "std")
+    return GaussianMixture([[mean]], std, name=f"N({mean:g}, {std:g}^2)")
 
 
 def mixture_1d(means=(-2.0, 2.0), stds=0.5, weights=None):
-    """A 1-D mixture of Gaussians, one component per mean."""
-    means = np.asarray(means, dtype=np.float64).reshape(-1, 1)
+    """A 1-D mixture of Gaussians, one component per mean (means: a list of numbers)."""
+    means = as_float_array(means, "means", ndim=1, dtype=np.float64)[:, None]
     return GaussianMixture(means, stds, weights, name="mixture_1d")
 
 
 def ring(n_modes=8, radius=1.0, std=0.01):
     """n_modes Gaussians evenly spaced on a circle (ring-8 protocol by default)."""
     n_modes = check_positive_int(n_modes, "n_modes")
+    radius = check_number(radius, "radius")
     angles = 2 * np.pi * np.arange(n_modes) / n_modes  # endpoint excluded: n distinct centres
     centres = radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
     return GaussianMixture(centres, check_positive_float(std, "std"), name=f"ring-{n_modes}")
@@ -130,6 +150,7 @@ def ring(n_modes=8, radius=1.0, std=0.01):
 def grid(side=5, spacing=2.0, std=0.05):
     """side x side Gaussians on a square grid centred at 0 (grid-25 protocol by default)."""
     side = check_positive_int(side, "side")
+    spacing = check_number(spacing, "spacing")
     ticks = spacing * (np.arange(side) - (side - 1) / 2)
     xx, yy = np.meshgrid(ticks, ticks, indexing="ij")
     centres = np.stack([xx.ravel(), yy.ravel()], axis=1)
@@ -208,8 +229,8 @@ def digits(test_fraction=1 / 6, seed=0):
     except ImportError:
         raise ImportError('minigan.data.digits() needs scikit-learn: pip install "minigan[demos]" '
                           '(or pip install scikit-learn)') from None
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+    test_fraction = check_number_in(test_fraction, "test_fraction", 0, 1, high_open=True)
+    seed = check_seed(seed)
     bunch = load_digits()
     x = bunch.data.astype(np.float64) / 8.0 - 1.0
     y = bunch.target.astype(np.int64)

@@ -71,16 +71,18 @@ for kappa and q, the compiled backend.
 import numpy as np
 
 from . import threads
-from ._checks import as_float_array, check_positive_float, check_positive_int, check_same_width
+from ._checks import (MAX_WIDTH, as_float_array, check_number_in, check_positive_float,
+                      check_positive_int, check_same_width, check_seed, check_widths)
 from .layers import sigmoid
 from .mlp import MLP
-from .mmd import median_heuristic, squared_distances, witness
+from .mmd import NUMPY_MAX_MEMORY, median_heuristic, squared_distances, witness
 from .optim import Adam
 
 LAMBDA = 1e-8              # lambda of J: keeps it finite where var_hat = 0
 EPS_INIT = 0.1             # the starting weight of the plain Gaussian q in k
 HIDDEN = (50, 50)          # phi's hidden widths (Liu et al. use 3 x 50 and 50 features on Blob)
 N_FEATURES = 20            # phi's output width
+POOLED_MATRICES = 12       # N x N float64 arrays alive at once in a training step
 
 
 # ------------------------------------------------------------------ criterion
@@ -138,7 +140,9 @@ class DeepKernel:
     def __init__(self, d, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", shift=None,
                  scale=None, sigma_phi=1.0, sigma_q=1.0, eps=EPS_INIT, seed=None):
         d = check_positive_int(d, "d")
-        self.phi = MLP([d, *hidden, n_features], activation=activation, seed=seed,
+        hidden = check_widths(hidden, "hidden")
+        n_features = check_positive_int(n_features, "n_features", maximum=MAX_WIDTH)
+        self.phi = MLP([d, *hidden, n_features], activation=activation, seed=check_seed(seed),
                        backend="numpy")
         self.shift = np.zeros(d) if shift is None else _check_vector(shift, "shift", d)
         self.scale = np.ones(d) if scale is None else _check_vector(scale, "scale", d)
@@ -295,18 +299,18 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
     X = as_float_array(X, "X", ndim=2, dtype=np.float64, min_rows=4)
     Y = as_float_array(Y, "Y", ndim=2, dtype=np.float64, min_rows=4)
     check_same_width(X, Y, "X", "Y")
-    if not 0 < holdout < 1:
-        raise ValueError(f"holdout must be in (0, 1), got {holdout!r}")
+    _check_memory(len(X) + len(Y))
+    holdout = check_number_in(holdout, "holdout", 0, 1, high_open=True)
     max_steps = check_positive_int(max_steps, "max_steps")
     check_every = check_positive_int(check_every, "check_every")
     patience = check_positive_int(patience, "patience")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     (X_fit, X_val), (Y_fit, Y_val) = _holdout_split(X, holdout, rng), _holdout_split(Y, holdout, rng)
 
     Z = np.vstack([X, Y])
-    scale = Z.std(0)
-    kernel = DeepKernel(X.shape[1], hidden, n_features, activation, shift=Z.mean(0),
-                        scale=np.where(scale > 0, scale, 1.0), seed=rng)
+    shift, scale = standardisation(Z)
+    kernel = DeepKernel(X.shape[1], hidden, n_features, activation, shift=shift, scale=scale,
+                        seed=rng)
     # sigma_phi starts at the median heuristic of the initial features; sigma_q at the
     # bandwidth of the grid median * 2^k (k = -5..2) with the best J of q alone on the fit rows
     _, F = kernel.features(Z)
@@ -342,6 +346,34 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
     for p, saved in zip(kernel.params, best_params):
         p[...] = saved
     return kernel, history
+
+
+def standardisation(Z):
+    """(shift, scale): each column's mean and standard deviation of Z (N, d), both (d,).
+
+    Computed on Z * 2^-e, e the binary exponent of max |Z|, and scaled back by 2^e: both steps
+    are exact (only exponents change), so data at 1e-200 or 1e200 neither underflows nor
+    overflows in the squares of the deviation, and Z * 2^k gives exactly 2^k times the same
+    shift and scale (the standardised rows, hence the learned kernel and the test, are the
+    same).  A constant column gets scale 1 (it standardises to 0 either way).
+    """
+    e = int(np.frexp(float(np.abs(Z).max()))[1])
+    U = np.ldexp(Z, -e)                                          # max |U| in [1/2, 1)
+    shift, scale = np.ldexp(U.mean(0), e), np.ldexp(U.std(0), e)
+    return shift, np.where(scale > 0, scale, 1.0)
+
+
+def _check_memory(N):
+    """Refuse, before allocating, training on N pooled rows whose N x N matrices would exceed
+    minigan.mmd.NUMPY_MAX_MEMORY (the full matrices are the readable reference)."""
+    need = POOLED_MATRICES * 8 * float(N) ** 2
+    if need > NUMPY_MAX_MEMORY:
+        raise MemoryError(
+            f"learning a deep kernel on {N} pooled rows would take about {need / 2**30:.1f} GiB "
+            f"of N x N matrices (more than minigan.mmd.NUMPY_MAX_MEMORY = "
+            f"{NUMPY_MAX_MEMORY / 2**30:.0f} GiB); learn it on fewer rows (at most "
+            f"{int(np.sqrt(NUMPY_MAX_MEMORY / (8 * POOLED_MATRICES)))}; in mmd_test a smaller "
+            f"train_fraction), or use the Gaussian kernel, whose test scales to large samples")
 
 
 def _best_bandwidth(kernel, X, Y, lam, grid=2.0 ** np.arange(-5, 3)):

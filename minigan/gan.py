@@ -30,7 +30,8 @@ gradient of the one sample entry it came from). pack = 1 is the plain GAN.
 """
 import numpy as np
 
-from ._checks import check_choice, check_number_in, check_positive_int, check_widths
+from ._checks import (MAX_INNER_STEPS, MAX_WIDTH, check_choice, check_number_in,
+                      check_positive_float, check_positive_int, check_widths)
 from .backend import resolve
 from .layers import sigmoid
 from .losses import GENERATOR_LOSSES, discriminator_loss_pooled
@@ -70,15 +71,16 @@ class GAN(Trainer):
                  dtype=np.float64, backend=None):
         super().__init__(data_dim, noise_dim, noise, seed, dtype, standardize, backend)
         self.loss = check_choice(loss, "loss", GENERATOR_LOSSES)
-        self.d_steps = check_positive_int(d_steps, "d_steps")
+        self.d_steps = check_positive_int(d_steps, "d_steps", maximum=MAX_INNER_STEPS)
         self.real_label = check_number_in(real_label, "real_label", 0, 1)
-        self.pack = check_positive_int(pack, "pack")
+        self.pack = check_positive_int(pack, "pack", maximum=MAX_WIDTH)
         hidden = check_widths(hidden, "hidden")
         d_hidden = hidden if d_hidden is None else check_widths(d_hidden, "d_hidden")
         self.nets["G"] = self._network(generator, [self.noise_dim, *hidden, self.data_dim],
                                        activation, "identity", self._init_rngs[0], "generator")
         self.nets["D"] = self._network(discriminator, [self.pack * self.data_dim, *d_hidden, 1],
                                        d_activation, "identity", self._init_rngs[1], "discriminator")
+        lr_g, lr_d = check_positive_float(lr_g, "lr_g"), check_positive_float(lr_d, "lr_d")
         self.opts["G"] = Adam(self.generator.params, lr=lr_g, betas=betas,
                               backend=self.backend)
         self.opts["D"] = Adam(self.discriminator.params, lr=lr_d, betas=betas,
@@ -100,7 +102,7 @@ class GAN(Trainer):
     def discriminate(self, x):
         """D(x) as probabilities: x: (n, data_dim) (or (n,) in 1-D) -> (n / pack,), one per
         pack of `pack` consecutive rows (n must be a multiple of pack)."""
-        x = self._to_model(self._check_real(x))
+        x = self._to_model(self._check_real(x, name="x"))
         self.discriminator.check_range(x, "x")
         logits = self.discriminator._forward(self._packed(x, "x"))
         if not np.all(np.isfinite(logits)):

@@ -13,7 +13,7 @@ Deliberately left out: Inception/FID-style scores (they need a pretrained image 
 import numpy as np
 from scipy import stats
 
-from ._checks import as_float_array
+from ._checks import as_float_array, check_positive_float, check_seed
 from .losses import softmax_cross_entropy
 from .mlp import MLP
 from .optim import Adam
@@ -57,6 +57,8 @@ def mode_coverage(samples, centres, std, threshold=3.0):
     """
     x = as_float_array(samples, "samples", ndim=2)
     c = as_float_array(centres, "centres", ndim=2)
+    std = check_positive_float(std, "std")
+    threshold = check_positive_float(threshold, "threshold")
     if x.shape[1] != c.shape[1]:
         raise ValueError(f"samples have {x.shape[1]} columns, centres {c.shape[1]}")
     d2 = ((x[:, None, :] - c[None, :, :]) ** 2).sum(-1)      # (n, k) squared distances
@@ -87,7 +89,7 @@ def train_classifier(x, y, hidden=(128,), steps=3000, batch_size=128, lr=1e-3, s
     y = np.asarray(y)
     if y.shape != (len(x),) or y.dtype.kind not in "iu":
         raise ValueError(f"y must be {len(x)} integer labels")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     net = MLP([x.shape[1], *hidden, int(y.max()) + 1], "relu", seed=rng)
     opt = Adam(net.params, lr=lr)
     for _ in range(steps):

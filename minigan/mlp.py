@@ -26,7 +26,8 @@ decay either).
 """
 import numpy as np
 
-from ._checks import NonFiniteError, as_float_array, check_choice, check_widths
+from ._checks import (NonFiniteError, as_float_array, check_choice, check_float_dtype,
+                      check_seed, check_widths)
 from .backend import ext, resolve
 from .layers import ACTIVATIONS, affine_backward, affine_backward_input, affine_forward
 
@@ -55,14 +56,14 @@ class MLP:
             raise ValueError(f"sizes must list at least two positive widths, got {sizes}")
         check_choice(activation, "activation", ACTIVATIONS)
         check_choice(output_activation, "output_activation", ACTIVATIONS)
-        self.dtype = np.dtype(dtype)
+        self.dtype = check_float_dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
         self.sizes = sizes
         self.activation = activation
         self.output_activation = output_activation
         self.activations = [activation] * (len(sizes) - 2) + [output_activation]
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         self.params = []
         for fan_in, fan_out, act in zip(sizes[:-1], sizes[1:], self.activations):
             if act in _HE_ACTIVATIONS:

@@ -7,17 +7,19 @@
     minigan mmd-test a.npy b.npy --kernel deep           (learn a kernel on half, test on half)
 
 Files: .npy, .npz (the single array inside, or the one named by --key) and .csv (comma
-separated, an optional header line). Loaded without pickle. Rows are samples: a 1-D array is n
+separated; the first line is a header when every cell in it is a name, such as x,y). Loaded without pickle. Rows are samples: a 1-D array is n
 samples of one number, and an array with more than 2 dimensions is flattened per row (images).
 
-Prints the statistic, p-value and decision (or one JSON object with --json). Exit status 0 when
+Prints the statistic, p-value, decision and the seed (drawn at random and printed when --seed
+is not given, so that any result can be repeated), or one JSON object with --json; a
+--permutations too small to ever reject at --alpha (below 19 at 0.05) is refused. Exit status 0 when
 the test ran, 1 for unreadable or unusable files or settings the test refuses (say
 --permutations 0 or --alpha 2), 2 for options argparse cannot parse.
 """
 import argparse
 import json
-import math
 import os
+import secrets
 import sys
 import warnings
 import zipfile
@@ -27,8 +29,8 @@ import numpy as np
 
 from ._checks import as_float_array, check_same_width
 from .checkpoint import CheckpointError, NpzReader, read_npy_header
-from .cliargs import input_file, int_at_least
-from .two_sample import ESTIMATORS, KERNELS, METHODS, mmd_test, required_rows
+from .cliargs import MAX_INT_FLAG, input_file, int_at_least
+from .two_sample import ESTIMATORS, KERNELS, METHODS, min_permutations, mmd_test, required_rows
 
 LOAD_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
 
@@ -98,19 +100,42 @@ def _load_npz(path, key):
 
 
 def _load_csv(path):
-    """Comma-separated numbers; a first line that is not all numbers is taken as a header.
-    A UTF-8 byte-order mark (spreadsheets write one) is not part of the first number."""
+    """Comma-separated numbers, with an optional header line (_header_lines). A UTF-8
+    byte-order mark (spreadsheets write one) is not part of the first number."""
     with open(path, encoding="utf-8-sig") as f:
         first = f.readline()
-    skip = 0 if _is_numeric_row(first) else 1
+    skip = _header_lines(first, path)
     with warnings.catch_warnings():     # an empty file is reported below, not warned about
         warnings.simplefilter("ignore", UserWarning)
         return np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, encoding="utf-8-sig")
 
 
-def _is_numeric_row(line):
+def _header_lines(line, path):
+    """1 when the first line is a header, 0 when it is data. A header is a line whose every
+    cell is a name: it starts with a letter or "_" and is not a number ("inf", "nan" are
+    numbers). A first line mixing numbers with anything else, or holding something that is
+    neither (0x10, 1+2j), is refused naming the cell: dropping it would lose a row of data."""
+    cells = [c.strip().strip("\"'").strip() for c in line.split(",")]
+    numbers = [_is_number(c) for c in cells]
+    names = [not number and (c[:1].isalpha() or c[:1] == "_") for c, number in zip(cells, numbers)]
+    if not line.strip() or all(numbers):
+        return 0
+    if all(names):
+        return 1
+    where = lambda i: f"column {i + 1}: {cells[i]!r}"              # noqa: E731
+    readable = [number or name for number, name in zip(numbers, names)]
+    if not all(readable):
+        odd = readable.index(False)
+        raise DataError(f"{path}: row 1, {where(odd)} is not a number (nor a name, as in a "
+                        f"header line of names)")
+    raise DataError(f"{path}: row 1 mixes names ({where(names.index(True))}) and numbers "
+                    f"({where(numbers.index(True))}): neither a header (a name in every "
+                    f"column) nor a row of data")
+
+
+def _is_number(cell):
     try:
-        [float(field) for field in line.split(",")]
+        float(cell)
     except ValueError:
         return False
     return True
@@ -149,23 +174,47 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # a result can always be repeated: without --seed one is drawn, and printed
+    chosen = args.seed is None
+    seed = secrets.randbelow(MAX_INT_FLAG + 1) if chosen else args.seed
     try:
+        _check_permutations(args)
+        _check_key(args)
         X, Y = load_sample(args.a, args.key), load_sample(args.b, args.key)
         _check_pair(X, Y, args)
         result = mmd_test(X, Y, sigmas=args.sigma, estimator=args.estimator,
                           method=args.method, n_permutations=args.permutations,
-                          alpha=args.alpha, seed=args.seed, kernel=args.kernel)
+                          alpha=args.alpha, seed=seed, kernel=args.kernel)
     except (DataError, TypeError, ValueError, MemoryError, FloatingPointError) as e:
         print(f"minigan mmd-test: error: {e}", file=sys.stderr)
         return 1
     if args.json:
-        report = {"a": args.a, "b": args.b, **result.as_dict()}
-        print(json.dumps({k: _json_number(v) for k, v in report.items()}, allow_nan=False))
+        report = {"a": args.a, "b": args.b, "seed": seed, **result.as_dict()}
+        print(json.dumps(report, allow_nan=False))   # finite: too few permutations are refused
     else:
         print(f"A = {args.a} ({X.shape[0]} x {X.shape[1]}),  B = {args.b} "
               f"({Y.shape[0]} x {Y.shape[1]})")
         print(result.summary())
+        print(f"  seed         {seed}" + (f"  (drawn at random: --seed {seed} repeats this "
+                                           f"result)" if chosen else ""))
     return 0
+
+
+def _check_key(args):
+    """--key names an array inside .npz files: with no .npz file it would be ignored."""
+    if args.key is not None and not any(Path(f).suffix.lower() == ".npz" for f in (args.a, args.b)):
+        raise DataError(f"--key {args.key!r} names an array inside .npz files, and neither "
+                        f"{args.a} nor {args.b} is one")
+
+
+def _check_permutations(args):
+    """--permutations too few to ever reject at --alpha is refused, naming the fewest that can."""
+    if args.method == "permutation" and 0 < args.alpha < 1 and \
+            args.permutations < min_permutations(args.alpha):
+        raise ValueError(f"--permutations {args.permutations} can never reject at alpha = "
+                         f"{args.alpha:g} (the smallest p-value is 1 / (1 + B) = "
+                         f"{1 / (1 + args.permutations):.3g}); use at least "
+                         f"{min_permutations(args.alpha)}")
 
 
 def _check_pair(X, Y, args):
@@ -179,8 +228,3 @@ def _check_pair(X, Y, args):
     for path, arr in ((args.a, X), (args.b, Y)):
         if len(arr) < need:
             raise DataError(f"{path}: has {len(arr)} rows; this test needs at least {need}")
-
-
-def _json_number(v):
-    """JSON has no inf: an infinite threshold becomes null."""
-    return None if isinstance(v, float) and not math.isfinite(v) else v

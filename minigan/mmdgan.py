@@ -83,8 +83,8 @@ injective f), other kernels on the features.
 """
 import numpy as np
 
-from ._checks import (as_float_array, check_bool, check_choice, check_positive_float,
-                      check_positive_int)
+from ._checks import (MAX_INNER_STEPS, MAX_WIDTH, as_float_array, check_bool, check_choice,
+                      check_positive_float, check_positive_int, check_widths)
 from .mmd import SIGMA_RULES, check_sigmas, gaussian_kernel, mmd2_and_grad, resolve_sigmas
 from .mmd import witness as mmd_witness
 from .optim import Adam
@@ -150,8 +150,9 @@ class MMDGAN(Trainer):
                  betas=(0.5, 0.999), noise="uniform", standardize=True, seed=None,
                  dtype=np.float64, backend=None):
         super().__init__(data_dim, noise_dim, noise, seed, dtype, standardize, backend)
-        self.features = check_positive_int(features, "features")
-        self.critic_steps = check_positive_int(critic_steps, "critic_steps")
+        self.features = check_positive_int(features, "features", maximum=MAX_WIDTH)
+        self.critic_steps = check_positive_int(critic_steps, "critic_steps",
+                                               maximum=MAX_INNER_STEPS)
         self.stabilizer = check_choice(stabilizer, "stabilizer", STABILIZERS)
         self.clip_value = check_positive_float(clip_value, "clip_value")
         self.estimator = check_choice(estimator, "estimator", ("unbiased", "biased"))
@@ -165,7 +166,9 @@ class MMDGAN(Trainer):
                 check_choice(value, name, tuple(SIGMA_RULES))
             setattr(self, name, None if value is None or isinstance(value, str)
                     else check_sigmas(value))
-        critic_hidden = hidden if critic_hidden is None else critic_hidden
+        hidden = check_widths(hidden, "hidden")
+        critic_hidden = hidden if critic_hidden is None else check_widths(critic_hidden,
+                                                                          "critic_hidden")
         self.nets["G"] = self._network(generator, [self.noise_dim, *hidden, self.data_dim],
                                        activation, "identity", self._init_rngs[0], "generator")
         self.nets["C"] = self._network(critic, [self.data_dim, *critic_hidden, self.features],
@@ -175,6 +178,7 @@ class MMDGAN(Trainer):
                     if stabilizer == "spectral" else None)
         self._f = self.critic if self._sn is None else self._sn.normed
         self._clip()        # a clipped critic starts in its box: the bandwidths are fitted to it
+        lr_g, lr_c = check_positive_float(lr_g, "lr_g"), check_positive_float(lr_c, "lr_c")
         self.opts["G"] = Adam(self.generator.params, lr=lr_g, betas=betas, backend=self.backend)
         self.opts["C"] = Adam(self.critic.params, lr=lr_c, betas=betas, backend=self.backend)
         rules_or_values = {k: v if isinstance(v, str) or v is None else getattr(self, k)

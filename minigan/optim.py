@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from ._checks import NonFiniteError, check_positive_float
+from ._checks import NonFiniteError, check_number_in, check_positive_float
 from .backend import ext, resolve
 
 class Optimizer:
@@ -39,7 +39,7 @@ class Optimizer:
     slots = ()  # names of the per-parameter state arrays
 
     def __init__(self, params, lr, backend=None):
-        self.params = list(params)
+        self.params = _check_params(params)
         self.lr = check_positive_float(lr, "lr")
         self.t = 0
         self.state = {name: [np.zeros_like(p) for p in self.params] for name in self.slots}
@@ -106,17 +106,39 @@ class Optimizer:
         arrays = {f"{name}.{i}": a for name, arrs in self.state.items() for i, a in enumerate(arrs)}
         return arrays, {"t": self.t, "lr": self.lr}
 
+    def unreachable_state(self, arrays):
+        """None, or (key, what is wrong) for state arrays (as from state_dict()) that no run
+        of this optimiser can produce; SGD's velocity can be any finite array."""
+        return None
+
     def load_state_dict(self, arrays, meta):
-        """Restore what state_dict() returned; shapes must match the parameters."""
+        """Restore what state_dict() returned; shapes must match the parameters, and the
+        state must be one the optimiser can reach (unreachable_state)."""
         for name in self.slots:
             for i, p in enumerate(self.params):
                 a = arrays[f"{name}.{i}"]
                 if a.shape != p.shape:
                     raise ValueError(f"optimizer state {name}.{i} has shape {a.shape}, "
                                      f"parameter has {p.shape}")
-                self.state[name][i][...] = a
+        problem = self.unreachable_state(arrays)
+        if problem:
+            raise ValueError(f"optimizer state {problem[0]} {problem[1]}")
+        for name in self.slots:
+            for i, p in enumerate(self.params):
+                self.state[name][i][...] = arrays[f"{name}.{i}"]
         self.t = int(meta["t"])
         self.lr = check_positive_float(meta.get("lr", self.lr), "lr")
+
+
+def _check_params(params):
+    """A list of float32/float64 arrays (updated in place, so arrays, not numbers or lists)."""
+    if isinstance(params, np.ndarray) or not isinstance(params, (list, tuple)):
+        raise TypeError(f"params must be a list of parameter arrays, got {params!r:.80}")
+    for i, p in enumerate(params):
+        if not (isinstance(p, np.ndarray) and p.dtype in (np.float32, np.float64)):
+            raise TypeError(f"params[{i}] must be a float32 or float64 numpy array (updated in "
+                            f"place), got {p!r:.80}")
+    return list(params)
 
 
 class SGD(Optimizer):
@@ -126,9 +148,8 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=1e-2, momentum=0.0, backend=None):
         super().__init__(params, lr, backend)
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        self.momentum = float(momentum)
+        self.momentum = check_number_in(momentum, "momentum", 0, 1, low_open=False,
+                                        high_open=True)
 
     def _update(self, i, p, g, t):
         v = self.state["velocity"][i]
@@ -160,6 +181,29 @@ class Adam(Optimizer):
     def _grad_limit(self, dtype):
         """Adam squares the gradient and forms lr m_hat: both must stay finite."""
         return min(np.sqrt(float(np.finfo(dtype).max)) / 2, super()._grad_limit(dtype))
+
+    def unreachable_state(self, arrays):
+        """v is a weighted sum of squares, so v >= 0.  And m is bounded by v: with
+        a_k = (1 - b1) b1^(t-k) and c_k = (1 - b2) b2^(t-k), Cauchy-Schwarz gives
+            |m| = |sum a_k g_k| <= sqrt(sum a_k^2 / c_k) sqrt(sum c_k g_k^2) <= C sqrt(v),
+            C^2 = (1 - b1)^2 / ((1 - b2) (1 - b1^2 / b2))     (when b1^2 < b2; C = 7.3 at
+        the defaults), plus sqrt(tiny / (1 - b2)) for gradients whose squares underflow and a
+        0.1 % margin for rounding.  (A first moment of 1e308 next to a small v would make the
+        next step blow up.)"""
+        b1, b2 = self.betas
+        for i, (m, v) in enumerate(zip(*(self._slot(arrays, s) for s in self.slots))):
+            if np.any(v < 0):
+                return f"v.{i}", "holds negative second moments (a sum of squares is >= 0)"
+            if b1 * b1 < b2:
+                C = (1 - b1) / np.sqrt((1 - b2) * (1 - b1 * b1 / b2))
+                slack = np.sqrt(float(np.finfo(m.dtype).tiny) / (1 - b2))
+                if np.any(np.abs(m) > 1.001 * C * np.sqrt(v) + slack):
+                    return (f"m.{i}", f"holds first moments larger than Adam can reach "
+                            f"(|m| <= {C:.3g} sqrt(v) for betas {self.betas})")
+        return None
+
+    def _slot(self, arrays, name):
+        return [arrays[f"{name}.{i}"] for i in range(len(self.params))]
 
     def _update(self, i, p, g, t):
         b1, b2 = self.betas

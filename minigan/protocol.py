@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from . import data, metrics
+from ._checks import check_choice
 from .cliargs import int_at_least, output_file
 from .gan import GAN
 from .gmn import GMN
@@ -92,7 +93,7 @@ RECIPES.update({
 def train(method, dataset, seed=0, steps=None, progress=True, backend=None, callback=None):
     """Train one model with the recipe for `method` on `dataset` -> (trainer, seconds).
     steps: None, the recipe's; else fit's check applies (0 is an error, not the recipe's)."""
-    recipe = RECIPES[method, dataset]
+    recipe = RECIPES[_check_recipe(method, dataset)]
     trainer = recipe["make"](seed, backend)
     t0 = time.perf_counter()
     steps = recipe["steps"] if steps is None else steps
@@ -101,12 +102,20 @@ def train(method, dataset, seed=0, steps=None, progress=True, backend=None, call
     return trainer, time.perf_counter() - t0
 
 
+def _check_recipe(method, dataset):
+    """(method, dataset), when a recipe exists for it (errors name the argument)."""
+    check_choice(method, "method", METHODS)
+    check_choice(dataset, "dataset", DATASETS)
+    return method, dataset
+
+
 def evaluate(trainer, dataset, seed=0, two_sample_test=False):
     """The protocol's figures for one trained generator (2,500 samples).
 
     two_sample_test: also the p-value of the MMD two-sample test, the first 1,000 of those
     samples against 1,000 fresh real ones (median-heuristic bandwidth, 200 permutations).
     """
+    check_choice(dataset, "dataset", DATASETS)
     target = DATASETS[dataset]()
     samples = trainer.sample(N_EVAL, seed=seed + 10_000)
     m = metrics.mode_coverage(samples, target.centres, target.std)

@@ -32,6 +32,7 @@ changes slowly), convolutions.
 """
 import numpy as np
 
+from ._checks import check_seed
 from .mlp import MLP
 
 INIT_ITERATIONS = 30  # power iterations at construction, so sigma is accurate from the start
@@ -85,7 +86,7 @@ class SpectralNorm:
         if not isinstance(net, MLP):
             raise TypeError(f"net must be a minigan.MLP, got {type(net).__name__}")
         self.net = net
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         with np.errstate(invalid="ignore"):   # an all-zero W gives u = 0/0: refresh() says so
             self.u = [power_iteration(W, self._unit(rng.standard_normal(len(W)), W.dtype),
                                       INIT_ITERATIONS) for W in net.params[0::2]]

@@ -35,8 +35,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import threads
-from ._checks import (as_float_array, check_bool, check_callable, check_choice, check_number_in,
-                      check_positive_int, check_seed)
+from ._checks import (MAX_WIDTH, as_float_array, check_bool, check_callable, check_choice,
+                      check_float_dtype, check_number_in, check_positive_int, check_seed)
 from .checkpoint import load_trainer_checkpoint, save_checkpoint
 from .divergence import guarded_step
 from .mlp import MLP
@@ -52,9 +52,8 @@ def sample_noise(n, dim, kind="uniform", seed=None, dtype=np.float64):
     """
     n, dim = check_positive_int(n, "n"), check_positive_int(dim, "dim")
     check_choice(kind, "noise", NOISES)
-    if np.dtype(dtype) not in (np.float32, np.float64):
-        raise TypeError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
-    rng = np.random.default_rng(seed)
+    check_float_dtype(dtype)
+    rng = np.random.default_rng(check_seed(seed))
     if kind == "uniform":
         z = rng.uniform(-1.0, 1.0, size=(n, dim))
     else:
@@ -86,12 +85,11 @@ class Trainer:
         """Put back what _step_state() returned."""
 
     def __init__(self, data_dim, noise_dim, noise, seed, dtype, standardize, backend):
-        self.data_dim = check_positive_int(data_dim, "data_dim")
-        self.noise_dim = self.data_dim if noise_dim is None else check_positive_int(noise_dim, "noise_dim")
+        self.data_dim = check_positive_int(data_dim, "data_dim", maximum=MAX_WIDTH)
+        self.noise_dim = (self.data_dim if noise_dim is None
+                          else check_positive_int(noise_dim, "noise_dim", maximum=MAX_WIDTH))
         self.noise = check_choice(noise, "noise", NOISES)
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.dtype = check_float_dtype(dtype)
         # one seed -> independent streams for the generator's and discriminator's initial
         # weights and for training (noise and batches); always PCG64, whose state a
         # checkpoint stores as JSON, whatever bit generator a Generator seed uses
@@ -139,7 +137,7 @@ class Trainer:
     def sample(self, n, seed=None):
         """n generated samples, (n, data_dim). Uses its own Generator (seed), not training's."""
         n = check_positive_int(n, "n")
-        out = self._to_data(self.generator._forward(self._noise(n, np.random.default_rng(seed))))
+        out = self._to_data(self.generator._forward(self._noise(n, np.random.default_rng(check_seed(seed)))))
         return _finite_output(out, "sample()", "the generator's outputs")
 
     def transform(self, z):
@@ -177,11 +175,10 @@ class Trainer:
     # ------------------------------------------------------------ training
     def _check_real(self, real, min_rows=1, name="real"):
         """real: (n, data_dim) data-space rows, checked; errors name the argument `name`."""
-        real = np.asarray(real)
+        real = as_float_array(real, name, dtype=self.dtype, min_rows=min_rows)
         if self.data_dim == 1 and real.ndim == 1:
             real = real[:, None]  # documented: a flat array is a column of 1-D samples
-        real = as_float_array(real, name, ndim=2, dtype=self.dtype, min_rows=min_rows)
-        if real.shape[1] != self.data_dim:
+        if real.ndim != 2 or real.shape[1] != self.data_dim:
             raise ValueError(f"{name} must have {self.data_dim} columns, got shape {real.shape}")
         return real
 

@@ -99,8 +99,8 @@ from scipy.stats import norm
 from tqdm.auto import tqdm
 
 from . import deep_kernel, mmd
-from ._checks import (as_float_array, check_choice, check_positive_float,
-                      check_positive_int, check_same_width)
+from ._checks import (MAX_WIDTH, as_float_array, check_choice, check_positive_float,
+                      check_positive_int, check_same_width, check_seed, check_widths)
 
 METHODS = ("permutation", "linear")
 ESTIMATORS = mmd.ESTIMATORS
@@ -245,6 +245,7 @@ def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
     if alpha >= 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     max_memory = check_positive_int(max_memory, "max_memory")
+    seed = check_seed(seed)
     if not callable(kernel):
         check_choice(kernel, "kernel", KERNELS)
     deep_settings = {"train_fraction": train_fraction, "hidden": hidden, "n_features": n_features}
@@ -344,6 +345,9 @@ def _learned_kernel_test(X, Y, kernel, sigmas, estimator, method, n_permutations
     if method != "permutation":
         raise ValueError("a learned or given kernel needs method='permutation'")
     deep = isinstance(kernel, str) and kernel == "deep"
+    hidden = deep_kernel.HIDDEN if hidden is None else check_widths(hidden, "hidden")
+    n_features = (deep_kernel.N_FEATURES if n_features is None
+                  else check_positive_int(n_features, "n_features", maximum=MAX_WIDTH))
     train_fraction = TRAIN_FRACTION if train_fraction is None else train_fraction
     train_fraction = check_positive_float(train_fraction, "train_fraction")
     if train_fraction >= 1:
@@ -360,14 +364,13 @@ def _learned_kernel_test(X, Y, kernel, sigmas, estimator, method, n_permutations
                    f"{required_rows(method, estimator)} to test it)" if deep else "")
             raise ValueError(f"{name} must have at least {need} rows{why}, got {len(A)}")
     _check_label_memory(len(X) + len(Y), n_permutations)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)     # checked by mmd_test
     train_rows = None
     if deep:
         X, Y = X[rng.permutation(len(X))], Y[rng.permutation(len(Y))]
         n_tr, m_tr = _train_rows(len(X), train_fraction), _train_rows(len(Y), train_fraction)
         kernel, _ = deep_kernel.learn_kernel(
-            X[:n_tr], Y[:m_tr], hidden=deep_kernel.HIDDEN if hidden is None else hidden,
-            n_features=deep_kernel.N_FEATURES if n_features is None else n_features, seed=rng)
+            X[:n_tr], Y[:m_tr], hidden=hidden, n_features=n_features, seed=rng)
         X, Y, train_rows = X[n_tr:], Y[m_tr:], [n_tr, m_tr]
     checked = kernel if deep else _checked_kernel(kernel)   # a DeepKernel is trusted
     statistic, p_value, threshold = _permutation_test(
@@ -400,7 +403,8 @@ def _checked_kernel(kernel):
 def _permutation_test(X, Y, kernel, estimator, n_permutations, alpha, rng, max_memory):
     """(statistic, p-value, threshold) from B random relabellings of the pooled sample."""
     Z = np.vstack([X, Y])
-    labels = relabellings(len(X), len(Y), n_permutations, rng)        # (N, 1 + B)
+    labels = relabellings(len(X), len(Y), n_permutations, rng,        # (N, 1 + B)
+                          progress=_large(len(Z), 1 + n_permutations))
     stats = permutation_statistics(Z, labels, len(X), kernel, estimator, max_memory)
     return _permutation_p_value(stats[0], stats[1:], alpha)
 
@@ -413,14 +417,16 @@ def _permutation_p_value(T, null, alpha):
     return float(T), float(p_value), _permutation_threshold(null, alpha)
 
 
-def relabellings(n, m, n_permutations, rng):
+def relabellings(n, m, n_permutations, rng, progress=False):
     """Column 0 marks the observed split (the first n rows are X); columns 1..B are random.
 
     Returns A: (n + m, 1 + B) float64 of 0/1, each column with n ones (the "X" rows).
+    progress: show a bar (a large test spends seconds to minutes here, before its blocks).
     """
     A = np.zeros((n + m, 1 + n_permutations))
     A[:n, 0] = 1
-    for b in range(1, 1 + n_permutations):
+    for b in tqdm(range(1, 1 + n_permutations), desc="mmd_test: drawing relabellings",
+                  unit="perm", leave=False, disable=not progress):
         A[rng.permutation(n + m)[:n], b] = 1
     return A
 
@@ -470,15 +476,31 @@ def _check_label_memory(N, n_permutations):
             f"+-0.01) or method='linear' (O(n) time and memory)")
 
 
+def _large(N, B):
+    """Is an N x N kernel times B relabellings large enough for progress bars?"""
+    return float(N) * N * B >= PROGRESS_WORK
+
+
 def _blocks(N, rows, B, what):
-    """range(0, N, rows), shown as a progress bar (with an ETA) when the work is large."""
-    return tqdm(range(0, N, rows), desc=what, unit="block", leave=False,
-                disable=float(N) * N * B < PROGRESS_WORK)
+    """range(0, N, rows), shown as a progress bar (with an ETA, and the work it stands for)
+    when the work is large."""
+    return tqdm(range(0, N, rows), desc=f"{what} ({float(N) * N * B:.1e} kernel products)",
+                unit="block", leave=False, disable=not _large(N, B))
 
 
 def _block_rows(N, B, max_memory):
     """Rows per block: _TEMPORARIES arrays of (rows, N) and of (rows, B) float64 in max_memory."""
     return max(1, max_memory // (_TEMPORARIES * 8 * (N + B)))
+
+
+def min_permutations(alpha):
+    """The fewest relabellings B with which a permutation test can reject at level alpha:
+    p >= 1 / (1 + B) always, so rejecting needs 1 / (1 + B) <= alpha (B = 19 at 0.05, 99 at
+    0.01); with fewer, the threshold is inf.  Same rounding as _permutation_threshold."""
+    B = max(1, int(np.ceil(1 / alpha)) - 2)
+    while np.floor(alpha * (B + 1) + 1e-9) < 1:
+        B += 1
+    return B
 
 
 def _permutation_threshold(null, alpha):
@@ -503,7 +525,8 @@ def bandwidth_grid(X, Y, grid=BANDWIDTH_GRID):
 def _aggregate_test(X, Y, sigmas, n_permutations, alpha, rng, max_memory):
     """(max_s J_s, p-value, threshold, best sigma) from B relabellings (module docstring)."""
     Z = np.vstack([X, Y])
-    labels = relabellings(len(X), len(Y), n_permutations, rng)        # (N, 1 + B)
+    labels = relabellings(len(X), len(Y), n_permutations, rng,        # (N, 1 + B)
+                          progress=_large(len(Z), (1 + n_permutations) * len(sigmas)))
     J = studentised_statistics(Z, labels, len(X), sigmas, max_memory)  # (L, 1 + B)
     M = J.max(0)                            # the selection is redone under every relabelling
     best_sigma = sigmas[int(np.argmax(J[:, 0]))]

@@ -367,7 +367,7 @@ def rewrite(path, out, meta_edit=None, arrays_edit=None):
 
 
 @pytest.mark.parametrize("meta_edit, arrays_edit, words", [
-    (lambda m: m["config"]["nets"]["G"].update(sizes=[2, 2**31, 2]), None, "G.param.0.*shape"),
+    (lambda m: m["config"]["nets"]["G"].update(sizes=[2, 16000, 2]), None, "G.param.0.*shape"),
     (lambda m: m["config"]["nets"]["G"].update(sizes="32"), None, "config.nets.G.sizes"),
     (lambda m: m.update(data_scale="__INF__"), None, "overflows"),
     (lambda m: m.update(data_scale=None), None, "data_scale"),
