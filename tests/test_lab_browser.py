@@ -142,7 +142,8 @@ def test_the_lab_in_chromium(server, page):
     # a refused value shows the library's message, and changes nothing
     page.fill('[data-param="lr"]', "-1")
     page.press('[data-param="lr"]', "Tab")          # leaving the field commits it (change)
-    until(lambda: "lr must be" in (page.text_content("#message") or ""), 60, "the refusal")
+    # (the MMD-GAN runs: the lab's learning rate is its generator's, lr_g)
+    until(lambda: "lr_g must be" in (page.text_content("#message") or ""), 60, "the refusal")
     assert page.input_value('[data-param="lr"]') == ""    # back to the setting in force
 
     outside = [u for u in page.requests if not u.startswith((host, "data:", "blob:"))]
