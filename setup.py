@@ -12,14 +12,23 @@ Environment switches (read at build time):
   MINIGAN_REQUIRE_EXT=1 a module that fails to compile fails the install (otherwise it is
                        skipped with a warning, and minigan falls back to NumPy)
 
+Build time: the modules are translated (Cython) and compiled (C) in parallel, one job per CPU.
+Every compiled module is also kept in build/minigan-cache/, keyed on a hash of its C source,
+its flags, the compiler and the Python and NumPy it was built for; a later build with the same
+key copies it instead of compiling (so a second `pip install -e ".[extra]"`, or a reinstall
+after a change to Python files only, takes seconds). `rm -rf build` empties the cache.
+
 Runtime CPU dispatch: a module named ext/<name>_<isa>.pyx (mmd_avx2, mmd_avx512) is the same
 kernel compiled with the flags of ISA_FLAGS[<isa>]. It is built only when the compiler
 targets x86 and accepts those flags, and minigan._ext.<name> imports it at run time only on a
 CPU that has the instructions (so a wheel built here runs on any x86-64). Elsewhere (ARM, or
 MSVC) only the portable modules are built.
 """
+import hashlib
 import os
+import shutil
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 
@@ -27,6 +36,8 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).parent
+CACHE = HERE / "build" / "minigan-cache"
+JOBS = os.cpu_count() or 1
 
 
 # The flags of each per-instruction-set module ext/<name>_<isa>.pyx (the x86-64 psABI levels
@@ -58,7 +69,14 @@ def _compiler_accepts(compiler, flags, source):
 
 
 class BuildExt(build_ext):
-    """build_ext that adds optimisation flags, and OpenMP where the compiler has it."""
+    """build_ext that adds optimisation flags and OpenMP where the compiler has it, compiles
+    the modules in parallel, and reuses a module from CACHE when nothing it is built from has
+    changed."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if not self.parallel:  # `-j N` on the command line wins
+            self.parallel = JOBS
 
     def build_extensions(self):
         unix = self.compiler.compiler_type == "unix"
@@ -104,6 +122,37 @@ class BuildExt(build_ext):
         self.extensions = kept
         super().build_extensions()
 
+    def cache_key(self, ext):
+        """A hash of everything the compiled module depends on: its C sources, the compiler
+        and every flag, the Python ABI and the NumPy headers."""
+        import numpy
+        h = hashlib.sha256()
+        for source in ext.sources:
+            h.update(Path(source).read_bytes())
+        for part in (self.compiler.compiler_type, getattr(self.compiler, "compiler_so", ""),
+                     getattr(self.compiler, "linker_so", ""), ext.extra_compile_args,
+                     ext.extra_link_args, ext.libraries, ext.define_macros,
+                     sysconfig.get_config_var("EXT_SUFFIX"), sys.version, numpy.__version__):
+            h.update(repr(part).encode())
+        return h.hexdigest()[:20]
+
+    def build_extension(self, ext):
+        target = Path(self.get_ext_fullpath(ext.name))
+        cached = CACHE / f"{ext.name}-{self.cache_key(ext)}{target.suffix}"
+        if cached.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(cached, target)
+            print(f"minigan: {ext.name} unchanged, reused from {cached.relative_to(HERE)}")
+            return
+        super().build_extension(ext)
+        # keep the newest build of each module only; write, then rename (atomic)
+        CACHE.mkdir(parents=True, exist_ok=True)
+        for old in CACHE.glob(f"{ext.name}-*"):
+            old.unlink()
+        partial = cached.with_name(cached.name + f".{os.getpid()}.tmp")
+        shutil.copyfile(target, partial)
+        os.replace(partial, cached)
+
 
 def extensions():
     """One Extension per ext/<name>.pyx, named minigan._ext.<name>."""
@@ -121,7 +170,7 @@ def extensions():
                   include_dirs=[numpy.get_include()])
         for src in sources
     ]
-    return cythonize(exts, language_level=3,
+    return cythonize(exts, language_level=3, nthreads=JOBS,
                      compiler_directives={"boundscheck": False, "wraparound": False,
                                           "cdivision": True, "initializedcheck": False})
 
