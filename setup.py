@@ -53,6 +53,8 @@ OPENMP_PROBE = "#include <omp.h>\nint main(void){return omp_get_max_threads() < 
 X86_PROBE = ("#if !(defined(__x86_64__) || defined(__i386__))\n#error not x86\n#endif\n"
              "#include <immintrin.h>\nint main(void){return 0;}\n")
 C_PROBE = "int main(void){return 0;}\n"
+CYTHON_OPTIONS = dict(language_level=3, compiler_directives={
+    "boundscheck": False, "wraparound": False, "cdivision": True, "initializedcheck": False})
 
 
 def _compiler_accepts(compiler, flags, source):
@@ -99,7 +101,7 @@ class BuildExt(build_ext):
         # Without a working C compiler the install still succeeds (optional extensions) and
         # minigan runs on its NumPy backend; MINIGAN_REQUIRE_EXT=1 (as in CI) makes it an error.
         optional = os.environ.get("MINIGAN_REQUIRE_EXT") != "1"
-        kept = []
+        reused, to_build = [], {}  # to_build: name -> (its flags, its place in the cache)
         for ext in self.extensions:
             stem = ext.name.rsplit(".", 1)[-1]  # "mmd_avx2" -> its instruction set "avx2"
             isa_flags = ISA_FLAGS.get(stem.split("_", 1)[-1], []) if "_" in stem else []
@@ -108,50 +110,63 @@ class BuildExt(build_ext):
                 print(f"minigan: not building {ext.name} (the compiler does not target x86 "
                       f"with {' '.join(isa_flags)}); the portable kernel will run")
                 continue
+            flags = compile_flags + isa_flags + (veclib if isa_flags else []) + openmp
+            target = Path(self.get_ext_fullpath(ext.name))
+            cached = CACHE / f"{ext.name}-{self.cache_key(ext, flags)}{target.suffix}"
+            if cached.exists() and not self.force:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(cached, target)
+                print(f"minigan: {ext.name} unchanged since its last build, reused from "
+                      f"{cached.relative_to(HERE)}")
+                reused.append(ext)
+            else:
+                to_build[ext.name] = (flags, cached)
+        from Cython.Build import cythonize
+
+        built = cythonize([ext for ext in self.extensions if ext.name in to_build],
+                          force=self.force, nthreads=JOBS, **CYTHON_OPTIONS) if to_build else []
+        for ext in built:
             ext.optional = optional
             # a module's own flags (a `# distutils: extra_compile_args=...` line at the top of
-            # its .pyx) come last, so they can override these
-            ext.extra_compile_args = (compile_flags + isa_flags + (veclib if isa_flags else [])
-                                      + openmp + list(ext.extra_compile_args))
+            # its .pyx, which cythonize has put here) come last, so they can override these
+            ext.extra_compile_args = to_build[ext.name][0] + list(ext.extra_compile_args)
             ext.extra_link_args = openmp  # -fopenmp must reach the linker too
             if unix:
                 ext.libraries = list(ext.libraries) + ["m"]  # glibc's vectorised exp lives in libm
             ext.define_macros = list(ext.define_macros) + [
                 ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
-            kept.append(ext)
-        self.extensions = kept
-        super().build_extensions()
+        self.extensions = built
+        super().build_extensions()  # compiles in parallel: self.parallel jobs
+        CACHE.mkdir(parents=True, exist_ok=True)
+        for ext in built:
+            target, cached = Path(self.get_ext_fullpath(ext.name)), to_build[ext.name][1]
+            if target.exists():  # an optional module that failed to compile has none
+                for old in CACHE.glob(f"{ext.name}-*"):  # keep each module's newest build
+                    old.unlink()
+                partial = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
+                shutil.copyfile(target, partial)
+                os.replace(partial, cached)  # a build stopped half-way leaves no bad entry
+        # all of them, so that `--inplace` and editable installs copy every one into the tree
+        self.extensions = reused + built
 
-    def cache_key(self, ext):
-        """A hash of everything the compiled module depends on: its C sources, the compiler
-        and every flag, the Python ABI and the NumPy headers."""
+    def cache_key(self, ext, flags):
+        """A hash of everything a compiled module is made from: its .pyx and the .pxi/.pxd
+        files beside it, Cython's options, our flags, the compiler, the Python ABI and the
+        versions of Cython, NumPy and SciPy (whose headers and .pxd files it includes)."""
+        import Cython
         import numpy
+        import scipy
         h = hashlib.sha256()
-        for source in ext.sources:
-            h.update(Path(source).read_bytes())
-        for part in (self.compiler.compiler_type, getattr(self.compiler, "compiler_so", ""),
-                     getattr(self.compiler, "linker_so", ""), ext.extra_compile_args,
-                     ext.extra_link_args, ext.libraries, ext.define_macros,
-                     sysconfig.get_config_var("EXT_SUFFIX"), sys.version, numpy.__version__):
+        shared = sorted((HERE / "ext").glob("*.pxi")) + sorted((HERE / "ext").glob("*.pxd"))
+        for source in [*(HERE / s for s in ext.sources), *shared]:
+            h.update(source.read_bytes())
+        for part in (flags, CYTHON_OPTIONS, self.compiler.compiler_type,
+                     getattr(self.compiler, "compiler_so", None),
+                     getattr(self.compiler, "linker_so", None), sys.version,
+                     sysconfig.get_config_var("EXT_SUFFIX"), Cython.__version__,
+                     numpy.__version__, scipy.__version__):
             h.update(repr(part).encode())
         return h.hexdigest()[:20]
-
-    def build_extension(self, ext):
-        target = Path(self.get_ext_fullpath(ext.name))
-        cached = CACHE / f"{ext.name}-{self.cache_key(ext)}{target.suffix}"
-        if cached.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(cached, target)
-            print(f"minigan: {ext.name} unchanged, reused from {cached.relative_to(HERE)}")
-            return
-        super().build_extension(ext)
-        # keep the newest build of each module only; write, then rename (atomic)
-        CACHE.mkdir(parents=True, exist_ok=True)
-        for old in CACHE.glob(f"{ext.name}-*"):
-            old.unlink()
-        partial = cached.with_name(cached.name + f".{os.getpid()}.tmp")
-        shutil.copyfile(target, partial)
-        os.replace(partial, cached)
 
 
 def extensions():
@@ -163,16 +178,11 @@ def extensions():
     if not sources:
         return []
     import numpy
-    from Cython.Build import cythonize
 
-    exts = [
-        Extension(f"minigan._ext.{src.stem}", [str(src.relative_to(HERE))],
-                  include_dirs=[numpy.get_include()])
-        for src in sources
-    ]
-    return cythonize(exts, language_level=3, nthreads=JOBS,
-                     compiler_directives={"boundscheck": False, "wraparound": False,
-                                          "cdivision": True, "initializedcheck": False})
+    # translated to C by BuildExt, and only the modules it cannot take from the cache
+    return [Extension(f"minigan._ext.{src.stem}", [str(src.relative_to(HERE))],
+                      include_dirs=[numpy.get_include()])
+            for src in sources]
 
 
 setup(
