@@ -123,9 +123,14 @@ class BuildExt(build_ext):
                 to_build[ext.name] = (flags, cached)
         from Cython.Build import cythonize
 
-        built = cythonize([ext for ext in self.extensions if ext.name in to_build],
-                          force=self.force, nthreads=JOBS, **CYTHON_OPTIONS) if to_build else []
+        built = [ext for ext in self.extensions if ext.name in to_build]
+        translated = {c_ext.name: c_ext for c_ext in cythonize(
+            built, force=self.force, nthreads=JOBS, **CYTHON_OPTIONS)} if built else {}
         for ext in built:
+            c_ext = translated[ext.name]
+            # the C sources, and the settings of the .pyx's `# distutils:` lines; the object
+            # itself stays, with what setuptools has noted on it
+            vars(ext).update({k: v for k, v in vars(c_ext).items() if not k.startswith("_")})
             ext.optional = optional
             # a module's own flags (a `# distutils: extra_compile_args=...` line at the top of
             # its .pyx, which cythonize has put here) come last, so they can override these
