@@ -36,8 +36,9 @@ of the aggregated test's best bandwidth (deep_kernel_witness.png).
 Writes two_sample_power.json and two_sample_power.png (rejection rates with 95% intervals;
 blobs power against n; one blobs draw) and deep_kernel_witness.png.
 
-The full run takes about half an hour on 2 cores; --quick, about a minute, runs every row with
-a few trials (rates to about +-0.1: a tour, not a measurement). A progress bar shows the rows
+The full run takes over an hour on 2 cores, most of it in the learned kernel's rows; --quick,
+about a minute, runs every row with a few trials (one for the learned kernel's rows): a tour of
+the table, not a measurement (times measured: docs/results.md). A progress bar shows the rows
 done and each row's trials, with an estimate of the time left.
 
 Run:  minigan demo two-sample-power [--quick]     (or: python demos/two_sample_power.py)
@@ -69,8 +70,10 @@ BLOBS_TRIALS = 200
 BLOBD_N = 9 * 80           # Blob-D rows per sample (9 x 40 train + 9 x 40 test for "deep")
 DEEP_NULL_TRIALS = 500     # kernel="deep" costs about a second a trial: fewer than NULL_TRIALS
 DEEP_POWER_TRIALS = 200
-QUICK = dict(null_trials=200, power_trials=100, blobs_trials=50, blobs_ns=(500, 1000),
-             aggregate_max_n=500, deep_null_trials=20, deep_power_trials=10)
+# --quick: about a minute; every row at the first blobs size with a few trials (rates to
+# about +-0.1), the learned kernel's rows with one (it trains for seconds on each trial)
+QUICK = dict(null_trials=50, power_trials=30, blobs_trials=10, blobs_ns=(500,),
+             aggregate_max_n=500, deep_null_trials=1, deep_power_trials=1)
 SEED = 0
 OUT_DIR = "minigan_out"
 
@@ -301,7 +304,7 @@ def main(argv=None):
                                 description=__doc__.split("\n")[0])
     p.add_argument("--out", type=output_dir, default=OUT_DIR, help="output folder (default %(default)s)")
     p.add_argument("--quick", action="store_true",
-                   help="about a minute instead of half an hour: every row, with a few trials "
+                   help="about a minute instead of over an hour: every row, with a few trials "
                         "(QUICK in demos/two_sample_power.py)")
     p.add_argument("--seed", type=int_at_least(0), default=SEED)
     p.add_argument("--trials", type=int_at_least(1), help="trials of every experiment (a smoke run)")

@@ -1,6 +1,6 @@
 """The `minigan` command (also `python -m minigan`).
 
-    minigan demo NAME [options]     run a demo (minigan demo --help lists them; minigan demo NAME --help)
+    minigan demo NAME [options]     run a demo (minigan demo --help lists them)
     minigan modes [options]         the mode-collapse protocol over seeds (minigan.protocol)
     minigan bench [options]         the compiled core against NumPy (minigan.bench)
     minigan --version
@@ -21,7 +21,7 @@ from . import __version__
 DEMOS = {
     "gaussian-1d": ("minigan.demos.gaussian_1d", {},
                     "uniform noise to a 1-D Gaussian: GMN and GAN, G(z) against the inverse CDF",
-                    "about 20 s"),
+                    "about 15 s"),
     "ring": ("minigan.demos.mixtures", {"dataset": "ring"},
              "8 Gaussians on a circle: GMN, GAN and MMD-GAN, scored for mode collapse",
              "about 2 min (--steps N for less)"),
@@ -30,13 +30,13 @@ DEMOS = {
              "about 6 min (--steps N for less)"),
     "digits": ("minigan.demos.digits", {},
                "8x8 digit images from 16-D noise: GMN, GAN and MMD-GAN (needs minigan[demos])",
-               "about 8 min (--steps N for less)"),
+               "about 7 min (--steps N for less)"),
     "mmdgan-witness": ("minigan.demos.mmdgan_witness", {},
                        "what an MMD-GAN's critic learns: the witness function over the plane",
                        "about 1 min (--steps N for less)"),
     "two-sample-power": ("minigan.demos.two_sample_power", {},
                          "type-I error and power of the MMD two-sample test, measured",
-                         "about 30 min; --quick about 1 min"),
+                         "over an hour; --quick about 1 min"),
 }
 
 # command -> (module with main(argv), one-line help)
