@@ -142,15 +142,18 @@ class BuildExt(build_ext):
                 ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
         self.extensions = built
         super().build_extensions()  # compiles in parallel: self.parallel jobs
-        CACHE.mkdir(parents=True, exist_ok=True)
         for ext in built:
             target, cached = Path(self.get_ext_fullpath(ext.name)), to_build[ext.name][1]
             if target.exists():  # an optional module that failed to compile has none
-                for old in CACHE.glob(f"{ext.name}-*"):  # keep each module's newest build
-                    old.unlink()
-                partial = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
-                shutil.copyfile(target, partial)
-                os.replace(partial, cached)  # a build stopped half-way leaves no bad entry
+                try:
+                    CACHE.mkdir(parents=True, exist_ok=True)
+                    for old in CACHE.glob(f"{ext.name}-*"):  # keep each module's newest build
+                        old.unlink()
+                    partial = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
+                    shutil.copyfile(target, partial)
+                    os.replace(partial, cached)  # a build stopped half-way leaves no bad entry
+                except OSError as e:  # a cache that cannot be written costs the next build only
+                    print(f"minigan: not caching {ext.name} ({e})")
         # all of them, so that `--inplace` and editable installs copy every one into the tree
         self.extensions = reused + built
 
