@@ -13,10 +13,11 @@ Environment switches (read at build time):
                        skipped with a warning, and minigan falls back to NumPy)
 
 Build time: the modules are translated (Cython) and compiled (C) in parallel, one job per CPU.
-Every compiled module is also kept in build/minigan-cache/, keyed on a hash of its C source,
-its flags, the compiler and the Python and NumPy it was built for; a later build with the same
-key copies it instead of compiling (so a second `pip install -e ".[extra]"`, or a reinstall
-after a change to Python files only, takes seconds). `rm -rf build` empties the cache.
+Every compiled module is also kept in build/minigan-cache/, keyed on a hash of its .pyx and
+the .pxi/.pxd files beside it, its flags, the compiler, the Python ABI and the Cython, NumPy
+and SciPy versions; a later build with the same key copies it instead of translating and
+compiling (so a second `pip install -e ".[extra]"`, or a reinstall after a change to Python
+files only, skips the compiler; --force rebuilds). `rm -rf build` empties the cache.
 
 Runtime CPU dispatch: a module named ext/<name>_<isa>.pyx (mmd_avx2, mmd_avx512) is the same
 kernel compiled with the flags of ISA_FLAGS[<isa>]. It is built only when the compiler
