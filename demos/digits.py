@@ -149,16 +149,21 @@ def run(out_dir=OUT_DIR, gmn_steps=GMN_STEPS, gan_steps=GAN_STEPS, seed=SEED, pr
 def main(argv=None):
     p = argparse.ArgumentParser(prog="minigan demo digits", description=__doc__.split("\n")[0])
     p.add_argument("--out", type=output_dir, default=OUT_DIR, help="output folder (default %(default)s)")
-    p.add_argument("--gmn-steps", type=int_at_least(1), default=GMN_STEPS)
-    p.add_argument("--gan-steps", type=int_at_least(1), default=GAN_STEPS)
-    p.add_argument("--mmdgan-steps", type=int_at_least(1), default=MMDGAN_STEPS)
+    p.add_argument("--steps", type=int_at_least(1),
+                   help="training steps of every method (a short run); the three below win")
+    p.add_argument("--gmn-steps", type=int_at_least(1), help=f"default {GMN_STEPS}")
+    p.add_argument("--gan-steps", type=int_at_least(1), help=f"default {GAN_STEPS}")
+    p.add_argument("--mmdgan-steps", type=int_at_least(1), help=f"default {MMDGAN_STEPS}")
     p.add_argument("--seed", type=int_at_least(0), default=SEED)
     p.add_argument("--backend", default=None, choices=["numpy", "cython", "auto"])
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
+    steps = {method: told or args.steps or default for method, told, default in (
+        ("GMN", args.gmn_steps, GMN_STEPS), ("GAN", args.gan_steps, GAN_STEPS),
+        ("MMDGAN", args.mmdgan_steps, MMDGAN_STEPS))}
     t0 = time.perf_counter()
-    f = run(args.out, args.gmn_steps, args.gan_steps, args.seed, not args.quiet, args.backend,
-            args.mmdgan_steps)
+    f = run(args.out, steps["GMN"], steps["GAN"], args.seed, not args.quiet, args.backend,
+            steps["MMDGAN"])
     print(f"digit classifier (trained on the real training split): held-out accuracy "
           f"{100 * f['classifier_heldout_accuracy']:.1f}%")
     print(f"MMD² real-vs-real floor (300 train vs 300 held-out): {f['mmd2_floor']:.5f}")

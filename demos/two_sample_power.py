@@ -36,7 +36,12 @@ of the aggregated test's best bandwidth (deep_kernel_witness.png).
 Writes two_sample_power.json and two_sample_power.png (rejection rates with 95% intervals;
 blobs power against n; one blobs draw) and deep_kernel_witness.png.
 
-Run:  python demos/two_sample_power.py [--quick]     (or: minigan demo two-sample-power)
+The full run takes over an hour on 2 cores, most of it in the learned kernel's rows; --quick,
+about a minute, runs every row with a few trials (one for the learned kernel's rows): a tour of
+the table, not a measurement (times measured: docs/results.md). A progress bar shows the rows
+done and each row's trials, with an estimate of the time left.
+
+Run:  minigan demo two-sample-power [--quick]     (or: python demos/two_sample_power.py)
       a smoke run: ... --trials 3 --blobs-n 20 --blobd-n 45
       only some rows: ... --only deep               (rows whose name holds the text)
 """
@@ -46,6 +51,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 import minigan
 from minigan.cliargs import int_at_least, output_dir
@@ -64,8 +70,10 @@ BLOBS_TRIALS = 200
 BLOBD_N = 9 * 80           # Blob-D rows per sample (9 x 40 train + 9 x 40 test for "deep")
 DEEP_NULL_TRIALS = 500     # kernel="deep" costs about a second a trial: fewer than NULL_TRIALS
 DEEP_POWER_TRIALS = 200
-QUICK = dict(null_trials=200, power_trials=100, blobs_trials=50, blobs_ns=(500, 1000),
-             aggregate_max_n=500, deep_null_trials=20, deep_power_trials=10)
+# --quick: about a minute; every row at the first blobs size with a few trials (rates to
+# about +-0.1), the learned kernel's rows with one (it trains for seconds on each trial)
+QUICK = dict(null_trials=50, power_trials=30, blobs_trials=10, blobs_ns=(500,),
+             aggregate_max_n=500, deep_null_trials=1, deep_power_trials=1)
 SEED = 0
 OUT_DIR = "minigan_out"
 
@@ -110,11 +118,12 @@ def blob_d_q(n, rng):
 
 
 # ------------------------------------------------------------- experiments
-def rejection_rate(draw_x, draw_y, n, trials, seed, **test_options):
-    """Fraction of `trials` fresh (X, Y) pairs on which mmd_test rejects at ALPHA."""
+def rejection_rate(draw_x, draw_y, n, trials, seed, progress=False, name="", **test_options):
+    """Fraction of `trials` fresh (X, Y) pairs on which mmd_test rejects at ALPHA (a progress
+    bar over the trials, labelled `name`, when `progress`)."""
     rng = np.random.default_rng(seed)
     rejections = 0
-    for _ in range(trials):
+    for _ in tqdm(range(trials), desc=name, unit="trial", leave=False, disable=not progress):
         X, Y = draw_x(n, rng), draw_y(n, rng)
         rejections += minigan.mmd_test(X, Y, alpha=ALPHA, n_permutations=N_PERMUTATIONS,
                                        seed=rng, **test_options).reject
@@ -167,21 +176,26 @@ def run(out_dir=OUT_DIR, null_trials=NULL_TRIALS, power_trials=POWER_TRIALS,
     if progress:
         print(f"{'experiment':28} {'kind':5} {'n':>5} {'trials':>6} {'rate':>6}   95% interval"
               f"   seconds")
-    for i, (name, kind, n, trials, draw_x, draw_y, options) in enumerate(
-            experiments(null_trials, power_trials, blobs_trials, blobs_ns, aggregate_max_n,
-                        deep_null_trials, deep_power_trials, blobd_n)):
-        if only is not None and only not in name:
-            continue
+    rows = [(i, row) for i, row in enumerate(
+        experiments(null_trials, power_trials, blobs_trials, blobs_ns, aggregate_max_n,
+                    deep_null_trials, deep_power_trials, blobd_n))
+        if only is None or only in row[0]]
+    # the rows done, with an estimate of the time left (rows differ in cost: a rough one)
+    # above each row's own bar over its trials
+    for i, (name, kind, n, trials, draw_x, draw_y, options) in tqdm(
+            rows, desc="rows", unit="row", leave=False, disable=not progress):
         t0 = time.perf_counter()
-        rate = rejection_rate(draw_x, draw_y, n, trials, seed=[seed, i], **options)
+        rate = rejection_rate(draw_x, draw_y, n, trials, seed=[seed, i], progress=progress,
+                              name=name, **options)
         half = 1.96 * np.sqrt(rate * (1 - rate) / trials)
         row = dict(name=name, kind=kind, n=n, trials=trials, rate=rate,
                    interval=[max(rate - half, 0.0), min(rate + half, 1.0)],
                    seconds=time.perf_counter() - t0)
         results.append(row)
-        if progress:
-            print(f"{name:28} {kind:5} {n:5d} {trials:6d} {rate:6.3f}   "
-                  f"[{row['interval'][0]:.3f}, {row['interval'][1]:.3f}]   {row['seconds']:7.1f}")
+        if progress:  # tqdm.write keeps the table clear of the bars
+            tqdm.write(f"{name:28} {kind:5} {n:5d} {trials:6d} {rate:6.3f}   "
+                       f"[{row['interval'][0]:.3f}, {row['interval'][1]:.3f}]   "
+                       f"{row['seconds']:7.1f}")
     total = time.perf_counter() - t_start
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -286,10 +300,12 @@ def witness_figure(path, n, seed):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="two_sample_power", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="minigan demo two-sample-power",
+                                description=__doc__.split("\n")[0])
     p.add_argument("--out", type=output_dir, default=OUT_DIR, help="output folder (default %(default)s)")
     p.add_argument("--quick", action="store_true",
-                   help=f"fewer trials and smaller blobs: {QUICK}")
+                   help="about a minute instead of over an hour: every row, with a few trials "
+                        "(QUICK in demos/two_sample_power.py)")
     p.add_argument("--seed", type=int_at_least(0), default=SEED)
     p.add_argument("--trials", type=int_at_least(1), help="trials of every experiment (a smoke run)")
     p.add_argument("--blobs-n", type=int_at_least(2), nargs="+", help=f"blobs sizes (default {BLOBS_NS})")

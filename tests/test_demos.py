@@ -31,12 +31,29 @@ def test_cli_runs_the_demo(tmp_path, capsys):
 
 
 def test_cli_lists_and_refuses_unknown_demos_and_commands(capsys):
-    cli.main(["demo", "--list"])
+    assert cli.main(["demo", "--list"]) == 0
     assert "gaussian-1d" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        cli.main(["demo", "no-such-demo"])
+    assert cli.main(["demo", "no-such-demo"]) == 2
     assert cli.main(["no-such-command"]) == 2
-    assert "demo" in capsys.readouterr().out
+    assert "demo" in capsys.readouterr().err
+
+
+def test_digits_steps_sets_every_method_and_the_per_method_options_win(monkeypatch, tmp_path):
+    from minigan.demos import digits
+
+    class Stop(Exception):
+        pass
+
+    def record(out_dir, gmn_steps, gan_steps, seed, progress, backend, mmdgan_steps):
+        raise Stop(gmn_steps, gan_steps, mmdgan_steps)
+
+    monkeypatch.setattr(digits, "run", record)
+    with pytest.raises(Stop) as told:
+        cli.main(["demo", "digits", "--steps", "7", "--gan-steps", "9", "--out", str(tmp_path)])
+    assert told.value.args == (7, 9, 7)
+    with pytest.raises(Stop) as told:
+        cli.main(["demo", "digits", "--out", str(tmp_path)])
+    assert told.value.args == (digits.GMN_STEPS, digits.GAN_STEPS, digits.MMDGAN_STEPS)
 
 
 def test_python_dash_m_entry_point():
@@ -108,8 +125,10 @@ def test_cli_runs_the_mmdgan_witness_demo(tmp_path, capsys):
 def test_cli_runs_the_two_sample_power_demo(tmp_path, capsys):
     cli.main(["demo", "two-sample-power", "--out", str(tmp_path), "--trials", "2",
               "--blobs-n", "20", "--blobd-n", "45"])
-    out = capsys.readouterr().out
-    assert "blobs, aggregate" in out and "wrote" in out
+    captured = capsys.readouterr()
+    assert "blobs, aggregate" in captured.out and "wrote" in captured.out
+    # progress on stderr: the rows done and each row's trials, with the time left
+    assert "rows:" in captured.err and "trial" in captured.err and "<" in captured.err
     saved = json.loads((tmp_path / "two_sample_power.json").read_text())
     assert len(saved["results"]) == 17 and all(r["trials"] == 2 for r in saved["results"])
     for png in ("two_sample_power.png", "deep_kernel_witness.png"):
