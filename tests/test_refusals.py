@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from checkpoint_edit import rewrite
 
 import minigan
 import minigan.metrics
@@ -40,20 +41,6 @@ def test_deep_kernel_standardisation_is_exact_under_powers_of_two():
 
 
 # ------------------------------------------------- checkpoint values, not only types
-def rewrite(path, out, meta_edit=None, arrays_edit=None, text_edit=None):
-    """A copy of the checkpoint at `path` with its JSON (as data or as text) or arrays edited."""
-    with np.load(path) as f:
-        arrays = {k: f[k] for k in f.files}
-    meta = json.loads(str(arrays.pop("__meta__")))
-    if meta_edit:
-        meta_edit(meta)
-    if arrays_edit:
-        arrays_edit(arrays)
-    text = json.dumps(meta)
-    np.savez(out, __meta__=np.array(text_edit(text) if text_edit else text), **arrays)
-    return out
-
-
 def _fill(key, value):
     return lambda a: a.__setitem__(key, np.full_like(a[key], value))
 

@@ -1,12 +1,12 @@
 """The promises of docs/reliability.md, class by class: nothing silent, nothing lost (extreme
 scales, divergence, bad settings, hostile files, CLI input). Each test names its class; MMD
 scale tests live in test_mmd.py (test_extreme_scales_answer_as_at_scale_one_or_refuse)."""
-import json
 import os
 import time
 
 import numpy as np
 import pytest
+from checkpoint_edit import rewrite
 
 import minigan
 from minigan import cli, mmd_test_cli
@@ -352,20 +352,6 @@ def test_mmd_test_cli_input_files(tmp_path, capsys):
 
 
 # ---------------------------------------------------------- class 8: hostile checkpoints
-def rewrite(path, out, meta_edit=None, arrays_edit=None):
-    """A copy of the checkpoint at `path` with its JSON and/or arrays edited."""
-    with np.load(path) as f:
-        arrays = {k: f[k] for k in f.files}
-    meta = json.loads(str(arrays.pop("__meta__")))
-    if meta_edit:
-        meta_edit(meta)
-    if arrays_edit:
-        arrays_edit(arrays)
-    text = json.dumps(meta).replace('"__INF__"', "1e400")
-    np.savez(out, __meta__=np.array(text), **arrays)
-    return out
-
-
 @pytest.mark.parametrize("meta_edit, arrays_edit, words", [
     (lambda m: m["config"]["nets"]["G"].update(sizes=[2, 16000, 2]), None, "G.param.0.*shape"),
     (lambda m: m["config"]["nets"]["G"].update(sizes="32"), None, "config.nets.G.sizes"),
