@@ -9,7 +9,6 @@ Each command lives in its own module with a `main(argv)`; this file only dispatc
 status: 0 done, 1 failed (a missing optional dependency, a closed output pipe), 2 a usage error
 (no command, an unknown one, a bad option), as argparse does.
 """
-import argparse
 import importlib
 import os
 import sys
