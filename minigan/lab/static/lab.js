@@ -10,6 +10,7 @@ const VIEW_NAMES = { samples: "samples", heat: "critic's view", arrows: "arrows"
   map: "generator's map", curves: "curves", mmd2: "MMD²", modes: "modes" };
 
 let session = null;      // this page's session id
+let ready = null;        // settles when the session exists: a control used before waits for it
 let shown = 0;           // version of the snapshot on screen (older ones are ignored)
 let snap = null;         // that snapshot
 let pending = [];        // points drawn and not yet sent
@@ -38,6 +39,7 @@ function showMessage(text, kind) {
 // A request that changes something: its answer is a fresh snapshot (or the library's refusal).
 async function act(path, body) {
   try {
+    await ready;
     show(await api(path, { session, ...body }));
     if (!snap.error) showMessage("");
   } catch (e) {
@@ -394,11 +396,10 @@ function setup() {
 }
 
 async function start() {
+  ready = api("/api/session", {}).then((s) => { session = s.session; show(s); });
   setup();
   try {
-    const s = await api("/api/session", {});
-    session = s.session;
-    show(s);
+    await ready;
   } catch (e) {
     showMessage("Could not start: " + e.message, "refused");
   }
