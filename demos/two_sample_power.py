@@ -109,6 +109,19 @@ def blob_d_q(n, rng):
     return blob_d(n, rng, q=True)
 
 
+
+def blobs3(n, rng, stretch=(1.0, 1.0), angle=0.0):
+    """Blobs on a 3 x 3 grid, spacing BLOBS_SPACING; covariance R(angle) diag(stretch) R^T."""
+    c, s = np.cos(angle), np.sin(angle)
+    shape = np.array([[c, -s], [s, c]]) @ np.diag(np.sqrt(stretch))
+    centres = (rng.integers(0, 3, size=(n, 2)) - 1) * BLOBS_SPACING
+    return centres + rng.standard_normal((n, 2)) @ shape.T
+
+
+def blobs3_q(n, rng):
+    """The 3 x 3 blobs stretched 2 : 1/2 (same area as P's) and turned by pi/4."""
+    return blobs3(n, rng, (2.0, 0.5), np.pi / 4)
+
 # ------------------------------------------------------------- experiments
 def rejection_rate(draw_x, draw_y, n, trials, seed, **test_options):
     """Fraction of `trials` fresh (X, Y) pairs on which mmd_test rejects at ALPHA."""
