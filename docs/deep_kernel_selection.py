@@ -18,6 +18,7 @@ Prints one Markdown row per problem: rate of each candidate, then the aggregate'
 """
 import argparse
 import importlib.util
+import json
 import time
 from multiprocessing import Pool
 from pathlib import Path
@@ -65,8 +66,8 @@ def trial(job):
         rejects.append(result.reject)
     aggregate = minigan.mmd_test(X, Y, sigmas="aggregate", alpha=ALPHA,
                                  n_permutations=N_PERMUTATIONS,
-                                 seed=np.random.default_rng([*seed, index, 2])).reject
-    return rejects, aggregate, seconds
+                                 seed=np.random.default_rng([*seed, index, 2]))
+    return rejects, bool(aggregate.reject), seconds
 
 
 def main(argv=None):
@@ -76,6 +77,7 @@ def main(argv=None):
     p.add_argument("--trials", type=int, help="trials of every problem (default: the table's)")
     p.add_argument("--workers", type=int, default=2, help="processes (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log", help="append one JSON line per trial to this file")
     args = p.parse_args(argv)
     print(f"| problem | n | trials | {' | '.join(args.candidates)} | aggregate | "
           f"CPU s / deep test |")
@@ -85,7 +87,15 @@ def main(argv=None):
             trials = args.trials or PROBLEMS[problem][3]
             seed = [args.seed, list(PROBLEMS).index(problem)]
             jobs = [(problem, args.candidates, seed, i) for i in range(trials)]
-            out = pool.map(trial, jobs)
+            out = []
+            for result in pool.imap(trial, jobs):     # in order: a log line per trial
+                out.append(result)
+                if args.log:
+                    with open(args.log, "a") as log:
+                        log.write(json.dumps(dict(problem=problem, candidates=args.candidates,
+                                                  trial=len(out) - 1, rejects=result[0],
+                                                  aggregate=result[1], seconds=result[2]))
+                                  + "\n")
             rates = np.mean([rejects for rejects, _, _ in out], axis=0)
             aggregate = np.mean([a for _, a, _ in out])
             cpu = np.mean([s for _, _, s in out], axis=0)

@@ -53,13 +53,23 @@ Its gradient, written out by hand in the order `criterion_and_grad` computes it:
 Training (`learn_kernel`): Adam on -J, full batch.  The start: phi's usual initial weights,
 sigma_phi the median distance between the initial features, sigma_q the bandwidth with the best
 J of q alone on a grid (median * 2^k, k = -5..2; as sigmas="split" of minigan.two_sample), and
-eps = 0.1, so training starts from about the best single Gaussian kernel.  Early stopping on a
-held-out part of the training rows: at step 0 and every `check_every` steps J is evaluated on
-rows the gradient never saw, and the parameters with the best held-out J are kept (the start
-included); training stops after `patience` checks without improvement.  Held-out rather than a
-plateau of the training J because the training J keeps rising as phi memorises the training
-rows; the held-out J is an honest estimate of what the kernel will score on the test rows,
-which is what the test's power depends on.
+eps = 0.1, so training starts from about the best single Gaussian kernel.  Which parameters
+come back (`selection`):
+
+  "holdout"  early stopping on a held-out part (`holdout`) of the training rows: at step 0 and
+             every `check_every` steps J is evaluated on rows the gradient never saw, the
+             parameters with the best held-out J are kept (the start included), and training
+             stops after `patience` checks without improvement.  Held-out rather than a
+             plateau of the training J because the training J keeps rising as phi memorises
+             the training rows; the held-out J estimates what the kernel will score on the
+             test rows, which is what the test's power depends on.  Its price: the held-out
+             rows are not trained on, and a small hold-out's J is too noisy to choose with.
+  "last"     Liu et al.'s fixed schedule: every training row is trained on for exactly
+             `max_steps` steps and the last parameters are kept.  No row is spent on choosing,
+             and no noisy choice can fall back to the untrained start; the schedule's length
+             is the only guard against memorising.
+
+What each choice buys, measured on four problems: docs/results.md (the MMD two-sample test).
 
 Why J, and why the data are split, with checks: docs/guide.md, section 3.11.
 
