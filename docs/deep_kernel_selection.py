@@ -4,7 +4,7 @@ Each candidate is a set of mmd_test(kernel="deep") arguments (minigan.deep_kerne
 `selection`, `max_steps`, `patience`, `holdout`).  Every trial draws one (X, Y) pair and runs
 every candidate and the aggregated Gaussian test (sigmas="aggregate") on that same pair, so
 the columns differ by the test only.  Rejection rates at alpha = 0.05, 200 permutations; the
-CPU seconds are per deep test (learning the kernel and testing), summed over the processes.
+CPU seconds are the mean process time of one deep test (learning the kernel and testing).
 
 Problems (samplers of demos/two_sample_power.py):
   blobs          the 4 x 4 blobs, Q stretched 2 : 1 and turned by pi/4, n = 500 per sample
@@ -13,7 +13,7 @@ Problems (samplers of demos/two_sample_power.py):
   Blob-D         Liu et al.'s Blob-D, 9 x 80 rows per sample
 
 Run:  python docs/deep_kernel_selection.py                 (every problem and candidate)
-      ... --problems blobs --candidates last-200 --trials 100 --workers 2
+      ... --problems blobs --candidates last-100 --trials 100 --workers 2
 Prints one Markdown row per problem: rate of each candidate, then the aggregate's.
 """
 import argparse
@@ -38,7 +38,6 @@ CANDIDATES = {   # name: mmd_test arguments (kernel="deep")
     "holdout-0.2": dict(selection="holdout", holdout=0.2, patience=5, max_steps=300),
     "holdout-0.5": dict(selection="holdout", holdout=0.5, patience=10, max_steps=300),
     "last-100": dict(selection="last", max_steps=100),
-    "last-200": dict(selection="last", max_steps=200),
 }
 PROBLEMS = {     # name: (P sampler, Q sampler, n per sample, trials)
     "blobs": (demo.blobs, demo.blobs_q, 500, 100),

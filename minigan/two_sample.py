@@ -82,10 +82,12 @@ not a scale.  kernel="deep" shuffles each sample and cuts it in two: on the firs
 (train_fraction of the rows) it learns k(x, y) = [(1 - eps) kappa(phi(x), phi(y)) + eps] q(x, y),
 phi a small MLP, by maximising the same power proxy J; on the other part it runs the
 permutation test above with that kernel.  The kernel never saw the tested rows, so it is a fixed
-kernel for them and the p-value is exact.  Its type-I error and power, against the
-aggregated test's (on the blobs at n = 500, halving the tested rows costs more than the learned
-features buy), are in docs/results.md.  The result carries the kernel (kernel(A, B) on new arrays) and the witness function of the tested
-rows.  A kernel learned before (a DeepKernel, or any function k(A, B) -> matrix) can be passed
+kernel for them and the p-value is exact.  Which parameters of the training are kept is
+`selection` (the best held-out J, or the last step of a fixed schedule; minigan.deep_kernel).
+Its type-I error and power, against the aggregated test's, and what each way of choosing
+buys, are in docs/results.md (on the blob problems there, halving the tested rows costs more
+than the learned features buy).  The result carries the kernel (kernel(A, B) on new arrays)
+and the witness function of the tested rows.  A kernel learned before (a DeepKernel, or any function k(A, B) -> matrix) can be passed
 as `kernel`; it is then used on all the rows, which is exact only when it was learned on other
 data.  What a passed function returns is checked: a finite real (len(A), len(B)) matrix.
 
