@@ -76,7 +76,7 @@ Why J, and why the data are split, with checks: docs/guide.md, section 3.11.
 Cost: full N x N matrices (the readable reference), O(N^2 (d + d_phi)) a step, about twenty
 passes over N x N arrays (the pooled forward, then steps 1-3); phi itself is cheap.
 Deliberately left out: minibatches (Liu et al. train full-batch at these sizes), other kernels
-for kappa and q, the compiled backend.
+for kappa and q, k-fold choice of the step (k trainings for one kernel), the compiled backend.
 """
 import numpy as np
 
