@@ -63,7 +63,7 @@ come back (`selection`):
              plateau of the training J because the training J keeps rising as phi memorises
              the training rows; the held-out J estimates what the kernel will score on the
              test rows, which is what the test's power depends on.  Its price: the held-out
-             rows are not trained on, and a small hold-out's J is too noisy to choose with.
+             rows are not trained on, and a noisy held-out J may keep the untrained start.
   "last"     Liu et al.'s fixed schedule: every training row is trained on for exactly
              `max_steps` steps and the last parameters are kept.  No row is spent on choosing,
              and no noisy choice can fall back to the untrained start; the schedule's length

@@ -87,9 +87,9 @@ kernel for them and the p-value is exact.  Which parameters of the training are 
 Its type-I error and power, against the aggregated test's, and what each way of choosing
 buys, are in docs/results.md (on the blob problems there, halving the tested rows costs more
 than the learned features buy).  The result carries the kernel (kernel(A, B) on new arrays)
-and the witness function of the tested rows.  A kernel learned before (a DeepKernel, or any function k(A, B) -> matrix) can be passed
-as `kernel`; it is then used on all the rows, which is exact only when it was learned on other
-data.  What a passed function returns is checked: a finite real (len(A), len(B)) matrix.
+and the witness function of the tested rows.  A kernel learned before (a DeepKernel, or any
+function k(A, B) -> matrix) can be passed as `kernel`; it is then used on all the rows, which
+is exact only when it was learned on other data.  What a passed function returns is checked: a finite real (len(A), len(B)) matrix.
 
 Deliberately left out: other fixed kernels than the Gaussian, the Gamma and spectral null
 approximations, and unequal-size pairing schemes for the linear statistic.
