@@ -89,7 +89,8 @@ buys, are in docs/results.md (on the blob problems there, halving the tested row
 than the learned features buy).  The result carries the kernel (kernel(A, B) on new arrays)
 and the witness function of the tested rows.  A kernel learned before (a DeepKernel, or any
 function k(A, B) -> matrix) can be passed as `kernel`; it is then used on all the rows, which
-is exact only when it was learned on other data.  What a passed function returns is checked: a finite real (len(A), len(B)) matrix.
+is exact only when it was learned on other data.  What a passed function returns is
+checked: a finite real (len(A), len(B)) matrix.
 
 Deliberately left out: other fixed kernels than the Gaussian, the Gamma and spectral null
 approximations, and unequal-size pairing schemes for the linear statistic.
