@@ -62,6 +62,8 @@ BLOBS_NS = (500, 1000, 2000)
 AGGREGATE_MAX_N = 1000     # sigmas="aggregate" costs 8 single tests: ~15 s a trial at n = 2000
 BLOBS_TRIALS = 200
 BLOBD_N = 9 * 80           # Blob-D rows per sample (9 x 40 train + 9 x 40 test for "deep")
+HDGM_D, HDGM_N = 10, 1000   # HDGM (Liu et al. 2020): dimension, rows per sample
+HDGM_TRIALS = 100          # three tests, the deep one about 5 s of CPU at n = 1000
 DEEP_NULL_TRIALS = 500     # kernel="deep" costs about a second a trial: fewer than NULL_TRIALS
 DEEP_POWER_TRIALS = 200
 QUICK = dict(null_trials=200, power_trials=100, blobs_trials=50, blobs_ns=(500, 1000),
@@ -122,6 +124,23 @@ def blobs3_q(n, rng):
     """The 3 x 3 blobs stretched 2 : 1/2 (same area as P's) and turned by pi/4."""
     return blobs3(n, rng, (2.0, 0.5), np.pi / 4)
 
+
+def hdgm(n, rng, q=False):
+    """HDGM (Liu et al. 2020, their code's sampler): half the rows from N(0, I), half from
+    N(0.5 * 1, I), in HDGM_D dimensions; with q=True the two halves' first two coordinates
+    are correlated, +0.5 in the first mode and -0.5 in the second.  (n, HDGM_D)."""
+    halves = []
+    for mode, rows in enumerate((n // 2, n - n // 2)):
+        cov = np.eye(HDGM_D)
+        if q:
+            cov[0, 1] = cov[1, 0] = 0.5 if mode == 0 else -0.5
+        halves.append(0.5 * mode + rng.standard_normal((rows, HDGM_D)) @ np.linalg.cholesky(cov).T)
+    return np.vstack(halves)
+
+
+def hdgm_q(n, rng):
+    return hdgm(n, rng, q=True)
+
 # ------------------------------------------------------------- experiments
 def rejection_rate(draw_x, draw_y, n, trials, seed, **test_options):
     """Fraction of `trials` fresh (X, Y) pairs on which mmd_test rejects at ALPHA."""
@@ -166,6 +185,10 @@ def experiments(null_trials, power_trials, blobs_trials, blobs_ns, aggregate_max
     rows.append(("Blob-D, aggregate", "power", blobd_n, deep_power_trials, blob_d, blob_d_q,
                  aggregate))
     rows.append(("Blob-D, deep", "power", blobd_n, deep_power_trials, blob_d, blob_d_q, deep))
+    for name, options in (("median", {}), ("aggregate", aggregate), ("deep", deep)):
+        rows.append((f"HDGM d={HDGM_D}, {name}", "power", HDGM_N,
+                     min(HDGM_TRIALS, deep_power_trials),
+                     hdgm, hdgm_q, options))
     return rows
 
 
