@@ -15,6 +15,7 @@ Repeats minigan.mmd_test on fresh samples and counts rejections at alpha = 0.05:
                                                            vs aggregated (n <= 1000)
                                                            vs learned kernel (n = 500)
     Blob-D, 9 x 80 rows per sample                         aggregated vs learned kernel
+    HDGM, d = 10, n = 1000                                 median vs aggregated vs learned
 
 Blobs (Gretton et al. 2012; Sutherland et al. 2017): a 4 x 4 grid of Gaussians, spacing 5.
 In P each blob is N(centre, I); in Q its covariance is R diag(2, 1) R^T, R a rotation by pi/4
@@ -29,6 +30,11 @@ Blob-D (Liu et al. 2020): a 3 x 3 grid of Gaussians at spacing 1, covariance 0.0
 blob i (i = 3 row + column) has off-diagonal covariance -0.02 - 0.002 i for i < 4, 0 for i = 4,
 0.02 + 0.002 (i - 5) for i > 4.  Each row picks its blob at random.  9 x 80 rows per sample:
 Liu et al.'s 9 x 40 to train and 9 x 40 to test.
+
+HDGM (Liu et al. 2020, d = 10): a two-component Gaussian mixture (means 0 and 0.5 * 1, identity
+covariance, half the rows each); in Q the first two coordinates are correlated, +0.5 in one
+component and -0.5 in the other.  A difference in a 2-D subspace of 10 dimensions, the case
+a learned kernel is meant for.
 
 Also draws the witness function of one blobs test, learned kernel beside the Gaussian kernel
 of the aggregated test's best bandwidth (deep_kernel_witness.png).
