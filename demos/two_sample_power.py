@@ -160,7 +160,7 @@ def rejection_rate(draw_x, draw_y, n, trials, seed, **test_options):
 
 
 def experiments(null_trials, power_trials, blobs_trials, blobs_ns, aggregate_max_n,
-                deep_null_trials, deep_power_trials, blobd_n):
+                deep_null_trials, deep_power_trials, blobd_n, hdgm_n=HDGM_N):
     """(name, kind, n, trials, draw_x, draw_y, test options) for every row of the table."""
     shifted = lambda n, rng: gaussian(n, rng, SHIFT)
     aggregate, deep = {"sigmas": "aggregate"}, {"kernel": "deep"}
@@ -192,7 +192,7 @@ def experiments(null_trials, power_trials, blobs_trials, blobs_ns, aggregate_max
                  aggregate))
     rows.append(("Blob-D, deep", "power", blobd_n, deep_power_trials, blob_d, blob_d_q, deep))
     for name, options in (("median", {}), ("aggregate", aggregate), ("deep", deep)):
-        rows.append((f"HDGM d={HDGM_D}, {name}", "power", HDGM_N,
+        rows.append((f"HDGM d={HDGM_D}, {name}", "power", hdgm_n,
                      min(HDGM_TRIALS, deep_power_trials),
                      hdgm, hdgm_q, options))
     return rows
@@ -201,7 +201,7 @@ def experiments(null_trials, power_trials, blobs_trials, blobs_ns, aggregate_max
 def run(out_dir=OUT_DIR, null_trials=NULL_TRIALS, power_trials=POWER_TRIALS,
         blobs_trials=BLOBS_TRIALS, blobs_ns=BLOBS_NS, aggregate_max_n=AGGREGATE_MAX_N,
         deep_null_trials=DEEP_NULL_TRIALS, deep_power_trials=DEEP_POWER_TRIALS, blobd_n=BLOBD_N,
-        only=None, seed=SEED, progress=True):
+        only=None, seed=SEED, progress=True, hdgm_n=HDGM_N):
     """Measure every rejection rate (of the rows whose name holds `only`, if given), print the
     table, write the JSON and PNGs; return the rows."""
     t_start = time.perf_counter()
@@ -211,7 +211,7 @@ def run(out_dir=OUT_DIR, null_trials=NULL_TRIALS, power_trials=POWER_TRIALS,
               f"   seconds")
     for i, (name, kind, n, trials, draw_x, draw_y, options) in enumerate(
             experiments(null_trials, power_trials, blobs_trials, blobs_ns, aggregate_max_n,
-                        deep_null_trials, deep_power_trials, blobd_n)):
+                        deep_null_trials, deep_power_trials, blobd_n, hdgm_n)):
         if only is not None and only not in name:
             continue
         t0 = time.perf_counter()
