@@ -15,6 +15,7 @@ Repeats minigan.mmd_test on fresh samples and counts rejections at alpha = 0.05:
                                                            vs aggregated (n <= 1000)
                                                            vs learned kernel (n = 500)
     Blob-D, 9 x 80 rows per sample                         aggregated vs learned kernel
+    HDGM, d = 10, n = 1000                                 median vs aggregated vs learned
 
 Blobs (Gretton et al. 2012; Sutherland et al. 2017): a 4 x 4 grid of Gaussians, spacing 5.
 In P each blob is N(centre, I); in Q its covariance is R diag(2, 1) R^T, R a rotation by pi/4
@@ -29,6 +30,11 @@ Blob-D (Liu et al. 2020): a 3 x 3 grid of Gaussians at spacing 1, covariance 0.0
 blob i (i = 3 row + column) has off-diagonal covariance -0.02 - 0.002 i for i < 4, 0 for i = 4,
 0.02 + 0.002 (i - 5) for i > 4.  Each row picks its blob at random.  9 x 80 rows per sample:
 Liu et al.'s 9 x 40 to train and 9 x 40 to test.
+
+HDGM (Liu et al. 2020, d = 10): a two-component Gaussian mixture (means 0 and 0.5 * 1, identity
+covariance, half the rows each); in Q the first two coordinates are correlated, +0.5 in one
+component and -0.5 in the other.  A difference in a 2-D subspace of 10 dimensions, the case
+a learned kernel is meant for.
 
 Also draws the witness function of one blobs test, learned kernel beside the Gaussian kernel
 of the aggregated test's best bandwidth (deep_kernel_witness.png).
@@ -68,6 +74,8 @@ BLOBS_NS = (500, 1000, 2000)
 AGGREGATE_MAX_N = 1000     # sigmas="aggregate" costs 8 single tests: ~15 s a trial at n = 2000
 BLOBS_TRIALS = 200
 BLOBD_N = 9 * 80           # Blob-D rows per sample (9 x 40 train + 9 x 40 test for "deep")
+HDGM_D, HDGM_N = 10, 1000   # HDGM (Liu et al. 2020): dimension, rows per sample
+HDGM_TRIALS = 100          # three tests, the deep one about 5 s of CPU at n = 1000
 DEEP_NULL_TRIALS = 500     # kernel="deep" costs about a second a trial: fewer than NULL_TRIALS
 DEEP_POWER_TRIALS = 200
 # --quick: about a minute; every row at the first blobs size with a few trials (rates to
@@ -117,6 +125,36 @@ def blob_d_q(n, rng):
     return blob_d(n, rng, q=True)
 
 
+
+def blobs3(n, rng, stretch=(1.0, 1.0), angle=0.0):
+    """Blobs on a 3 x 3 grid, spacing BLOBS_SPACING; covariance R(angle) diag(stretch) R^T."""
+    c, s = np.cos(angle), np.sin(angle)
+    shape = np.array([[c, -s], [s, c]]) @ np.diag(np.sqrt(stretch))
+    centres = (rng.integers(0, 3, size=(n, 2)) - 1) * BLOBS_SPACING
+    return centres + rng.standard_normal((n, 2)) @ shape.T
+
+
+def blobs3_q(n, rng):
+    """The 3 x 3 blobs stretched 2 : 1/2 (same area as P's) and turned by pi/4."""
+    return blobs3(n, rng, (2.0, 0.5), np.pi / 4)
+
+
+def hdgm(n, rng, q=False):
+    """HDGM (Liu et al. 2020, their code's sampler): half the rows from N(0, I), half from
+    N(0.5 * 1, I), in HDGM_D dimensions; with q=True the two halves' first two coordinates
+    are correlated, +0.5 in the first mode and -0.5 in the second.  (n, HDGM_D)."""
+    halves = []
+    for mode, rows in enumerate((n // 2, n - n // 2)):
+        cov = np.eye(HDGM_D)
+        if q:
+            cov[0, 1] = cov[1, 0] = 0.5 if mode == 0 else -0.5
+        halves.append(0.5 * mode + rng.standard_normal((rows, HDGM_D)) @ np.linalg.cholesky(cov).T)
+    return np.vstack(halves)
+
+
+def hdgm_q(n, rng):
+    return hdgm(n, rng, q=True)
+
 # ------------------------------------------------------------- experiments
 def rejection_rate(draw_x, draw_y, n, trials, seed, progress=False, name="", **test_options):
     """Fraction of `trials` fresh (X, Y) pairs on which mmd_test rejects at ALPHA (a progress
@@ -131,7 +169,7 @@ def rejection_rate(draw_x, draw_y, n, trials, seed, progress=False, name="", **t
 
 
 def experiments(null_trials, power_trials, blobs_trials, blobs_ns, aggregate_max_n,
-                deep_null_trials, deep_power_trials, blobd_n):
+                deep_null_trials, deep_power_trials, blobd_n, hdgm_n=HDGM_N):
     """(name, kind, n, trials, draw_x, draw_y, test options) for every row of the table."""
     shifted = lambda n, rng: gaussian(n, rng, SHIFT)
     aggregate, deep = {"sigmas": "aggregate"}, {"kernel": "deep"}
@@ -162,13 +200,17 @@ def experiments(null_trials, power_trials, blobs_trials, blobs_ns, aggregate_max
     rows.append(("Blob-D, aggregate", "power", blobd_n, deep_power_trials, blob_d, blob_d_q,
                  aggregate))
     rows.append(("Blob-D, deep", "power", blobd_n, deep_power_trials, blob_d, blob_d_q, deep))
+    for name, options in (("median", {}), ("aggregate", aggregate), ("deep", deep)):
+        rows.append((f"HDGM d={HDGM_D}, {name}", "power", hdgm_n,
+                     min(HDGM_TRIALS, deep_power_trials),
+                     hdgm, hdgm_q, options))
     return rows
 
 
 def run(out_dir=OUT_DIR, null_trials=NULL_TRIALS, power_trials=POWER_TRIALS,
         blobs_trials=BLOBS_TRIALS, blobs_ns=BLOBS_NS, aggregate_max_n=AGGREGATE_MAX_N,
         deep_null_trials=DEEP_NULL_TRIALS, deep_power_trials=DEEP_POWER_TRIALS, blobd_n=BLOBD_N,
-        only=None, seed=SEED, progress=True):
+        only=None, seed=SEED, progress=True, hdgm_n=HDGM_N):
     """Measure every rejection rate (of the rows whose name holds `only`, if given), print the
     table, write the JSON and PNGs; return the rows."""
     t_start = time.perf_counter()
@@ -178,7 +220,7 @@ def run(out_dir=OUT_DIR, null_trials=NULL_TRIALS, power_trials=POWER_TRIALS,
               f"   seconds")
     rows = [(i, row) for i, row in enumerate(
         experiments(null_trials, power_trials, blobs_trials, blobs_ns, aggregate_max_n,
-                    deep_null_trials, deep_power_trials, blobd_n))
+                    deep_null_trials, deep_power_trials, blobd_n, hdgm_n))
         if only is None or only in row[0]]
     # the rows done, with an estimate of the time left (rows differ in cost: a rough one)
     # above each row's own bar over its trials

@@ -53,26 +53,37 @@ Its gradient, written out by hand in the order `criterion_and_grad` computes it:
 Training (`learn_kernel`): Adam on -J, full batch.  The start: phi's usual initial weights,
 sigma_phi the median distance between the initial features, sigma_q the bandwidth with the best
 J of q alone on a grid (median * 2^k, k = -5..2; as sigmas="split" of minigan.two_sample), and
-eps = 0.1, so training starts from about the best single Gaussian kernel.  Early stopping on a
-held-out part of the training rows: at step 0 and every `check_every` steps J is evaluated on
-rows the gradient never saw, and the parameters with the best held-out J are kept (the start
-included); training stops after `patience` checks without improvement.  Held-out rather than a
-plateau of the training J because the training J keeps rising as phi memorises the training
-rows; the held-out J is an honest estimate of what the kernel will score on the test rows,
-which is what the test's power depends on.
+eps = 0.1, so training starts from about the best single Gaussian kernel.  Which parameters
+come back (`selection`):
+
+  "holdout"  early stopping on a held-out part (`holdout`) of the training rows: at step 0 and
+             every `check_every` steps J is evaluated on rows the gradient never saw, the
+             parameters with the best held-out J are kept (the start included), and training
+             stops after `patience` checks without improvement.  Held-out rather than a
+             plateau of the training J because the training J keeps rising as phi memorises
+             the training rows; the held-out J estimates what the kernel will score on the
+             test rows, which is what the test's power depends on.  Its price: the held-out
+             rows are not trained on, and a noisy held-out J may keep the untrained start.
+  "last"     Liu et al.'s fixed schedule: every training row is trained on for exactly
+             `max_steps` steps and the last parameters are kept.  No row is spent on choosing,
+             and no noisy choice can fall back to the untrained start; the schedule's length
+             is the only guard against memorising.
+
+What each choice buys, measured on four problems: docs/results.md (the MMD two-sample test).
 
 Why J, and why the data are split, with checks: docs/guide.md, section 3.11.
 
 Cost: full N x N matrices (the readable reference), O(N^2 (d + d_phi)) a step, about twenty
 passes over N x N arrays (the pooled forward, then steps 1-3); phi itself is cheap.
 Deliberately left out: minibatches (Liu et al. train full-batch at these sizes), other kernels
-for kappa and q, the compiled backend.
+for kappa and q, k-fold choice of the step (k trainings for one kernel), the compiled backend.
 """
 import numpy as np
 
 from . import threads
-from ._checks import (MAX_WIDTH, as_float_array, check_number_in, check_positive_float,
-                      check_positive_int, check_same_width, check_seed, check_widths)
+from ._checks import (MAX_WIDTH, as_float_array, check_choice, check_number_in,
+                      check_positive_float, check_positive_int, check_same_width, check_seed,
+                      check_widths)
 from .layers import sigmoid
 from .mlp import MLP
 from .mmd import NUMPY_MAX_MEMORY, median_heuristic, squared_distances, witness
@@ -284,28 +295,52 @@ class Witness:
 
 
 # ------------------------------------------------------------------- training
+SELECTIONS = ("holdout", "last")   # how learn_kernel picks the parameters it returns
+SELECTION = "holdout"
+MAX_STEPS = 300            # Adam steps at most (selection="holdout") or exactly ("last")
+PATIENCE = 5               # checks without a better held-out J before stopping
+HOLDOUT = 0.2              # share of the training rows kept for the held-out J
+
+
+def check_training(selection, max_steps, patience, holdout):
+    """The training settings of learn_kernel, checked (ValueError/TypeError naming the
+    argument); returns them as (str, int, int, float)."""
+    return (check_choice(selection, "selection", SELECTIONS),
+            check_positive_int(max_steps, "max_steps"),
+            check_positive_int(patience, "patience"),
+            check_number_in(holdout, "holdout", 0, 1, high_open=True))
+
+
 def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", lr=1e-3,
-                 max_steps=300, check_every=10, patience=5, holdout=0.2, lam=LAMBDA,
-                 seed=None):
+                 max_steps=MAX_STEPS, check_every=10, patience=PATIENCE, holdout=HOLDOUT,
+                 lam=LAMBDA, seed=None, selection=SELECTION):
     """Train a DeepKernel to maximise J on X: (n, d) vs Y: (m, d); returns (kernel, history).
 
-    A fraction `holdout` of each sample (at least 2 rows) is kept out of the gradient and used
-    for early stopping (module docstring); the rest (at least 2 rows) is trained on with Adam
-    (step size lr) for at most max_steps full-batch steps.  The kernel comes back with the
-    parameters of the best held-out J.  seed: int or Generator (the hold-out split and phi's
-    initial weights).
-    history: dict of lists, "step", "J_train", "J_holdout" at every check, and "best_step".
+    selection: which parameters come back (module docstring, "Training"):
+      "holdout": a fraction `holdout` of each sample (at least 2 rows) is kept out of the
+          gradient; the rest (at least 2 rows) is trained on with Adam (step size lr) for at
+          most max_steps full-batch steps, J on the held-out rows is checked at step 0 and
+          every check_every steps, training stops after `patience` checks without a better
+          one, and the parameters of the best held-out J are returned (the start included).
+      "last": every row is trained on, for exactly max_steps steps, and the last parameters
+          are returned (Liu et al.'s fixed schedule); holdout and patience are not used.
+    seed: int or Generator (the hold-out split and phi's initial weights).
+    history: dict of lists, "step", "J_train", "J_holdout" (empty with "last") at every
+    check, and "best_step" (the step whose parameters were returned).
     """
     X = as_float_array(X, "X", ndim=2, dtype=np.float64, min_rows=4)
     Y = as_float_array(Y, "Y", ndim=2, dtype=np.float64, min_rows=4)
     check_same_width(X, Y, "X", "Y")
     _check_memory(len(X) + len(Y))
-    holdout = check_number_in(holdout, "holdout", 0, 1, high_open=True)
-    max_steps = check_positive_int(max_steps, "max_steps")
+    selection, max_steps, patience, holdout = check_training(selection, max_steps, patience,
+                                                             holdout)
     check_every = check_positive_int(check_every, "check_every")
-    patience = check_positive_int(patience, "patience")
     rng = np.random.default_rng(check_seed(seed))
-    (X_fit, X_val), (Y_fit, Y_val) = _holdout_split(X, holdout, rng), _holdout_split(Y, holdout, rng)
+    if selection == "holdout":
+        (X_fit, X_val), (Y_fit, Y_val) = (_holdout_split(X, holdout, rng),
+                                          _holdout_split(Y, holdout, rng))
+    else:
+        X_fit, Y_fit = X, Y
 
     Z = np.vstack([X, Y])
     shift, scale = standardisation(Z)
@@ -317,11 +352,12 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
     kernel.theta[:2] = np.log([median_heuristic(F), _best_bandwidth(kernel, X_fit, Y_fit, lam)])
     optimiser = Adam(kernel.params, lr=lr, backend="numpy")
     D_fit = squared_distances(*2 * [kernel.standardise(np.vstack([X_fit, Y_fit]))])
-    D_val = squared_distances(*2 * [kernel.standardise(np.vstack([X_val, Y_val]))])
+    if selection == "holdout":
+        D_val = squared_distances(*2 * [kernel.standardise(np.vstack([X_val, Y_val]))])
 
     best = -np.inf
     best_params = [p.copy() for p in kernel.params]
-    history = {"step": [], "J_train": [], "J_holdout": [], "best_step": 0}
+    history = {"step": [], "J_train": [], "J_holdout": [], "best_step": max_steps}
     checks_without_gain = 0
     with threads.limit(threads.step_threads()):   # training's small products: one BLAS thread
         for step in range(max_steps + 1):
@@ -330,21 +366,23 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
                 raise FloatingPointError(f"learn_kernel: non-finite criterion or gradient at "
                                          f"step {step}; try a smaller lr (now {lr:g})")
             if step % check_every == 0 or step == max_steps:   # step 0: the starting kernel
-                J_val = kernel.criterion(X_val, Y_val, lam, D_val)
                 history["step"].append(step)
                 history["J_train"].append(J)
-                history["J_holdout"].append(J_val)
-                if J_val > best:
-                    best, history["best_step"], checks_without_gain = J_val, step, 0
-                    best_params = [p.copy() for p in kernel.params]
-                else:
-                    checks_without_gain += 1
-                    if checks_without_gain >= patience:
-                        break
+                if selection == "holdout":
+                    J_val = kernel.criterion(X_val, Y_val, lam, D_val)
+                    history["J_holdout"].append(J_val)
+                    if J_val > best:
+                        best, history["best_step"], checks_without_gain = J_val, step, 0
+                        best_params = [p.copy() for p in kernel.params]
+                    else:
+                        checks_without_gain += 1
+                        if checks_without_gain >= patience:
+                            break
             if step < max_steps:
                 optimiser.step([-g for g in grads])                   # Adam minimises -J
-    for p, saved in zip(kernel.params, best_params):
-        p[...] = saved
+    if selection == "holdout":
+        for p, saved in zip(kernel.params, best_params):
+            p[...] = saved
     return kernel, history
 
 

@@ -82,12 +82,15 @@ not a scale.  kernel="deep" shuffles each sample and cuts it in two: on the firs
 (train_fraction of the rows) it learns k(x, y) = [(1 - eps) kappa(phi(x), phi(y)) + eps] q(x, y),
 phi a small MLP, by maximising the same power proxy J; on the other part it runs the
 permutation test above with that kernel.  The kernel never saw the tested rows, so it is a fixed
-kernel for them and the p-value is exact.  Its type-I error and power, against the
-aggregated test's (on the blobs at n = 500, halving the tested rows costs more than the learned
-features buy), are in docs/results.md.  The result carries the kernel (kernel(A, B) on new arrays) and the witness function of the tested
-rows.  A kernel learned before (a DeepKernel, or any function k(A, B) -> matrix) can be passed
-as `kernel`; it is then used on all the rows, which is exact only when it was learned on other
-data.  What a passed function returns is checked: a finite real (len(A), len(B)) matrix.
+kernel for them and the p-value is exact.  Which parameters of the training are kept is
+`selection` (the best held-out J, or the last step of a fixed schedule; minigan.deep_kernel).
+Its type-I error and power, against the aggregated test's, and what each way of choosing
+buys, are in docs/results.md (on the blob problems there, halving the tested rows costs more
+than the learned features buy).  The result carries the kernel (kernel(A, B) on new arrays)
+and the witness function of the tested rows.  A kernel learned before (a DeepKernel, or any
+function k(A, B) -> matrix) can be passed as `kernel`; it is then used on all the rows, which
+is exact only when it was learned on other data.  What a passed function returns is
+checked: a finite real (len(A), len(B)) matrix.
 
 Deliberately left out: other fixed kernels than the Gaussian, the Gamma and spectral null
 approximations, and unequal-size pairing schemes for the linear statistic.
@@ -207,7 +210,8 @@ def _describe(kernel):
 # ------------------------------------------------------------------- the test
 def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
              n_permutations=500, alpha=0.05, seed=None, max_memory=MAX_MEMORY,
-             kernel="gaussian", train_fraction=None, hidden=None, n_features=None):
+             kernel="gaussian", train_fraction=None, hidden=None, n_features=None,
+             selection=None, max_steps=None, patience=None, holdout=None):
     """Kernel two-sample test of H0: X and Y come from the same distribution.
 
     X: (n, d), Y: (m, d) samples (float32/float64/int; computed in float64).
@@ -231,8 +235,11 @@ def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
     train_fraction: kernel="deep" only: share of each sample the kernel is learned on, in
             (0, 1); None: TRAIN_FRACTION (0.5).
     hidden, n_features: kernel="deep" only: the hidden widths and output width of the feature
-            MLP; None: deep_kernel.HIDDEN and deep_kernel.N_FEATURES. Any of these three with
-            another kernel is an error (it would be ignored).
+            MLP; None: deep_kernel.HIDDEN and deep_kernel.N_FEATURES.
+    selection, max_steps, patience, holdout: kernel="deep" only: how the kernel is trained
+            and which parameters are kept (minigan.deep_kernel.learn_kernel); None: the
+            defaults there (deep_kernel.SELECTION, MAX_STEPS, PATIENCE, HOLDOUT).
+            Any of these seven with another kernel is an error (it would be ignored).
     Returns an MMDTestResult.
     """
     check_choice(method, "method", METHODS)
@@ -248,7 +255,9 @@ def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
     seed = check_seed(seed)
     if not callable(kernel):
         check_choice(kernel, "kernel", KERNELS)
-    deep_settings = {"train_fraction": train_fraction, "hidden": hidden, "n_features": n_features}
+    deep_settings = {"train_fraction": train_fraction, "hidden": hidden, "n_features": n_features,
+                     "selection": selection, "max_steps": max_steps, "patience": patience,
+                     "holdout": holdout}
     if not (isinstance(kernel, str) and kernel == "deep"):
         given = [name for name, value in deep_settings.items() if value is not None]
         if given:
@@ -256,7 +265,7 @@ def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
                              f"learned here); with kernel={kernel!r:.40} they would be ignored")
     if kernel != "gaussian":
         return _learned_kernel_test(X, Y, kernel, sigmas, estimator, method, n_permutations,
-                                    alpha, seed, max_memory, train_fraction, hidden, n_features)
+                                    alpha, seed, max_memory, deep_settings)
     choice = sigmas if isinstance(sigmas, str) else None
     if choice is not None and choice not in BANDWIDTH_CHOICES:
         raise ValueError(f"sigmas must be None, 'split', 'aggregate', a number or a list, "
@@ -337,14 +346,22 @@ def _train_rows(n, train_fraction):
 
 # ------------------------------------------------------ learned-kernel test
 def _learned_kernel_test(X, Y, kernel, sigmas, estimator, method, n_permutations, alpha, seed,
-                         max_memory, train_fraction, hidden, n_features):
-    """mmd_test with kernel="deep" (learn on a train part, test on the rest) or a given kernel."""
+                         max_memory, deep_settings):
+    """mmd_test with kernel="deep" (learn on a train part, test on the rest) or a given kernel;
+    deep_settings: mmd_test's kernel="deep" arguments by name (None: the default)."""
     if sigmas is not None:
         raise ValueError(f"sigmas applies to kernel='gaussian' only; the deep kernel learns its "
                          f"length-scales (got sigmas={sigmas!r})")
     if method != "permutation":
         raise ValueError("a learned or given kernel needs method='permutation'")
     deep = isinstance(kernel, str) and kernel == "deep"
+    hidden, n_features, train_fraction = (deep_settings[name] for name in
+                                          ("hidden", "n_features", "train_fraction"))
+    defaults = dict(selection=deep_kernel.SELECTION, max_steps=deep_kernel.MAX_STEPS,
+                    patience=deep_kernel.PATIENCE, holdout=deep_kernel.HOLDOUT)
+    training = dict(zip(defaults, deep_kernel.check_training(     # checked before any draw
+        *(default if deep_settings[name] is None else deep_settings[name]
+          for name, default in defaults.items()))))
     hidden = deep_kernel.HIDDEN if hidden is None else check_widths(hidden, "hidden")
     n_features = (deep_kernel.N_FEATURES if n_features is None
                   else check_positive_int(n_features, "n_features", maximum=MAX_WIDTH))
@@ -370,7 +387,7 @@ def _learned_kernel_test(X, Y, kernel, sigmas, estimator, method, n_permutations
         X, Y = X[rng.permutation(len(X))], Y[rng.permutation(len(Y))]
         n_tr, m_tr = _train_rows(len(X), train_fraction), _train_rows(len(Y), train_fraction)
         kernel, _ = deep_kernel.learn_kernel(
-            X[:n_tr], Y[:m_tr], hidden=hidden, n_features=n_features, seed=rng)
+            X[:n_tr], Y[:m_tr], hidden=hidden, n_features=n_features, seed=rng, **training)
         X, Y, train_rows = X[n_tr:], Y[m_tr:], [n_tr, m_tr]
     checked = kernel if deep else _checked_kernel(kernel)   # a DeepKernel is trusted
     statistic, p_value, threshold = _permutation_test(

@@ -77,6 +77,48 @@ def test_training_raises_the_held_out_criterion_and_keeps_the_best():
         np.testing.assert_array_equal(p, q)                  # same seed, same kernel
 
 
+
+def test_holdout_selection_returns_the_best_held_out_step_and_last_the_final_step():
+    X, Y = gaussians(60, shift=1.0, seed=6)
+    held, h_held = dk.learn_kernel(X, Y, **SMALL, max_steps=400, check_every=5, patience=3,
+                                   seed=0, selection="holdout")
+    # the held-out rows, drawn as learn_kernel draws them: the kernel returned scores the best
+    # held-out J seen, at a step before training stopped
+    rng = np.random.default_rng(0)
+    (_, X_val), (_, Y_val) = dk._holdout_split(X, 0.2, rng), dk._holdout_split(Y, 0.2, rng)
+    assert held.criterion(X_val, Y_val) == pytest.approx(max(h_held["J_holdout"]), rel=1e-12)
+    assert h_held["best_step"] < h_held["step"][-1] < 400
+    # "last": every row, exactly max_steps steps, the final parameters (J_train[-1] is J of
+    # the parameters after the last step, on all the rows)
+    last, h_last = dk.learn_kernel(X, Y, **SMALL, max_steps=40, check_every=5, patience=3,
+                                   seed=0, selection="last")
+    assert h_last["step"][-1] == h_last["best_step"] == 40 and h_last["J_holdout"] == []
+    assert last.criterion(X, Y) == pytest.approx(h_last["J_train"][-1], rel=1e-12)
+    assert h_last["J_train"][-1] > h_last["J_train"][0]
+    # patience and holdout play no part in "last"; the seed fixes the kernel
+    again, _ = dk.learn_kernel(X, Y, **SMALL, max_steps=40, check_every=5, patience=1,
+                               holdout=0.5, seed=0, selection="last")
+    for p, q in zip(last.params, again.params):
+        np.testing.assert_array_equal(p, q)
+    other, _ = dk.learn_kernel(X, Y, **SMALL, max_steps=40, seed=1, selection="last")
+    assert not np.array_equal(other.params[0], last.params[0])
+
+
+def test_deep_test_passes_the_selection_through():
+    X, Y = gaussians(30, shift=1.0, seed=11)
+    options = dict(kernel="deep", n_permutations=20, **SMALL)
+    last = minigan.mmd_test(X, Y, seed=4, selection="last", max_steps=30, **options)
+    # the same shuffle and initial weights: learn_kernel on the same train rows, same seed state
+    rng = np.random.default_rng(4)
+    Xs, Ys = X[rng.permutation(30)], Y[rng.permutation(30)]
+    kernel, _ = dk.learn_kernel(Xs[:15], Ys[:15], **SMALL, max_steps=30, seed=rng,
+                                selection="last")
+    for p, q in zip(last.kernel.params, kernel.params):
+        np.testing.assert_array_equal(p, q)
+    held = minigan.mmd_test(X, Y, seed=4, selection="holdout", max_steps=30, **options)
+    assert not np.array_equal(held.kernel.params[0], last.kernel.params[0])
+
+
 # ----------------------------------------------------------------- the test
 def test_deep_test_learns_on_one_part_and_tests_on_the_other():
     X, Y = gaussians(21, 16, shift=1.0, seed=7)
@@ -161,11 +203,33 @@ def test_too_few_rows_says_how_many_are_needed():
     (dict(hidden=(8,)), "hidden only apply to kernel='deep'"),
     (dict(kernel=lambda A, B: A @ B.T, n_features=4, train_fraction=0.3),
      "train_fraction, n_features only apply to kernel='deep'"),
+    (dict(sigmas="aggregate", selection="last"), "selection only apply to kernel='deep'"),
+    (dict(kernel="deep", selection="best"), r"selection must be one of \['holdout', 'last'\]"),
+    (dict(kernel="deep", max_steps=0), "max_steps must be"),
+    (dict(kernel="deep", patience=0), "patience must be"),
+    (dict(kernel="deep", holdout=1.0), r"holdout must lie in \(0, 1\)"),
+    (dict(kernel="deep", holdout=0.0), r"holdout must lie in \(0, 1\)"),
 ])
 def test_bad_options(options, match):
     X, Y = gaussians(20)
+    rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match=match):
-        minigan.mmd_test(X, Y, **options)
+        minigan.mmd_test(X, Y, seed=rng, **options)
+    assert rng.random() == np.random.default_rng(0).random()   # refused before any draw
+
+
+@pytest.mark.parametrize("options, error, match", [
+    (dict(selection=1), ValueError, "selection must be one of"),
+    (dict(max_steps=2.5), ValueError, "max_steps must be an integer"),
+    (dict(patience="3"), TypeError, "patience must be an integer"),
+    (dict(holdout="0.2"), TypeError, "holdout"),
+])
+def test_bad_training_settings(options, error, match):
+    X, Y = gaussians(20)
+    with pytest.raises(error, match=match):
+        dk.learn_kernel(X, Y, **options)
+    with pytest.raises(error, match=match):
+        minigan.mmd_test(X, Y, kernel="deep", **options)
 
 
 def test_bad_arrays():

@@ -292,10 +292,10 @@ def test_power_demo_runs_and_writes_its_files(tmp_path):
     from minigan.demos import two_sample_power
     rows = two_sample_power.run(tmp_path, null_trials=3, power_trials=3, blobs_trials=2,
                                 blobs_ns=(20,), deep_null_trials=2, deep_power_trials=2,
-                                blobd_n=45, progress=False)
-    assert all(0 <= r["rate"] <= 1 for r in rows) and len(rows) == 17
+                                blobd_n=45, hdgm_n=40, progress=False)
+    assert all(0 <= r["rate"] <= 1 for r in rows) and len(rows) == 20
     saved = json.loads((tmp_path / "two_sample_power.json").read_text())
-    assert saved["settings"]["alpha"] == 0.05 and len(saved["results"]) == 17
+    assert saved["settings"]["alpha"] == 0.05 and len(saved["results"]) == 20
     for png in ("two_sample_power.png", "deep_kernel_witness.png"):
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
 

@@ -1,0 +1,107 @@
+"""How should mmd_test(kernel="deep") choose its kernel?  Power of each way, measured.
+
+Each candidate is a set of mmd_test(kernel="deep") arguments (minigan.deep_kernel.learn_kernel:
+`selection`, `max_steps`, `patience`, `holdout`).  Every trial draws one (X, Y) pair and runs
+every candidate and the aggregated Gaussian test (sigmas="aggregate") on that same pair, so
+the columns differ by the test only.  Rejection rates at alpha = 0.05, 200 permutations; the
+CPU seconds are the mean process time of one deep test (learning the kernel and testing).
+
+Problems (samplers of demos/two_sample_power.py):
+  blobs          the 4 x 4 blobs, Q stretched 2 : 1 and turned by pi/4, n = 500 per sample
+  blobs null     blobs P vs P, n = 500 (the type-I error)
+  blobs 3x3      3 x 3 blobs, Q stretched 2 : 1/2 and turned by pi/4, n = 400
+  Blob-D         Liu et al.'s Blob-D, 9 x 80 rows per sample
+
+Run:  python docs/deep_kernel_selection.py                 (every problem and candidate)
+      ... --problems blobs --candidates last-100 --trials 100 --workers 2
+Prints one Markdown row per problem: rate of each candidate, then the aggregate's.
+"""
+import argparse
+import importlib.util
+import json
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+
+import minigan
+
+ALPHA, N_PERMUTATIONS = 0.05, 200
+
+_spec = importlib.util.spec_from_file_location(
+    "two_sample_power", Path(__file__).resolve().parent.parent / "demos" / "two_sample_power.py")
+demo = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(demo)
+
+CANDIDATES = {   # name: mmd_test arguments (kernel="deep")
+    "holdout-0.2": dict(selection="holdout", holdout=0.2, patience=5, max_steps=300),
+    "holdout-0.5": dict(selection="holdout", holdout=0.5, patience=10, max_steps=300),
+    "last-100": dict(selection="last", max_steps=100),
+}
+PROBLEMS = {     # name: (P sampler, Q sampler, n per sample, trials)
+    "blobs": (demo.blobs, demo.blobs_q, 500, 100),
+    "blobs null": (demo.blobs, demo.blobs, 500, 200),
+    "blobs 3x3": (demo.blobs3, demo.blobs3_q, 400, 100),
+    "Blob-D": (demo.blob_d, demo.blob_d_q, demo.BLOBD_N, 100),
+}
+
+
+def trial(job):
+    """One draw of a problem: (rejections of each candidate, of the aggregate, CPU seconds of
+    each candidate)."""
+    problem, candidates, seed, index = job
+    minigan.threads.set_num_threads(1)
+    draw_x, draw_y, n, _ = PROBLEMS[problem]
+    rng = np.random.default_rng([*seed, index])
+    X, Y = draw_x(n, rng), draw_y(n, rng)
+    rejects, seconds = [], []
+    for name in candidates:
+        t0 = time.process_time()
+        result = minigan.mmd_test(X, Y, kernel="deep", alpha=ALPHA, n_permutations=N_PERMUTATIONS,
+                                  seed=np.random.default_rng([*seed, index, 1]),
+                                  **CANDIDATES[name])
+        seconds.append(time.process_time() - t0)
+        rejects.append(result.reject)
+    aggregate = minigan.mmd_test(X, Y, sigmas="aggregate", alpha=ALPHA,
+                                 n_permutations=N_PERMUTATIONS,
+                                 seed=np.random.default_rng([*seed, index, 2]))
+    return rejects, bool(aggregate.reject), seconds
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--problems", nargs="+", choices=list(PROBLEMS), default=list(PROBLEMS))
+    p.add_argument("--candidates", nargs="+", choices=list(CANDIDATES), default=list(CANDIDATES))
+    p.add_argument("--trials", type=int, help="trials of every problem (default: the table's)")
+    p.add_argument("--workers", type=int, default=2, help="processes (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log", help="append one JSON line per trial to this file")
+    args = p.parse_args(argv)
+    print(f"| problem | n | trials | {' | '.join(args.candidates)} | aggregate | "
+          f"CPU s / deep test |")
+    print("|---" * (len(args.candidates) + 5) + "|")
+    with Pool(args.workers) as pool:
+        for problem in args.problems:
+            trials = args.trials or PROBLEMS[problem][3]
+            seed = [args.seed, list(PROBLEMS).index(problem)]
+            jobs = [(problem, args.candidates, seed, i) for i in range(trials)]
+            out = []
+            for result in pool.imap(trial, jobs):     # in order: a log line per trial
+                out.append(result)
+                if args.log:
+                    with open(args.log, "a") as log:
+                        log.write(json.dumps(dict(problem=problem, candidates=args.candidates,
+                                                  trial=len(out) - 1, rejects=result[0],
+                                                  aggregate=result[1], seconds=result[2]))
+                                  + "\n")
+            rates = np.mean([rejects for rejects, _, _ in out], axis=0)
+            aggregate = np.mean([a for _, a, _ in out])
+            cpu = np.mean([s for _, _, s in out], axis=0)
+            print(f"| {problem} | {PROBLEMS[problem][2]} | {trials} | "
+                  f"{' | '.join(f'{r:.3f}' for r in rates)} | {aggregate:.3f} | "
+                  f"{', '.join(f'{c:.1f}' for c in cpu)} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
