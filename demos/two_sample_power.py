@@ -352,6 +352,7 @@ def main(argv=None):
     p.add_argument("--trials", type=int_at_least(1), help="trials of every experiment (a smoke run)")
     p.add_argument("--blobs-n", type=int_at_least(2), nargs="+", help=f"blobs sizes (default {BLOBS_NS})")
     p.add_argument("--blobd-n", type=int_at_least(2), help=f"Blob-D rows per sample (default {BLOBD_N})")
+    p.add_argument("--hdgm-n", type=int_at_least(4), help=f"HDGM rows per sample (default {HDGM_N})")
     p.add_argument("--only", help="run only the rows whose name holds this text (say 'deep')")
     args = p.parse_args(argv)
     options = dict(QUICK) if args.quick else {}
@@ -363,6 +364,8 @@ def main(argv=None):
         options.update(blobs_ns=tuple(args.blobs_n))
     if args.blobd_n:
         options.update(blobd_n=args.blobd_n)
+    if args.hdgm_n:
+        options.update(hdgm_n=args.hdgm_n)
     run(args.out, only=args.only, seed=args.seed, **options)
 
 

@@ -124,13 +124,13 @@ def test_cli_runs_the_mmdgan_witness_demo(tmp_path, capsys):
 
 def test_cli_runs_the_two_sample_power_demo(tmp_path, capsys):
     cli.main(["demo", "two-sample-power", "--out", str(tmp_path), "--trials", "2",
-              "--blobs-n", "20", "--blobd-n", "45"])
+              "--blobs-n", "20", "--blobd-n", "45", "--hdgm-n", "40"])
     captured = capsys.readouterr()
     assert "blobs, aggregate" in captured.out and "wrote" in captured.out
     # progress on stderr: the rows done and each row's trials, with the time left
     assert "rows:" in captured.err and "trial" in captured.err and "<" in captured.err
     saved = json.loads((tmp_path / "two_sample_power.json").read_text())
-    assert len(saved["results"]) == 17 and all(r["trials"] == 2 for r in saved["results"])
+    assert len(saved["results"]) == 20 and all(r["trials"] == 2 for r in saved["results"])
     for png in ("two_sample_power.png", "deep_kernel_witness.png"):
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
 
