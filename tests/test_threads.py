@@ -218,3 +218,25 @@ def test_learning_a_deep_kernel_runs_blas_on_one_thread(monkeypatch, caller_at_2
                              seed=0)
     assert seen and all(s == {1} for s in seen)
     assert blas_counts() == caller_at_2
+
+
+def test_the_labs_views_run_blas_on_one_thread(caller_at_2, monkeypatch):
+    """The lab's views (a heat map over a grid, the arrows) are products as small as a step's:
+    computed on one BLAS thread, and the caller's count is back afterwards."""
+    from minigan.lab import session as lab_session
+
+    seen = []
+    original = lab_session.LabSession._views
+
+    def recording(self, on, now):
+        seen.append(blas_counts())
+        return original(self, on, now)
+
+    monkeypatch.setattr(lab_session.LabSession, "_views", recording)
+    lab = lab_session.LabSession("t")
+    try:
+        lab.control("step")
+    finally:
+        lab.close()
+    assert seen and all(set(counts.values()) == {1} for counts in seen)
+    assert blas_counts() == caller_at_2

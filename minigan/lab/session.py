@@ -23,7 +23,7 @@ from collections import deque
 import numpy as np
 
 from .. import backend as backends
-from .. import mmd
+from .. import mmd, threads
 from .._checks import check_choice
 from ..divergence import TrainingDiverged, guarded_step
 from ..gan import GAN
@@ -310,7 +310,9 @@ class LabSession:
                 "n_drawn": len(self.drawn), "max_drawn": MAX_DRAWN,
                 "sources": views.sources(t), "batch": self._batch()}
         try:
-            snap.update(self._views(on, now))
+            # the views' products are as small as a step's: one BLAS thread (minigan.threads)
+            with threads.limit(threads.step_threads()):
+                snap.update(self._views(on, now))
         except (ValueError, RuntimeError, FloatingPointError, MemoryError) as e:
             snap["view_error"] = str(e)
         try:
