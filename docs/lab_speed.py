@@ -1,0 +1,73 @@
+"""The lab's speed as a learner sees it: steps/s and view updates/s, with Chromium rendering.
+
+Starts `minigan lab --no-browser` in its own process, opens the page in headless Chromium
+(Debian's /usr/bin/chromium, driven by Playwright from the test extra), and for each case
+(data set, method, backend) plays for 6 s of warm-up, then counts the trainer's steps over 20 s
+and reads the page's view updates per second; it also reads the server process's CPU time, to
+say how much of the machine the lab used. Every view is on (the defaults).
+
+    python docs/lab_speed.py
+
+Figures: docs/results.md, "The lab".
+"""
+import re
+import subprocess
+import sys
+import time
+
+from playwright.sync_api import sync_playwright
+
+CASES = [("ring", "gmn", "cython"), ("grid", "mmdgan", "cython"),
+         ("ring", "gmn", "numpy"), ("grid", "mmdgan", "numpy")]
+WARM_UP, MEASURE = 6.0, 20.0
+CHROMIUM = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100   # utime, stime in clock ticks (100/s)
+
+
+def main():
+    server = subprocess.Popen([sys.executable, "-m", "minigan", "lab", "--no-browser"],
+                              stdout=subprocess.PIPE, text=True)
+    url = next(m.group(0) for line in server.stdout if (m := re.search(r"http://\S+", line)))
+    printed = time.monotonic()
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM)
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            page.goto(url)
+            while not page.get_attribute("body", "data-renders"):
+                time.sleep(0.02)
+            print(f"first view {time.monotonic() - printed:.2f} s after the URL was printed "
+                  f"(Chromium's start included)")
+            for dataset, method, backend in CASES:
+                page.select_option("#dataset", dataset)
+                page.select_option("#method", method)
+                page.select_option('[data-param="backend"]', backend)
+                time.sleep(2)
+                page.click("#play")
+                time.sleep(WARM_UP)
+                steps0, cpu0, t0 = (int(page.text_content("#step-count")),
+                                    cpu_seconds(server.pid), time.monotonic())
+                views = []
+                while time.monotonic() - t0 < MEASURE:
+                    time.sleep(2)
+                    views.append(float(page.text_content("#views-per-second")))
+                elapsed = time.monotonic() - t0
+                steps = (int(page.text_content("#step-count")) - steps0) / elapsed
+                share = (cpu_seconds(server.pid) - cpu0) / elapsed
+                page.click("#play")
+                time.sleep(1)
+                print(f"{dataset:5} {method:7} {backend:7} steps/s {steps:6.1f}   view updates/s "
+                      f"{sorted(views)[len(views) // 2]:5.1f}   server CPU {share:4.0%}")
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()
