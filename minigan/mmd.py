@@ -225,6 +225,34 @@ def witness(kernel, points, X, Y):
     return kernel(points, X).mean(1) - kernel(points, Y).mean(1)
 
 
+def gaussian_witness_grid(xs, ys, X, Y, sigmas):
+    """witness(gaussian_kernel) at every point (xs[a], ys[b]) of a grid, for 2-D samples:
+
+        H[b, a] = h((xs[a], ys[b])),   xs: (p,), ys: (q,), X: (n, 2), Y: (m, 2) -> H: (q, p)
+
+    The same numbers as witness(lambda A, B: gaussian_kernel(A, B, sigmas), points, X, Y) on
+    the p * q grid points, for a fraction of the work. A Gaussian factorises over coordinates,
+        exp(-||t - x||^2 / (2 s^2)) = exp(-(t1 - x1)^2 / (2 s^2)) * exp(-(t2 - x2)^2 / (2 s^2)),
+    so with the signed weights w = (1/n, ..., 1/n, -1/m, ..., -1/m) over Z = [X; Y] (N rows),
+        h(xs[a], ys[b]) = sum_s sum_k w_k * E1_s[a, k] * E2_s[b, k],
+        E1_s[a, k] = exp(-(xs[a] - z_k1)^2 / (2 s^2)),   E2_s[b, k] = exp(-(ys[b] - z_k2)^2 / (2 s^2)):
+    one matrix product E2 @ (E1 * w).T over the stacked bandwidths, from (p + q) * N * S
+    exponentials instead of p * q * N * S.
+    """
+    xs, ys, X, Y = (as_float_array(v, name, ndim=k, dtype=np.float64) for v, name, k in
+                    ((xs, "xs", 1), (ys, "ys", 1), (X, "X", 2), (Y, "Y", 2)))
+    if X.shape[1] != 2 or Y.shape[1] != 2:
+        raise ValueError(f"X and Y must be 2-D samples (n, 2), got {X.shape} and {Y.shape}")
+    sigmas = check_sigmas(sigmas)
+    Z = np.concatenate([X, Y])                                        # (N, 2)
+    w = np.concatenate([np.full(len(X), 1 / len(X)), np.full(len(Y), -1 / len(Y))])
+    d1 = (xs[:, None] - Z[:, 0]) ** 2                                 # (p, N)
+    d2 = (ys[:, None] - Z[:, 1]) ** 2                                 # (q, N)
+    E1 = np.concatenate([np.exp(d1 * (-0.5 / s**2)) * w for s in sigmas], axis=1)  # (p, N*S)
+    E2 = np.concatenate([np.exp(d2 * (-0.5 / s**2)) for s in sigmas], axis=1)      # (q, N*S)
+    return E2 @ E1.T
+
+
 def _kernel_and_weights(D2, sigmas):
     """K = sum_s exp(-D2 / (2 s^2)) and W = sum_s exp(-D2 / (2 s^2)) / s^2 (for the gradient)."""
     K = np.zeros_like(D2)

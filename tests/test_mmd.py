@@ -212,6 +212,36 @@ def test_witness_integrates_to_the_biased_mmd2():
     assert h_x.mean() > 0 > h_y.mean()
 
 
+def test_witness_on_a_grid_factorises_and_matches_the_witness():
+    # the Gaussian factorises over coordinates: the grid's witness is one product of two
+    # per-axis exponential tables, with the same numbers as the witness at every grid point
+    rng = np.random.default_rng(8)
+    X, Y = rng.normal(size=(40, 2)), rng.normal(loc=(1.0, -0.5), scale=0.6, size=(25, 2))
+    sigmas = [0.1, 0.5, 2.0]
+    xs, ys = np.linspace(-3, 3, 17), np.linspace(2, -2, 11)
+    H = mmd.gaussian_witness_grid(xs, ys, X, Y, sigmas)
+    gx, gy = np.meshgrid(xs, ys)                       # row b, column a: (ys[b], xs[a])
+    points = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    k = lambda A, B: mmd.gaussian_kernel(A, B, sigmas)  # noqa: E731
+    assert H.shape == (11, 17)
+    np.testing.assert_allclose(H.ravel(), mmd.witness(k, points, X, Y), rtol=1e-12, atol=1e-15)
+    assert H[np.argmin(abs(ys - 0)), np.argmin(abs(xs - 0))] > 0 > H[-2, 12]   # X's mass vs Y's
+
+
+@pytest.mark.parametrize("args, error", [
+    (dict(X=np.zeros((4, 3))), "2-D samples"),
+    (dict(xs=np.zeros((2, 2))), "xs must be 1-D"),
+    (dict(ys=[]), "ys must be a non-empty"),
+    (dict(Y=np.full((3, 2), np.nan)), "Y contains NaN"),
+    (dict(sigmas=[-1.0]), "sigmas"),
+])
+def test_witness_on_a_grid_refuses_bad_input(args, error):
+    given = dict(xs=np.arange(3.0), ys=np.arange(2.0), X=np.zeros((4, 2)), Y=np.ones((3, 2)),
+                 sigmas=[1.0])
+    with pytest.raises((ValueError, TypeError), match=error):
+        mmd.gaussian_witness_grid(**{**given, **args})
+
+
 @pytest.mark.parametrize("estimator", ["unbiased", "biased"])
 def test_gradient_parts_add_up_and_match_finite_differences(estimator, mmd_backend):
     # repulsion = d/dX of the X-X term, attraction = d/dX of the X-Y term; their sum is dX

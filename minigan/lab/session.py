@@ -35,10 +35,10 @@ from .settings import (BOXES, DATASETS, DEFAULTS, LIVE, MAX_DRAWN, build_trainer
 SNAPSHOT_CORE = ("version", "session", "step", "playing", "dataset", "method", "kind", "dim",
                  "box", "backend", "params", "half_steps", "error", "steps_per_second",
                  "views_per_second", "n_drawn", "max_drawn", "sources", "batch")
-VIEW_PERIOD = 1 / 15     # s between view updates while playing
+VIEW_PERIOD = 1 / 15     # s between view updates while playing (training gets the rest)
 N_SHOWN, N_ARROWS, N_HEAT = 500, 64, 64     # points drawn, arrows, samples for the heat map
-TRAIN_SHARE = 0.75       # of the thread's time while playing; the views get the rest
-HEAT_SHARE = 0.15        # of which the heat map (the costliest view) at most this much
+MIN_TRAIN_SHARE = 0.6    # of the thread's time while playing, however slow the views are
+HEAT_SHARE = 0.15        # of the thread's time the heat map (the costliest view) may take
 MAX_BURST = 0.4          # s: the longest a burst of steps holds the trainer (a click waits)
 
 
@@ -84,6 +84,20 @@ HALF_STEPS = {("critic", GAN): guarded_step(_gan_critic),
 ACTIONS = ("play", "pause", "step", "reset", "critic", "generator")
 
 
+class Encoded(str):
+    """A view already encoded as JSON text (the heat map between refreshes, the real sample):
+    spliced into the snapshot as is rather than encoded again each update."""
+
+
+def _encode(snap):
+    """The snapshot dict as JSON bytes, with its Encoded values spliced in; raises ValueError
+    on a value JSON cannot carry (NaN, inf)."""
+    plain = {k: v for k, v in snap.items() if not isinstance(v, Encoded)}
+    text = json.dumps(plain, allow_nan=False)
+    spliced = "".join(f", {json.dumps(k)}: {v}" for k, v in snap.items() if isinstance(v, Encoded))
+    return (text[:-1] + spliced + "}").encode()
+
+
 class LabSession:
     """The state of one open page (see the module docstring). All methods are thread-safe."""
 
@@ -126,6 +140,7 @@ class LabSession:
             self.heldout = self.target.sample(1000, seed=20_000)
         else:
             self.heldout = self.drawn
+        self._real_json = None
         self.mmd_sigmas = (mmd.data_scales(self.heldout) if len(self.heldout) >= 2 else None)
 
     def _source(self):
@@ -167,6 +182,7 @@ class LabSession:
             if total > MAX_DRAWN:
                 raise ValueError(f"too many points: {total}; at most {MAX_DRAWN} can be drawn")
             self.drawn = np.concatenate([self.drawn, a]) if mode == "add" else a
+            self._real_json = None
             if self.params["dataset"] == "draw":
                 if mode == "replace":     # new data: a new trainer, calibrated on it
                     self.playing = False
@@ -251,9 +267,11 @@ class LabSession:
 
     def _run(self):
         """The training thread: bursts of steps, a view after each, until closed or idle.
-        A burst lasts TRAIN_SHARE / (1 - TRAIN_SHARE) times as long as the recent views took
-        (at least VIEW_PERIOD * TRAIN_SHARE), so the views never starve training; the heat
-        map keeps to its own share (HEAT_SHARE), and is left out of that average."""
+        A burst fills what is left of VIEW_PERIOD after the recent views' time, so the page
+        gets VIEW_PERIOD's rate of updates and training the rest of the thread; when the views
+        are slow it lasts at least MIN_TRAIN_SHARE / (1 - MIN_TRAIN_SHARE) times as long as
+        they took, so they never starve training. The heat map, the costliest view, is
+        refreshed only as often as its own share (HEAT_SHARE) allows."""
         step_time, view_time = 0.01, 0.0
         while not self.closed.is_set():
             if time.monotonic() - self.last_seen > self.idle_seconds:
@@ -268,8 +286,8 @@ class LabSession:
                 if not self.playing:
                     continue
                 speed = self.params["speed"]
-                budget = min(MAX_BURST, max(TRAIN_SHARE * VIEW_PERIOD,
-                                            TRAIN_SHARE / (1 - TRAIN_SHARE) * view_time))
+                budget = min(MAX_BURST, max(VIEW_PERIOD - view_time,
+                                            MIN_TRAIN_SHARE / (1 - MIN_TRAIN_SHARE) * view_time))
                 k = (max(1, round(speed * VIEW_PERIOD)) if speed
                      else max(1, int(budget / step_time)))
                 before = self.trainer.step_count
@@ -280,7 +298,7 @@ class LabSession:
                     step_time = 0.7 * step_time + 0.3 * (t1 - t0) / done
                 self._times.append((t1, self.trainer.step_count))
                 self._publish()
-                view_time = 0.7 * view_time + 0.3 * (time.monotonic() - t1 - self._heat_time)
+                view_time = 0.7 * view_time + 0.3 * (time.monotonic() - t1)
             if speed:   # hold the asked pace: k steps per k / speed seconds
                 self.closed.wait(max(0.0, t0 + k / speed - time.monotonic()))
 
@@ -316,7 +334,7 @@ class LabSession:
         except (ValueError, RuntimeError, FloatingPointError, MemoryError) as e:
             snap["view_error"] = str(e)
         try:
-            self.snapshot = json.dumps(snap, allow_nan=False).encode()
+            self.snapshot = _encode(snap)
         except ValueError as e:   # a number JSON cannot carry: say so rather than go silent
             snap = {k: v for k, v in snap.items() if k in SNAPSHOT_CORE}
             snap["view_error"] = f"a view held a value JSON cannot carry ({e})"
@@ -325,7 +343,9 @@ class LabSession:
     def _views(self, on, now):
         t, out = self.trainer, {}
         real = self.heldout[:N_SHOWN] if self.target is not None else self.drawn
-        out["real"] = views.rounded(real, 3) if "samples" in on else []
+        if "samples" in on:       # the same points until the data change: encoded once
+            self._real_json = self._real_json or Encoded(json.dumps(views.rounded(real, 3)))
+        out["real"] = self._real_json if "samples" in on else []
         if not t._is_calibrated():
             return out            # a trainer that has seen no data yet has nothing to show
         fake = t.sample(N_SHOWN, seed=7)   # the same noise every time: the points move
@@ -336,7 +356,8 @@ class LabSession:
                              views.arrows(t, fake[:N_ARROWS], spread(real, 4 * N_ARROWS)).items()}
         if "heat" in on and len(real) >= 2 and (not self.playing or now >= self._due["heat"]):
             t0 = time.monotonic()
-            self._heat = self._heat_map(spread(real, N_HEAT), fake[:N_HEAT])
+            self._heat = Encoded(json.dumps(self._heat_map(spread(real, N_HEAT), fake[:N_HEAT]),
+                                            allow_nan=False))   # sent as is until refreshed
             self._heat_time = time.monotonic() - t0
             self._due["heat"] = now + self._heat_time / HEAT_SHARE
         if "heat" in on and self._heat is not None:
@@ -369,5 +390,5 @@ class LabSession:
             pts = np.linspace(x0, x1, 200)[:, None]
             return {"n": 200, "values": views.rounded(views.heat(self.trainer, pts, real, fake), 5)}
         n = self.params["heat_resolution"]
-        values = views.heat(self.trainer, views.plane_points((x0, x1, y0, y1), n), real, fake)
+        values = views.heat_plane(self.trainer, (x0, x1, y0, y1), n, real, fake)
         return {"n": n, "values": views.rounded(values, 4)}

@@ -5,7 +5,7 @@ library, and returns JSON-ready numbers; the page only draws them. The place eac
 comes from is named in SOURCES (shown under the view, with a link to the guide).
 
     heat       the critic's view over the plane (or the line, in 1-D): the GMN's witness of
-               its fixed kernel (mmd.witness), the MMD-GAN's witness on the learned kernel
+               its fixed kernel (mmd.gaussian_witness_grid), the MMD-GAN's witness on the learned kernel
                (MMDGAN.witness), the GAN's D(x) (GAN.discriminate)
     arrows     the generator's step direction -dL/dx at generated points and, for the GMN and
                the MMD-GAN, its two parts (mmd.mmd2_grad_parts): X-X repulsion, X-Y attraction
@@ -39,7 +39,8 @@ GUIDE = {  # view -> the section of docs/guide.md that derives it
 def sources(trainer):
     """view -> (function and file that computed it, guide anchor), for this trainer."""
     if isinstance(trainer, GMN):
-        heat = ("minigan/mmd.py · witness (the GMN's fixed kernel)", GUIDE["witness"])
+        heat = ("minigan/mmd.py · gaussian_witness_grid (the GMN's fixed kernel)",
+                GUIDE["witness"])
         arrows = ("minigan/mmd.py · mmd2_grad_parts (= mmd2_and_grad's dX)", GUIDE["gradient"])
         curves = ("minigan/gmn.py · GMN.step (history['loss'])", GUIDE["gradient"])
     elif isinstance(trainer, GAN):
@@ -86,6 +87,18 @@ def heat(trainer, points, real, fake):
         kernel = lambda A, B: mmd.gaussian_kernel(A, B, sigmas)  # noqa: E731
         return mmd.witness(kernel, points, real, fake)
     return trainer.witness(points, real, fake)
+
+
+def heat_plane(trainer, box, n, real, fake):
+    """heat() on the n x n grid of plane_points(box, n): (n * n,). The GMN's Gaussian witness
+    factorises over the two coordinates (mmd.gaussian_witness_grid): the same numbers from
+    2n rather than n * n exponentials per sample point and bandwidth."""
+    if not isinstance(trainer, GMN):
+        return heat(trainer, plane_points(box, n), real, fake)
+    x0, x1, y0, y1 = box
+    sigmas = [s * trainer.data_scale for s in trainer.sigmas]
+    return mmd.gaussian_witness_grid(np.linspace(x0, x1, n), np.linspace(y1, y0, n),
+                                     real, fake, sigmas).ravel()
 
 
 def arrows(trainer, fake, real):
