@@ -195,9 +195,10 @@ def extensions():
 
 
 setup(
-    # minigan.exercises.skeletons: the files `minigan exercise start` copies out (no __init__.py)
+    # minigan.exercises.skeletons: the files `minigan exercise start` copies out, and
+    # minigan.lab.static: the lab's page (both data folders, no __init__.py)
     packages=["minigan", "minigan._ext", "minigan.demos", "minigan.exercises",
-              "minigan.exercises.skeletons", "minigan.lab"],
+              "minigan.exercises.skeletons", "minigan.lab", "minigan.lab.static"],
     # The top-level demos/ folder is installed as minigan.demos, so that
     # `minigan demo ...` works from any install and the scripts stay readable at the top.
     package_dir={"minigan.demos": "demos"},
