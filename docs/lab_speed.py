@@ -3,8 +3,9 @@
 Starts `minigan lab --no-browser` in its own process, opens the page in headless Chromium
 (Debian's /usr/bin/chromium, driven by Playwright from the test extra), and for each case
 (data set, method, backend) plays for 6 s of warm-up, then counts the trainer's steps over 20 s
-and reads the page's view updates per second; it also reads the server process's CPU time, to
-say how much of the machine the lab used. Every view is on (the defaults).
+and reads the page's view updates per second (the server's, and how many the page drew); it
+also reads the server process's CPU time, to say how much of the machine the lab used. Every
+view is on (the defaults).
 
     python docs/lab_speed.py
 
@@ -29,6 +30,11 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / 100   # utime, stime in clock ticks (100/s)
 
 
+def renders(page):
+    """How many snapshots the page has drawn so far (its body's data-renders counter)."""
+    return int(page.get_attribute("body", "data-renders") or 0)
+
+
 def main():
     server = subprocess.Popen([sys.executable, "-m", "minigan", "lab", "--no-browser"],
                               stdout=subprocess.PIPE, text=True)
@@ -50,19 +56,21 @@ def main():
                 time.sleep(2)
                 page.click("#play")
                 time.sleep(WARM_UP)
-                steps0, cpu0, t0 = (int(page.text_content("#step-count")),
-                                    cpu_seconds(server.pid), time.monotonic())
+                steps0, renders0, cpu0, t0 = (int(page.text_content("#step-count")), renders(page),
+                                              cpu_seconds(server.pid), time.monotonic())
                 views = []
                 while time.monotonic() - t0 < MEASURE:
                     time.sleep(2)
                     views.append(float(page.text_content("#views-per-second")))
                 elapsed = time.monotonic() - t0
                 steps = (int(page.text_content("#step-count")) - steps0) / elapsed
+                drawn = (renders(page) - renders0) / elapsed
                 share = (cpu_seconds(server.pid) - cpu0) / elapsed
                 page.click("#play")
                 time.sleep(1)
                 print(f"{dataset:5} {method:7} {backend:7} steps/s {steps:6.1f}   view updates/s "
-                      f"{sorted(views)[len(views) // 2]:5.1f}   server CPU {share:4.0%}")
+                      f"{sorted(views)[len(views) // 2]:5.1f} (drawn by the page {drawn:5.1f})   "
+                      f"server CPU {share:4.0%}")
             browser.close()
     finally:
         server.terminate()

@@ -111,6 +111,28 @@ def test_step_play_pause_and_settings(client):
     assert snap["half_steps"] == {"critic": 0, "generator": 0}
 
 
+def test_the_page_gets_each_new_view_as_it_comes(client, monkeypatch):
+    # /api/state?after=V answers once a snapshot newer than V is out, or after LONG_POLL
+    monkeypatch.setattr("minigan.lab.server.LONG_POLL", 0.3)
+    sid = new_session(client, views=["samples"])
+    shown = client.state(sid)["version"]
+    t0 = time.monotonic()
+    status, snap = client.request(f"/api/state?session={sid}&after={shown}")   # paused
+    assert status == 200 and snap["version"] == shown and time.monotonic() - t0 >= 0.25
+    waiting = {}
+    asker = threading.Thread(target=lambda: waiting.update(
+        answer=client.request(f"/api/state?session={sid}&after={shown}")))
+    asker.start()
+    time.sleep(0.05)
+    client.control(sid, "step")                   # a new snapshot: the waiting request returns
+    asker.join()
+    status, snap = waiting["answer"]
+    assert status == 200 and snap["version"] > shown and snap["step"] == 1
+    for bad in ("-1", "x", "1e3", "9" * 13):
+        status, answer = client.request(f"/api/state?session={sid}&after={bad}")
+        assert status == 400 and "after must be" in answer["error"]
+
+
 def test_the_views_are_the_librarys_numbers(client):
     sid = new_session(client)
     client.control(sid, "step")

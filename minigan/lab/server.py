@@ -12,7 +12,9 @@ header, or ?token= on the two downloads):
                                  ever reaches the disk)
     GET  /guide                  docs/guide.md as a page, when the source tree is at hand
     POST /api/session            {} -> a new session's first snapshot
-    GET  /api/state?session=ID   the latest snapshot (never waits for training)
+    GET  /api/state?session=ID[&after=V]   the latest snapshot (never waits for training);
+                                 with after=V, as soon as one newer than version V is out
+                                 (at most LONG_POLL s), so the page draws each view once
     POST /api/control            {"session", "action": play|pause|step|reset|critic|generator}
     POST /api/params             {"session", "params": {setting: value, ...}}
     POST /api/draw               {"session", "points": [[x, y], ...], "mode": add|replace}
@@ -49,6 +51,7 @@ GUIDE = Path(__file__).resolve().parents[2] / "docs" / "guide.md"   # in a sourc
 MAX_BODY = 256 * 1024
 MAX_SESSIONS = 8
 IDLE_SECONDS = 60.0
+LONG_POLL = 1.0          # s an /api/state?after= request waits for a newer snapshot
 CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
@@ -208,7 +211,16 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, guide_page(), "text/html; charset=utf-8")
         elif path == "/api/state":
             self._check_token()
-            self._send(200, self.server.session(self._query().get("session")).snapshot)
+            query = self._query()
+            s = self.server.session(query.get("session"))
+            after = query.get("after")
+            if after is None:
+                self._send(200, s.snapshot)
+            elif not re.fullmatch(r"\d{1,12}", after):
+                raise HTTPError(400, f"after must be a snapshot version (an integer), got "
+                                     f"{after[:40]!r}")
+            else:
+                self._send(200, s.newer_snapshot(int(after), LONG_POLL))
         elif path == "/api/export/checkpoint":
             self._check_token(query_too=True)
             s = self.server.session(self._query().get("session"))

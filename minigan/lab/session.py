@@ -112,6 +112,7 @@ class LabSession:
         self._wake = threading.Event()
         self.last_seen = time.monotonic()
         self.version = 0
+        self.published = threading.Condition()   # notified when a new snapshot is out
         self._rebuild(self.params)
         self._publish()
         self.thread = threading.Thread(target=self._run, name=f"minigan-lab-{sid}", daemon=True)
@@ -236,9 +237,19 @@ class LabSession:
             with open(path, "rb") as f:
                 return f.read()
 
+    def newer_snapshot(self, version, timeout):
+        """The snapshot, once one newer than `version` is out (or after `timeout` s, or when
+        the session closes): the page asks for each new view as it comes, without polling."""
+        with self.published:
+            self.published.wait_for(lambda: self.snapshot_version > version
+                                    or self.closed.is_set(), timeout)
+            return self.snapshot
+
     def close(self):
         self.closed.set()
         self._wake.set()
+        with self.published:
+            self.published.notify_all()
 
     # ------------------------------------------------------------ training
     def _train(self, k, half=None):
@@ -334,11 +345,14 @@ class LabSession:
         except (ValueError, RuntimeError, FloatingPointError, MemoryError) as e:
             snap["view_error"] = str(e)
         try:
-            self.snapshot = _encode(snap)
+            encoded = _encode(snap)
         except ValueError as e:   # a number JSON cannot carry: say so rather than go silent
             snap = {k: v for k, v in snap.items() if k in SNAPSHOT_CORE}
             snap["view_error"] = f"a view held a value JSON cannot carry ({e})"
-            self.snapshot = json.dumps(snap).encode()
+            encoded = json.dumps(snap).encode()
+        with self.published:
+            self.snapshot, self.snapshot_version = encoded, self.version
+            self.published.notify_all()
 
     def _views(self, on, now):
         t, out = self.trainer, {}

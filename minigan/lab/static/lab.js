@@ -332,12 +332,17 @@ function parseValue(el) {
 }
 
 async function poll() {
+  // the server answers as soon as a snapshot newer than the one shown is out (or after 1 s):
+  // each view is drawn once, as it comes
+  let wait = 0;
   try {
-    if (session) show(await api(`/api/state?session=${session}`));
+    if (session) show(await api(`/api/state?session=${session}&after=${shown}`));
+    else wait = 250;
   } catch (e) {
     showMessage(e.message, "refused");
+    wait = 250;
   }
-  setTimeout(poll, snap && snap.playing ? 60 : 250);
+  setTimeout(poll, wait);
 }
 
 function exportPng() {
