@@ -7,7 +7,8 @@ and reads the page's view updates per second (the server's, and how many the pag
 also reads the server process's CPU time, to say how much of the machine the lab used. Every
 view is on (the defaults).
 
-    python docs/lab_speed.py
+    python docs/lab_speed.py            # the machine as it is
+    python docs/lab_speed.py --busy 2   # with two more processes spinning (a busy laptop)
 
 Figures: docs/results.md, "The lab".
 """
@@ -36,6 +37,16 @@ def renders(page):
 
 
 def main():
+    busy = int(sys.argv[sys.argv.index("--busy") + 1]) if "--busy" in sys.argv else 0
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
+    try:
+        measure()
+    finally:
+        for p in spinners:
+            p.kill()
+
+
+def measure():
     server = subprocess.Popen([sys.executable, "-m", "minigan", "lab", "--no-browser"],
                               stdout=subprocess.PIPE, text=True)
     url = next(m.group(0) for line in server.stdout if (m := re.search(r"http://\S+", line)))
