@@ -148,7 +148,7 @@ def _restore(trainer, saved):
 def _diverged(trainer, figures, real):
     """None when the step is healthy, else a short reason."""
     for k, v in (figures or {}).items():
-        if not np.isfinite(v):
+        if not math.isfinite(v):
             return f"{k} = {v}"
     for k, net in trainer.nets.items():
         if not _all_finite(net.params):

@@ -114,7 +114,7 @@ class Optimizer:
 
     def _grad_limit(self, dtype):
         """Largest |g| whose update stays finite: lr |g| (SGD's step) below max / 2."""
-        return float(np.finfo(dtype).max) / (2 * self.lr)
+        return _largest(dtype) / (2 * self.lr)
 
     def state_dict(self):
         """Arrays {'<slot>.<i>': array} and the step count, for a checkpoint."""
@@ -143,6 +143,14 @@ class Optimizer:
                 self.state[name][i][...] = arrays[f"{name}.{i}"]
         self.t = int(meta["t"])
         self.lr = check_positive_float(meta.get("lr", self.lr), "lr")
+
+
+_LARGEST = {np.dtype(t): float(np.finfo(t).max) for t in (np.float32, np.float64)}
+
+
+def _largest(dtype):
+    """The largest finite number of a float dtype (looked up: np.finfo costs a call a step)."""
+    return _LARGEST.get(dtype) or float(np.finfo(dtype).max)
 
 
 def _check_params(params):
@@ -195,7 +203,7 @@ class Adam(Optimizer):
 
     def _grad_limit(self, dtype):
         """Adam squares the gradient and forms lr m_hat: both must stay finite."""
-        return min(np.sqrt(float(np.finfo(dtype).max)) / 2, super()._grad_limit(dtype))
+        return min(math.sqrt(_largest(dtype)) / 2, super()._grad_limit(dtype))
 
     def unreachable_state(self, arrays):
         """v is a weighted sum of squares, so v >= 0.  And m is bounded by v: with
