@@ -75,12 +75,11 @@ cdef void sgd_kernel(floating *p, const floating *g, floating *vel, Py_ssize_t n
 
 cdef bint within(const floating *g, Py_ssize_t n, double limit) noexcept nogil:
     """True when every |g_i| <= limit (False for NaN: the comparison fails; for inf: > limit).
-    A plain AND over the array, no early exit, so the loop vectorises."""
-    cdef Py_ssize_t i
-    cdef bint ok = True
+    It counts the entries outside, with no early exit: a loop without branches."""
+    cdef Py_ssize_t i, outside = 0
     for i in range(n):
-        ok &= fabs(<double>g[i]) <= limit
-    return ok
+        outside += not (fabs(<double>g[i]) <= limit)
+    return outside == 0
 
 
 cdef Py_ssize_t first_bad(Slot *slots, Py_ssize_t n, double limit64,
