@@ -19,7 +19,7 @@ and without fused multiply-adds (the flags on its second line; -fno-math-errno o
 sqrt from setting errno), so the compiler may not reorder the operations and each one rounds
 as NumPy's ufunc does; the scalars are rounded as NumPy rounds them (computed in double, then
 cast to the arrays' precision), so float32 arrays get float32 arithmetic here too. Nothing is
-lost by it: the loops have no reductions and still vectorise (SSE2 has sqrt and division).
+lost by it: the update loops have no reductions and still vectorise (SSE2 has sqrt and division).
 
 Deliberately left out: weight decay, AMSGrad, Nesterov momentum, threads (the arrays are
 small; a thread pool would cost more than the loop). The `def` functions check every array
