@@ -13,13 +13,21 @@ float64, one BLAS thread (the trainers' own policy), it prints:
     median time per step, its spread (min-max) and the median of the pair-by-pair ratios,
     with the load average before and after (the machine may be shared);
   - with --parts: where a compiled step's time goes. Each part is wrapped by a timer that adds
-    up its own time without the parts it calls, over 1,000 steps after 50 of warm-up.
+    up its own time without the parts it calls, over 1,000 steps after 50 of warm-up;
+  - with --against DIR: the side-by-side timing of this checkout and of the one at DIR (e.g.
+    an earlier commit, built in place), each in its own process, in turn, --pairs times; the
+    medians over the processes and the median of the pair-by-pair ratios of the compiled
+    step (the machine's load drifts less within a pair than over the whole run).
 The figures are in docs/results.md, "Where a compiled GAN step's time goes".
 """
 import argparse
 import functools
+import json
 import os
+import pathlib
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -83,6 +91,7 @@ def floor(name):
 
 
 def side_by_side(name, rounds, steps):
+    """{"cython": [ms a step, ...], "numpy": [...]}: one fit of `steps` steps per round each."""
     d, hidden, target = CASES[name]
     target = target()
     trainers = {b: GAN(d, hidden=hidden, seed=0, backend=b) for b in ("cython", "numpy")}
@@ -94,10 +103,42 @@ def side_by_side(name, rounds, steps):
             t0 = time.perf_counter()
             t.fit(target, steps=steps, batch_size=BATCH, progress=False)
             ms[b].append((time.perf_counter() - t0) / steps * 1e3)
+    return ms
+
+
+def spread(values, digits=3):
+    """'median (min-max)'."""
+    return (f"{statistics.median(values):.{digits}f} "
+            f"({min(values):.{digits}f}-{max(values):.{digits}f})")
+
+
+def report(name, ms):
     ratios = [n / c for c, n in zip(ms["cython"], ms["numpy"])]
-    spread = lambda v: f"{statistics.median(v):.3f} ({min(v):.3f}-{max(v):.3f})"
     print(f"{name}: compiled {spread(ms['cython'])} ms, NumPy {spread(ms['numpy'])} ms, "
-          f"NumPy / compiled {statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})")
+          f"NumPy / compiled {spread(ratios, 2)}x")
+
+
+def against(other, pairs, rounds, steps):
+    """This checkout and the one at `other`, each timed in its own process, in turn."""
+    roots = {"this checkout": pathlib.Path(__file__).resolve().parents[1],
+             f"{other}": pathlib.Path(other).resolve()}
+    runs = {label: [] for label in roots}
+    for _ in range(pairs):
+        for label, root in roots.items():
+            env = dict(os.environ, PYTHONPATH=str(root))   # import minigan from that checkout
+            out = subprocess.run([sys.executable, __file__, "--json", "--rounds", str(rounds),
+                                  "--steps", str(steps)], env=env, check=True,
+                                 capture_output=True, text=True).stdout
+            runs[label].append(json.loads(out))
+    for name in CASES:
+        for label, results in runs.items():
+            medians = {b: [statistics.median(r[name][b]) for r in results] for b in ("cython", "numpy")}
+            print(f"{label}, ", end="")
+            report(name, medians)
+        this, that = runs.values()
+        ratio = [statistics.median(b[name]["cython"]) / statistics.median(a[name]["cython"])
+                 for a, b in zip(this, that)]
+        print(f"{name}: compiled step, {other} / this checkout, pair by pair: {spread(ratio, 2)}")
 
 
 PARTS = [(mlp.MLP, "_forward", "network passes"), (mlp.MLP, "_backward", "network passes"),
@@ -161,12 +202,21 @@ def main():
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--parts", action="store_true")
+    parser.add_argument("--against", metavar="DIR")
+    parser.add_argument("--pairs", type=int, default=6)
+    parser.add_argument("--json", action="store_true", help="only the side-by-side times, as JSON")
     args = parser.parse_args()
+    if args.json:
+        print(json.dumps({name: side_by_side(name, args.rounds, args.steps) for name in CASES}))
+        return
     print("load average", " ".join(f"{x:.2f}" for x in os.getloadavg()))
     for name in CASES:
         floor(name)
-    for name in CASES:
-        side_by_side(name, args.rounds, args.steps)
+    if args.against:
+        against(args.against, args.pairs, args.rounds, args.steps)
+    else:
+        for name in CASES:
+            report(name, side_by_side(name, args.rounds, args.steps))
     if args.parts:
         for name in CASES:
             parts(name)
