@@ -123,7 +123,7 @@ def _pieces(flat, arrays):
 def _snapshot(trainer):
     """Copies of everything a step changes. The arrays go into one flat copy, made by one
     call (a step's dozens of small arrays would otherwise cost a call and an allocation each)."""
-    return {"arrays": np.concatenate([a.reshape(-1) for a in _state_arrays(trainer)]),
+    return {"arrays": np.concatenate(_state_arrays(trainer), axis=None),
             "opts": {k: (opt.t, opt.lr) for k, opt in trainer.opts.items()},
             "step": trainer.step_count,
             "history": {k: len(v) for k, v in trainer.history.items()},
@@ -160,7 +160,7 @@ def _all_finite(arrays):
     """One sum over all the arrays side by side: NaN or inf anywhere makes it non-finite (so
     does a total beyond 1e308, which is divergence too). Cheaper than an isfinite mask per
     array, or a sum per array (a call each)."""
-    return math.isfinite(float(np.concatenate([a.reshape(-1) for a in arrays]).sum()))
+    return math.isfinite(float(np.concatenate(arrays, axis=None).sum()))
 
 
 def _blowup(trainer, real):
