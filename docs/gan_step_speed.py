@@ -132,7 +132,8 @@ def against(other, pairs, rounds, steps):
             runs[label].append(json.loads(out))
     for name in CASES:
         for label, results in runs.items():
-            medians = {b: [statistics.median(r[name][b]) for r in results] for b in ("cython", "numpy")}
+            medians = {b: [statistics.median(r[name][b]) for r in results]
+                       for b in ("cython", "numpy")}
             print(f"{label}, ", end="")
             report(name, medians)
         this, that = runs.values()
@@ -146,7 +147,8 @@ PARTS = [(mlp.MLP, "_forward", "network passes"), (mlp.MLP, "_backward", "networ
          (optim.Optimizer, "step", "optimiser (Adam, its gradient check included)"),
          (gan_module, "discriminator_loss_pooled", "losses"),
          (losses, "generator_loss_nonsaturating", "losses"),
-         (divergence, "_snapshot", "guard: snapshot"), (divergence, "_all_finite", "guard: finite sums"),
+         (divergence, "_snapshot", "guard: snapshot"),
+         (divergence, "_all_finite", "guard: finite sums"),
          (divergence, "_blowup", "guard: probe forward pass"), (trainer.Trainer, "_noise", "noise"),
          (trainer.Trainer, "_model_batch", "checks of the real batch (and standardising it)"),
          (threads, "enter", "thread policy"), (threads, "leave", "thread policy")]
