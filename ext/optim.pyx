@@ -19,14 +19,20 @@ and without fused multiply-adds (the flags on its second line; -fno-math-errno o
 sqrt from setting errno), so the compiler may not reorder the operations and each one rounds
 as NumPy's ufunc does; the scalars are rounded as NumPy rounds them (computed in double, then
 cast to the arrays' precision), so float32 arrays get float32 arithmetic here too. Nothing is
-lost by it: the loops have no reductions and still vectorise (SSE2 has sqrt and division).
+lost by it: the update loops have no reductions and still vectorise (SSE2 has sqrt and division).
 
 Deliberately left out: weight decay, AMSGrad, Nesterov momentum, threads (the arrays are
 small; a thread pool would cost more than the loop). The `def` functions check every array
 (type, dtype, shape, contiguity, writeability) before any is changed, so bad input raises
-ValueError and leaves parameters and state untouched.
+ValueError and leaves parameters and state untouched. They also refuse a bad gradient before
+anything moves: one C pass over every gradient looks for an entry that is NaN, inf or larger
+in size than `limit64` (float64 arrays) or `limit32` (float32), the largest |g| whose update
+stays finite (minigan.optim says which); the wrappers then return that gradient's index and
+update nothing (-1: all good, all updated). minigan.optim raises the error that names it.
 """
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from libc.float cimport DBL_MAX, FLT_MAX
+from libc.math cimport fabs
 
 cimport numpy as cnp
 
@@ -65,6 +71,30 @@ cdef void sgd_kernel(floating *p, const floating *g, floating *vel, Py_ssize_t n
     for i in range(n):
         vel[i] = vel[i] * mu - lr * g[i]
         p[i] += vel[i]
+
+
+cdef bint within(const floating *g, Py_ssize_t n, double limit) noexcept nogil:
+    """True when every |g_i| <= limit (False for NaN: the comparison fails; for inf: > limit).
+    It counts the entries outside, with no early exit: a loop without branches."""
+    cdef Py_ssize_t i, outside = 0
+    for i in range(n):
+        outside += not (fabs(<double>g[i]) <= limit)
+    return outside == 0
+
+
+cdef Py_ssize_t first_bad(Slot *slots, Py_ssize_t n, double limit64,
+                          double limit32) noexcept nogil:
+    """The index of the first gradient with an entry beyond its dtype's limit (or NaN), or -1.
+    A limit beyond the dtype's largest number is taken as that number: inf is always refused."""
+    cdef Py_ssize_t i
+    limit64, limit32 = min(limit64, DBL_MAX), min(limit32, FLT_MAX)
+    for i in range(n):
+        if slots[i].typenum == cnp.NPY_FLOAT64:
+            if not within(<double *>slots[i].g, slots[i].size, limit64):
+                return i
+        elif not within(<float *>slots[i].g, slots[i].size, limit32):
+            return i
+    return -1
 
 
 # ------------------------------------------------------------------------------- checking
@@ -135,15 +165,17 @@ cdef Slot *collect(list copies, tuple params, tuple grads, tuple state1, str nam
 
 # -------------------------------------------------------------------------------- wrappers
 def adam_step(params, grads, m, v, double lr, double beta1, double beta2, double eps,
-              Py_ssize_t t):
+              Py_ssize_t t, double limit64=DBL_MAX, double limit32=FLT_MAX):
     """One Adam update, in place, of every array in params and of its moments m and v.
 
     params: a list of float32 or float64 arrays (aligned, C-contiguous, writeable);
     grads, m, v: lists as long as params, each array of its parameter's shape and dtype
     (m and v aligned, C-contiguous and writeable too; grads of any layout);
-    t >= 1: the step number, for the bias corrections 1 - beta^t.
+    t >= 1: the step number, for the bias corrections 1 - beta^t;
+    limit64, limit32: the largest |g| allowed in a float64 / float32 gradient.
+    Returns -1, or the index of the first gradient beyond its limit (then nothing changed).
     """
-    cdef Py_ssize_t i, n
+    cdef Py_ssize_t i, n, bad
     cdef Slot *s
     cdef Slot *slots
     # scalars as NumPy rounds them: computed in double, cast to each array's precision
@@ -158,7 +190,8 @@ def adam_step(params, grads, m, v, double lr, double beta1, double beta2, double
     slots = collect(copies, params, grads, m, "m", v, "v")
     try:
         with nogil:
-            for i in range(n):
+            bad = first_bad(slots, n, limit64, limit32)
+            for i in range(n if bad < 0 else 0):
                 s = &slots[i]
                 if s.typenum == cnp.NPY_FLOAT64:
                     adam_kernel(<double *>s.p, <double *>s.g, <double *>s.s1, <double *>s.s2,
@@ -169,16 +202,19 @@ def adam_step(params, grads, m, v, double lr, double beta1, double beta2, double
                                 <float>c2, <float>bc1, <float>bc2, <float>eps)
     finally:
         PyMem_Free(slots)
+    return bad
 
 
-def sgd_step(params, grads, velocity, double lr, double momentum):
+def sgd_step(params, grads, velocity, double lr, double momentum, double limit64=DBL_MAX,
+             double limit32=FLT_MAX):
     """One SGD-with-momentum update, in place, of every array in params and its velocity.
 
     params: a list of float32 or float64 arrays (aligned, C-contiguous, writeable);
     grads, velocity: lists as long as params, each array of its parameter's shape and dtype
-    (velocity aligned, C-contiguous and writeable too; grads of any layout).
+    (velocity aligned, C-contiguous and writeable too; grads of any layout);
+    limit64, limit32, and what it returns: as adam_step.
     """
-    cdef Py_ssize_t i, n
+    cdef Py_ssize_t i, n, bad
     cdef Slot *s
     cdef Slot *slots
     params, grads, velocity = tuple(params), tuple(grads), tuple(velocity)  # as in adam_step
@@ -187,7 +223,8 @@ def sgd_step(params, grads, velocity, double lr, double momentum):
     slots = collect(copies, params, grads, velocity, "velocity")
     try:
         with nogil:
-            for i in range(n):
+            bad = first_bad(slots, n, limit64, limit32)
+            for i in range(n if bad < 0 else 0):
                 s = &slots[i]
                 if s.typenum == cnp.NPY_FLOAT64:
                     sgd_kernel(<double *>s.p, <double *>s.g, <double *>s.s1, s.size, lr,
@@ -197,3 +234,4 @@ def sgd_step(params, grads, velocity, double lr, double momentum):
                                <float>momentum)
     finally:
         PyMem_Free(slots)
+    return bad

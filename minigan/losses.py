@@ -19,7 +19,8 @@ Backends: the functions below are the NumPy reference. With backend "cython" (se
 minigan.backend) the losses a GAN uses run in minigan._ext.losses (built from ext/losses.pyx):
 one C loop for value and gradient, results within a few units in the last place. It takes
 C-contiguous float32/float64 arrays and one scalar target; anything else (lists, integer or
-strided arrays, per-sample targets) runs the NumPy code, which converts it.
+strided arrays, per-sample targets) runs the NumPy code, which converts it, and so does input
+the C loop refuses (NaN or inf logits), so that the error is the NumPy code's on both backends.
 
 Deliberately left out: Wasserstein and hinge losses, gradient penalties.
 """
@@ -62,11 +63,20 @@ def _logits(s, name="logits"):
 
 def _compiled(backend, *arrays):
     """Whether the compiled kernel runs: the backend resolves to "cython" and every array is
-    one it takes as it is (C-contiguous, aligned, native float32/float64, finite: NaN/inf go
-    to the NumPy path, whose NonFiniteError names the argument on both backends)."""
+    one it takes as it is (C-contiguous, aligned, native float32/float64)."""
     return resolve(backend, module="losses") == "cython" and all(
         type(a) is np.ndarray and a.dtype in _FLOATS and a.flags.c_contiguous and a.flags.aligned
-        and np.all(np.isfinite(a)) for a in arrays)
+        for a in arrays)
+
+
+def _try_compiled(kernel, *args):
+    """The compiled kernel's (loss, gradient, ...), or None when it refused its input (a NaN
+    or inf logit, which its own loop finds, or a target outside [0, 1]): the NumPy code then
+    runs and raises the error that names the argument, the same on both backends."""
+    try:
+        return getattr(ext("losses"), kernel)(*args)
+    except ValueError:
+        return None
 
 
 def bce_with_logits(logits, targets, backend=None):
@@ -78,7 +88,9 @@ def bce_with_logits(logits, targets, backend=None):
     loss = mean(softplus(s) - t * s);   dloss/ds = (sigmoid(s) - t) / N
     """
     if np.ndim(targets) == 0 and _compiled(backend, logits):
-        return ext("losses").bce_with_logits(logits, float(targets))
+        out = _try_compiled("bce_with_logits", logits, float(targets))
+        if out is not None:
+            return out
     s = _logits(logits)
     t = np.broadcast_to(np.asarray(targets, dtype=s.dtype), s.shape)
     if not np.all((t >= 0) & (t <= 1)):
@@ -97,7 +109,9 @@ def discriminator_loss(real_logits, fake_logits, real_label=1.0, backend=None):
     Returns (loss, dreal_logits, dfake_logits).
     """
     if np.ndim(real_label) == 0 and _compiled(backend, real_logits, fake_logits):
-        return ext("losses").discriminator_loss(real_logits, fake_logits, float(real_label))
+        out = _try_compiled("discriminator_loss", real_logits, fake_logits, float(real_label))
+        if out is not None:
+            return out
     r = _logits(real_logits, "real_logits")
     f = _logits(fake_logits, "fake_logits")
     n_r, n_f = r.size, f.size
@@ -119,7 +133,9 @@ def discriminator_loss_pooled(logits, n_real, real_label=1.0, backend=None):
     if not 0 < n_real < len(logits):
         raise ValueError(f"n_real must lie in [1, {len(logits) - 1}], got {n_real}")
     if np.ndim(real_label) == 0 and _compiled(backend, logits):
-        return ext("losses").discriminator_loss_pooled(logits, n_real, float(real_label))
+        out = _try_compiled("discriminator_loss_pooled", logits, n_real, float(real_label))
+        if out is not None:
+            return out
     loss, d_real, d_fake = discriminator_loss(logits[:n_real], logits[n_real:], real_label,
                                               backend="numpy")
     p = sigmoid(_logits(logits))                                  # D(x) on every row
@@ -133,7 +149,9 @@ def generator_loss_minimax(fake_logits, backend=None):
     dloss/ds = -sigmoid(s) / n. It saturates (tiny gradient) while D rejects the fakes.
     """
     if _compiled(backend, fake_logits):
-        return ext("losses").generator_loss_minimax(fake_logits)
+        out = _try_compiled("generator_loss_minimax", fake_logits)
+        if out is not None:
+            return out
     s = _logits(fake_logits, "fake_logits")
     return -np.mean(softplus(s)), -sigmoid(s) / s.size
 
@@ -144,7 +162,9 @@ def generator_loss_nonsaturating(fake_logits, backend=None):
     loss = mean softplus(-s),  dloss/ds = (sigmoid(s) - 1) / n.
     """
     if _compiled(backend, fake_logits):
-        return ext("losses").bce_with_logits(fake_logits, 1.0)
+        out = _try_compiled("bce_with_logits", fake_logits, 1.0)
+        if out is not None:
+            return out
     return bce_with_logits(_logits(fake_logits, "fake_logits"), 1.0, backend="numpy")
 
 

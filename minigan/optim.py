@@ -48,10 +48,14 @@ class Optimizer:
     def step(self, grads):
         """Apply one update from `grads` (aligned with params, each of its parameter's shape
         and dtype). Bad gradients raise ValueError before anything changes."""
-        self._check_finite(grads)
         if self.backend == "cython":
-            self._compiled_step(grads, self.t + 1)  # checks every array, then updates all
+            # one C call checks every array (layout, then NaN, inf and size in one pass over
+            # the gradients) and updates all of them, or returns the first bad gradient's index
+            bad = self._compiled_step(grads, self.t + 1)
+            if bad >= 0:
+                self._refuse(bad, grads[bad])
         else:
+            self._check_finite(grads)
             self._check(grads)
             for i, (p, g) in enumerate(zip(self.params, grads)):
                 self._update(i, p, g, self.t + 1)
@@ -68,8 +72,9 @@ class Optimizer:
                                  f"(its parameter's), got {got}")
 
     def _check_finite(self, grads):
-        """A NaN or inf gradient, or one so large that the update overflows, is refused on
-        both backends, before any parameter moves."""
+        """A NaN or inf gradient, or one so large that the update overflows, is refused
+        before any parameter moves (the NumPy path; the compiled step makes the same check
+        in its own pass over the gradients)."""
         limits = {}   # dtype -> (limit, (limit / 2)^2): computed once per call
         with np.errstate(over="ignore", invalid="ignore"):   # NaN/inf go to the exact check
             for i, g in enumerate(grads):
@@ -87,19 +92,29 @@ class Optimizer:
                     squares = float(flat @ flat)
                     if squares <= fast_bound and squares != math.inf:
                         continue
-                top = max(float(g.max()), -float(g.min())) if g.size else 0.0
-                if not np.isfinite(top):
-                    raise NonFiniteError(f"grads[{i}] contains NaN or inf; no parameter was "
-                                         f"updated")
-                if top > limit:
-                    raise NonFiniteError(f"grads[{i}] has entries up to {top:.3g}, beyond "
-                                         f"{limit:.3g} where this update overflows {g.dtype}; "
-                                         f"scale the loss down or clip the gradient (no "
-                                         f"parameter was updated)")
+                self._refuse(i, g, limit)
+
+    def _refuse(self, i, g, limit=None):
+        """Raise NonFiniteError when grads[i] = g holds NaN or inf or an entry beyond `limit`
+        (None: this optimiser's limit for g's dtype), naming it."""
+        limit = self._grad_limit(g.dtype) if limit is None else limit
+        top = max(float(g.max()), -float(g.min())) if g.size else 0.0
+        if not np.isfinite(top):
+            raise NonFiniteError(f"grads[{i}] contains NaN or inf; no parameter was "
+                                 f"updated")
+        if top > limit:
+            raise NonFiniteError(f"grads[{i}] has entries up to {top:.3g}, beyond "
+                                 f"{limit:.3g} where this update overflows {g.dtype}; "
+                                 f"scale the loss down or clip the gradient (no "
+                                 f"parameter was updated)")
+
+    def _limits(self):
+        """(float64 limit, float32 limit) of |g|, for the compiled steps' check."""
+        return self._grad_limit(np.dtype(np.float64)), self._grad_limit(np.dtype(np.float32))
 
     def _grad_limit(self, dtype):
         """Largest |g| whose update stays finite: lr |g| (SGD's step) below max / 2."""
-        return float(np.finfo(dtype).max) / (2 * self.lr)
+        return _largest(dtype) / (2 * self.lr)
 
     def state_dict(self):
         """Arrays {'<slot>.<i>': array} and the step count, for a checkpoint."""
@@ -130,6 +145,14 @@ class Optimizer:
         self.lr = check_positive_float(meta.get("lr", self.lr), "lr")
 
 
+_LARGEST = {np.dtype(t): float(np.finfo(t).max) for t in (np.float32, np.float64)}
+
+
+def _largest(dtype):
+    """The largest finite number of a float dtype (looked up: np.finfo costs a call a step)."""
+    return _LARGEST.get(dtype) or float(np.finfo(dtype).max)
+
+
 def _check_params(params):
     """A list of float32/float64 arrays (updated in place, so arrays, not numbers or lists)."""
     if isinstance(params, np.ndarray) or not isinstance(params, (list, tuple)):
@@ -158,8 +181,8 @@ class SGD(Optimizer):
         p += v               # p <- p + v
 
     def _compiled_step(self, grads, t):
-        ext("optim").sgd_step(self.params, grads, self.state["velocity"], self.lr,
-                              self.momentum)
+        return ext("optim").sgd_step(self.params, grads, self.state["velocity"], self.lr,
+                                     self.momentum, *self._limits())
 
 
 class Adam(Optimizer):
@@ -180,7 +203,7 @@ class Adam(Optimizer):
 
     def _grad_limit(self, dtype):
         """Adam squares the gradient and forms lr m_hat: both must stay finite."""
-        return min(np.sqrt(float(np.finfo(dtype).max)) / 2, super()._grad_limit(dtype))
+        return min(math.sqrt(_largest(dtype)) / 2, super()._grad_limit(dtype))
 
     def unreachable_state(self, arrays):
         """v is a weighted sum of squares, so v >= 0.  And m is bounded by v: with
@@ -217,5 +240,5 @@ class Adam(Optimizer):
         p -= (self.lr * m_hat / (np.sqrt(v_hat) + self.eps)).astype(p.dtype, copy=False)
 
     def _compiled_step(self, grads, t):
-        ext("optim").adam_step(self.params, grads, self.state["m"], self.state["v"], self.lr,
-                               *self.betas, self.eps, t)
+        return ext("optim").adam_step(self.params, grads, self.state["m"], self.state["v"],
+                                      self.lr, *self.betas, self.eps, t, *self._limits())

@@ -52,8 +52,13 @@ def sample_noise(n, dim, kind="uniform", seed=None, dtype=np.float64):
     """
     n, dim = check_positive_int(n, "n"), check_positive_int(dim, "dim")
     check_choice(kind, "noise", NOISES)
-    check_float_dtype(dtype)
-    rng = np.random.default_rng(check_seed(seed))
+    dtype = check_float_dtype(dtype)
+    return _draw_noise(np.random.default_rng(check_seed(seed)), n, dim, kind, dtype)
+
+
+def _draw_noise(rng, n, dim, kind, dtype):
+    """sample_noise's draw, without its argument checks: for a trainer, whose settings were
+    checked once when it was made (a training step draws noise two or three times)."""
     if kind == "uniform":
         z = rng.uniform(-1.0, 1.0, size=(n, dim))
     else:
@@ -132,7 +137,9 @@ class Trainer:
 
     # -------------------------------------------------------------- noise
     def _noise(self, n, rng=None):
-        return sample_noise(n, self.noise_dim, self.noise, self.rng if rng is None else rng, self.dtype)
+        """z: (n, noise_dim) from the training Generator (or from rng)."""
+        return _draw_noise(self.rng if rng is None else rng, n, self.noise_dim, self.noise,
+                           self.dtype)
 
     def sample(self, n, seed=None):
         """n generated samples, (n, data_dim). Uses its own Generator (seed), not training's."""

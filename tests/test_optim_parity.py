@@ -175,6 +175,38 @@ def test_bad_gradients_raise_and_change_nothing(case, kind, be):
             np.testing.assert_array_equal(a, s)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", sorted(OPTIMIZERS))
+def test_both_backends_refuse_the_same_gradients_and_name_them(kind, dtype):
+    # the compiled step checks the gradients in its own C pass: it must refuse exactly what
+    # the exact check refuses (NaN, inf, beyond the limit), name the same array, change nothing
+    from minigan._checks import NonFiniteError
+    shapes = [(3, 4), (4,), (4, 2)]
+    results = {}
+    for be in ("numpy", "cython"):
+        opt = OPTIMIZERS[kind]([np.ones(s, dtype) for s in shapes], be)
+        limit = opt._grad_limit(np.dtype(dtype))
+        outcomes, expected = [], []
+        for top in [1.0, 0.99 * limit, limit, 1.01 * limit, np.inf, -np.inf, np.nan]:
+            grads = [np.full(s, 1e-3, dtype) for s in shapes]
+            with np.errstate(over="ignore"):
+                grads[1][2] = dtype(top)
+            top = float(grads[1][2])
+            expected.append(bool(np.isfinite(top) and abs(top) <= limit))
+            saved = [a.copy() for a in state_arrays(opt)]
+            try:
+                opt.step(grads)
+                outcomes.append("updated")
+            except NonFiniteError as e:
+                outcomes.append(str(e))
+                for a, old in zip(state_arrays(opt), saved):
+                    np.testing.assert_array_equal(a, old)
+        results[be] = outcomes
+    assert results["numpy"] == results["cython"]
+    for outcome, accepted in zip(results["cython"], expected):
+        assert outcome == "updated" if accepted else outcome.startswith("grads[1] "), outcome
+
+
 def test_compiled_step_refuses_bad_state_and_layouts():
     ext = backend.ext("optim")
     p, g = np.zeros((2, 3)), np.ones((2, 3))

@@ -158,6 +158,30 @@ def test_any_trainer_subclass_is_guarded():
     assert_same_state(state_of(b), before)
 
 
+@pytest.mark.parametrize("be", ["numpy", "cython"])
+@pytest.mark.parametrize("net, bad", [("G", np.inf), ("D", np.nan), ("D", -np.inf)])
+def test_a_parameter_gone_non_finite_is_found_named_and_undone(net, bad, be):
+    if be not in minigan.backend.available():
+        pytest.skip("the compiled core is not built")
+
+    class Spoilt(GAN):   # a step that can leave one weight of one network non-finite
+        spoil = False
+
+        def step(self, real):
+            figures = super().step(real)
+            if self.spoil:
+                self.nets[net].params[2][1, 0] = bad
+            return figures
+
+    t = Spoilt(2, **SMALL, backend=be).fit(X[:16], steps=2, batch_size=16, progress=False)
+    before = state_of(t)
+    t.spoil = True
+    with pytest.raises(TrainingDiverged, match=f"a parameter of {net} became NaN or inf"):
+        t.step(X[:16])
+    assert_same_state(state_of(t), before)               # every array put back, bit for bit
+    assert all(np.isfinite(p).all() for n in t.nets.values() for p in n.params)
+
+
 def test_a_step_made_of_guarded_steps_is_rolled_back_whole():
     class Twice(GMN):   # a subclass whose step runs GMN's (also guarded) step twice
         second_lr = 1e-3
