@@ -133,6 +133,27 @@ def test_the_page_gets_each_new_view_as_it_comes(client, monkeypatch):
         assert status == 400 and "after must be" in answer["error"]
 
 
+def test_one_connection_serves_many_snapshots_and_a_refusal_closes_it(client):
+    import http.client
+    sid = new_session(client)
+    conn = http.client.HTTPConnection(client.host, timeout=30)
+    headers = {"X-Minigan-Token": client.server.token, "Host": client.host}
+    versions = []
+    for _ in range(3):             # HTTP/1.1: the page's polls share one connection
+        conn.request("GET", f"/api/state?session={sid}", headers=headers)
+        r = conn.getresponse()
+        versions.append(json.loads(r.read())["version"])
+        assert r.status == 200 and r.version == 11 and conn.sock is not None   # still open
+    assert len(set(versions)) == 1
+    # a refused request's body may be left unread: the server closes that connection
+    conn.request("POST", "/api/control", body=b"{not json", headers={
+        **headers, "Content-Type": "application/json"})
+    r = conn.getresponse()
+    assert r.status == 400 and r.getheader("Connection") == "close" and b"JSON" in r.read()
+    assert conn.sock is None                                               # closed
+    conn.close()
+
+
 def test_the_views_are_the_librarys_numbers(client):
     sid = new_session(client)
     client.control(sid, "step")

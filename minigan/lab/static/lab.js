@@ -74,22 +74,27 @@ function heatRange(s) {
   return [-m, m, 0];
 }
 
+const heatCanvas = document.createElement("canvas");   // the n x n map, scaled up on drawing
+
 function drawHeat2d(ctx, s) {
-  const n = s.heat.n, img = ctx.createImageData(n, n), [lo, hi, mid] = heatRange(s);
+  const n = s.heat.n, [lo, hi, mid] = heatRange(s);
+  if (heatCanvas.width !== n) heatCanvas.width = heatCanvas.height = n;
+  const hc = heatCanvas.getContext("2d"), img = hc.createImageData(n, n), px = img.data;
   s.heat.values.forEach((v, i) => {
     const [r, g, b] = heatColour(v, lo, hi, mid);
-    img.data.set([r, g, b, 255], 4 * i);
+    px[4 * i] = r; px[4 * i + 1] = g; px[4 * i + 2] = b; px[4 * i + 3] = 255;
   });
-  const off = document.createElement("canvas");
-  off.width = off.height = n;
-  off.getContext("2d").putImageData(img, 0, 0);
+  hc.putImageData(img, 0, 0);
   ctx.imageSmoothingEnabled = true;
-  ctx.drawImage(off, 0, 0, ctx.canvas.width, ctx.canvas.height);
+  ctx.drawImage(heatCanvas, 0, 0, ctx.canvas.width, ctx.canvas.height);
 }
 
 function dots(ctx, m, pts, colour, r) {
+  // one path for all the dots: one fill instead of one per point
   ctx.fillStyle = colour;
-  for (const [x, y] of pts) { ctx.beginPath(); ctx.arc(m.x(x), m.y(y), r, 0, 2 * Math.PI); ctx.fill(); }
+  ctx.beginPath();
+  for (const [x, y] of pts) { ctx.moveTo(m.x(x) + r, m.y(y)); ctx.arc(m.x(x), m.y(y), r, 0, 2 * Math.PI); }
+  ctx.fill();
 }
 
 function arrow(ctx, x, y, dx, dy, colour) {
