@@ -241,13 +241,25 @@ function drawFigures(s) {
     rows.push(["reverse KL of the modes", s.modes.reverse_kl === null ? "∞ (no sample near a mode)" : String(s.modes.reverse_kl)]);
   }
   for (const [k, v] of Object.entries(s.curves ? s.curves.series : {})) if (v.length) rows.push([k, v[v.length - 1].toPrecision(4)]);
+  if (!changed("figures", rows)) return;
   const t = document.createElement("table");
   for (const [k, v] of rows) { const r = t.insertRow(); r.insertCell().textContent = k; r.insertCell().textContent = v; }
   $("figures").replaceChildren(t);
 }
 
+const lastDrawn = {};   // what each part of the page last showed: unchanged parts are left alone
+
+function changed(part, value) {
+  const key = JSON.stringify(value);
+  if (lastDrawn[part] === key) return false;
+  lastDrawn[part] = key;
+  return true;
+}
+
 function drawLegend(s) {
   const on = new Set(s.params.views), items = [];
+  if (!changed("legend", [s.params.views, s.kind, s.dim, !!(s.arrows && s.arrows.repulsion),
+                          !!s.modes, s.sources])) return;
   const dot = (c, text) => `<span><i class="${c}"></i>${text}</span>`;   // colours in lab.css
   if (on.has("samples")) items.push(dot("real", "real"), dot("fake", "generated"));
   if (on.has("arrows")) {
@@ -313,7 +325,7 @@ function show(s) {
   $("draw-hint").hidden = s.dataset !== "draw";
   $("n-drawn").textContent = String(s.n_drawn);
   $("plane").classList.toggle("drawing", s.dataset === "draw");
-  syncControls(s, false);
+  if (changed("params", s.params)) syncControls(s, false);
   if (s.error) showMessage((s.error.kind === "diverged" ? "Training diverged. " : "Stopped: ") + s.error.message, s.error.kind);
   else if (s.view_error) showMessage("A view could not be computed: " + s.view_error, "refused");
   drawPlane(s); drawCurves(s); drawFigures(s); drawLegend(s);
