@@ -97,16 +97,16 @@ function dots(ctx, m, pts, colour, r) {
   ctx.fill();
 }
 
-function arrow(ctx, x, y, dx, dy, colour) {
+function arrow(shafts, heads, x, y, dx, dy) {
+  // adds one arrow from (x, y) by (dx, dy) to two paths: its shaft and its head
   const len = Math.hypot(dx, dy);
   if (len < 0.5) return;
   const ux = dx / len, uy = dy / len, h = Math.min(5, len * 0.4);
-  ctx.strokeStyle = ctx.fillStyle = colour;
-  ctx.beginPath(); ctx.moveTo(x, y); ctx.lineTo(x + dx, y + dy); ctx.stroke();
-  ctx.beginPath(); ctx.moveTo(x + dx, y + dy);
-  ctx.lineTo(x + dx - h * (ux - uy * 0.5), y + dy - h * (uy + ux * 0.5));
-  ctx.lineTo(x + dx - h * (ux + uy * 0.5), y + dy - h * (uy - ux * 0.5));
-  ctx.fill();
+  shafts.moveTo(x, y); shafts.lineTo(x + dx, y + dy);
+  heads.moveTo(x + dx, y + dy);
+  heads.lineTo(x + dx - h * (ux - uy * 0.5), y + dy - h * (uy + ux * 0.5));
+  heads.lineTo(x + dx - h * (ux + uy * 0.5), y + dy - h * (uy - ux * 0.5));
+  heads.closePath();
 }
 
 function drawArrows(ctx, m, s, yOf) {
@@ -117,13 +117,16 @@ function drawArrows(ctx, m, s, yOf) {
   const parts = a.repulsion ? a.repulsion.concat(a.attraction).map((g) => Math.hypot(...g)) : [];
   const top = Math.max(...norms, ...parts, 1e-300), L = 0.065 * ctx.canvas.width;
   ctx.lineWidth = 1.2;
-  for (const [kind, colour] of kinds) {
+  for (const [kind, colour] of kinds) {   // one stroke and one fill per kind
     if (!a[kind]) continue;
+    const shafts = new Path2D(), heads = new Path2D();
     a[kind].forEach((g, i) => {
       const p = s.fake[i], x = m.x(p[0]), y = yOf(p, i);
       const dy = s.dim === 1 ? 0 : g[1] / top * L;
-      arrow(ctx, x, y, -g[0] / top * L, dy, colour);   // canvas y points down: -(-g_y)
+      arrow(shafts, heads, x, y, -g[0] / top * L, dy);   // canvas y points down: -(-g_y)
     });
+    ctx.strokeStyle = ctx.fillStyle = colour;
+    ctx.stroke(shafts); ctx.fill(heads);
   }
 }
 
@@ -147,11 +150,10 @@ function drawPlane(s) {
   if (on.has("heat") && s.heat) drawHeat2d(ctx, s);
   if (on.has("map") && s.map && s.map.lines) {
     ctx.strokeStyle = "rgba(90, 90, 90, 0.45)"; ctx.lineWidth = 0.8;
-    for (const line of s.map.lines) {
-      ctx.beginPath();
-      line.forEach(([x, y], i) => (i ? ctx.lineTo(m.x(x), m.y(y)) : ctx.moveTo(m.x(x), m.y(y))));
-      ctx.stroke();
-    }
+    const lines = new Path2D();    // all the lines, one stroke
+    for (const line of s.map.lines)
+      line.forEach(([x, y], i) => (i ? lines.lineTo(m.x(x), m.y(y)) : lines.moveTo(m.x(x), m.y(y))));
+    ctx.stroke(lines);
   }
   if (on.has("samples") && s.fake) dots(ctx, m, s.fake, "rgba(217, 96, 11, 0.7)", 2.2);
   if (on.has("arrows") && s.arrows && s.fake) drawArrows(ctx, m, s, (p) => m.y(p[1]));
