@@ -43,6 +43,32 @@ def test_criterion_gradient_matches_finite_differences_for_every_parameter(eps):
     assert np.all(grads[-1] != 0)                           # sigma_phi, sigma_q, eps all matter
 
 
+def test_weight_penalty_gradient_matches_finite_differences():
+    kernel = dk.DeepKernel(3, hidden=(5, 4), n_features=3, sigma_phi=0.8, seed=2)
+    P, grads = dk.weight_penalty(kernel, 0.03)
+    assert P == pytest.approx(0.03 * sum(np.sum(W**2) for W in kernel.phi.params[0::2]))
+    assert len(grads) == len(kernel.params)
+    for i, (p, g) in enumerate(zip(kernel.params, grads)):
+        numerical = numerical_gradient(lambda: dk.weight_penalty(kernel, 0.03)[0], p)
+        if i % 2 == 1 or i == len(grads) - 1:       # biases and the three scalars: not penalised
+            assert np.all(g == 0) and np.abs(numerical).max() < 1e-9
+        else:
+            assert rel_error(numerical, g) < 1e-7, f"params[{i}]"
+
+
+def test_weight_decay_shrinks_the_learned_weights():
+    X, Y = gaussians(60, shift=1.0, seed=6)
+    options = dict(**SMALL, lr=1e-2, max_steps=80, seed=0, selection="last")
+    plain, _ = dk.learn_kernel(X, Y, **options)
+    decayed, _ = dk.learn_kernel(X, Y, weight_decay=1.0, **options)
+    norm = lambda k: sum(np.sum(W**2) for W in k.phi.params[0::2])      # noqa: E731
+    assert norm(decayed) < 0.5 * norm(plain)
+    # weight_decay=0 is the plain criterion, step for step
+    zero, _ = dk.learn_kernel(X, Y, weight_decay=0.0, **options)
+    for p, q in zip(plain.params, zero.params):
+        np.testing.assert_array_equal(p, q)
+
+
 def test_criterion_is_the_power_proxy_of_the_gaussian_test():
     X, Y = gaussians(20, 15, shift=0.5, seed=3)
     q_only = dk.DeepKernel(2, sigma_q=0.9, eps=1 - 1e-15, seed=0)   # eps -> 1: k = q
@@ -223,6 +249,9 @@ def test_bad_options(options, match):
     (dict(max_steps=2.5), ValueError, "max_steps must be an integer"),
     (dict(patience="3"), TypeError, "patience must be an integer"),
     (dict(holdout="0.2"), TypeError, "holdout"),
+    (dict(weight_decay=-0.1), ValueError, r"weight_decay must lie in \[0, inf\)"),
+    (dict(weight_decay=float("nan")), ValueError, "weight_decay"),
+    (dict(weight_decay="1e-3"), TypeError, "weight_decay"),
 ])
 def test_bad_training_settings(options, error, match):
     X, Y = gaussians(20)
