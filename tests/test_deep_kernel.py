@@ -143,6 +143,15 @@ def test_deep_test_passes_the_selection_through():
         np.testing.assert_array_equal(p, q)
     held = minigan.mmd_test(X, Y, seed=4, selection="holdout", max_steps=30, **options)
     assert not np.array_equal(held.kernel.params[0], last.kernel.params[0])
+    decayed = minigan.mmd_test(X, Y, seed=4, selection="last", max_steps=30, weight_decay=0.5,
+                               **options)
+    rng = np.random.default_rng(4)
+    rng.permutation(30), rng.permutation(30)                 # the shuffle, as mmd_test draws it
+    kernel, _ = dk.learn_kernel(Xs[:15], Ys[:15], **SMALL, max_steps=30, seed=rng,
+                                selection="last", weight_decay=0.5)
+    for p, q in zip(decayed.kernel.params, kernel.params):
+        np.testing.assert_array_equal(p, q)
+    assert not np.array_equal(decayed.kernel.params[0], last.kernel.params[0])
 
 
 # ----------------------------------------------------------------- the test
@@ -163,12 +172,13 @@ def test_deep_test_learns_on_one_part_and_tests_on_the_other():
     np.testing.assert_allclose(r.kernel.shift, r2.kernel.shift)
 
 
-def test_p_value_is_exact_under_the_null():
+@pytest.mark.parametrize("options", [{}, {"weight_decay": 0.01}])
+def test_p_value_is_exact_under_the_null(options):
     # 80 null trials at alpha = 0.1: rejections ~ Binomial(80, 0.1), mean 8, sd 2.7; an exact
     # test exceeds 16 with probability 0.4%, and gets 1 or none (p-values piled up near 1)
     # with probability 0.2%
     rejections = sum(minigan.mmd_test(*gaussians(24, seed=100 + t), kernel="deep", alpha=0.1,
-                                      n_permutations=39, seed=t, **SMALL).reject
+                                      n_permutations=39, seed=t, **SMALL, **options).reject
                      for t in range(80))
     assert 1 < rejections <= 16
 
@@ -230,6 +240,7 @@ def test_too_few_rows_says_how_many_are_needed():
     (dict(kernel=lambda A, B: A @ B.T, n_features=4, train_fraction=0.3),
      "train_fraction, n_features only apply to kernel='deep'"),
     (dict(sigmas="aggregate", selection="last"), "selection only apply to kernel='deep'"),
+    (dict(weight_decay=0.01), "weight_decay only apply to kernel='deep'"),
     (dict(kernel="deep", selection="best"), r"selection must be one of \['holdout', 'last'\]"),
     (dict(kernel="deep", max_steps=0), "max_steps must be"),
     (dict(kernel="deep", patience=0), "patience must be"),
