@@ -69,6 +69,9 @@ come back (`selection`):
              and no noisy choice can fall back to the untrained start; the schedule's length
              is the only guard against memorising.
 
+Either way the training may also penalise phi's weights (`weight_decay`, L2: it maximises
+J - weight_decay * sum_l ||W_l||^2, `weight_penalty`), a smoother phi that memorises less.
+
 What each choice buys, measured on four problems: docs/results.md (the MMD two-sample test).
 
 Why J, and why the data are split, with checks: docs/guide.md, section 3.11.
@@ -260,6 +263,21 @@ class DeepKernel:
         return J, [*(g.copy() for g in self.phi.grads), dtheta], cache
 
 
+def weight_penalty(kernel, weight_decay):
+    """The L2 penalty on phi's weight matrices and its gradient:
+
+        P = weight_decay * sum_l ||W_l||^2,      dP/dW_l = 2 weight_decay W_l
+
+    (biases and the three scalars are not penalised: dP/db = 0, dP/dtheta = 0).  Returns
+    (P, grads aligned with kernel.params).  learn_kernel maximises J - P.
+    """
+    weights = kernel.phi.params[0::2]
+    P = weight_decay * sum(float(np.sum(W * W)) for W in weights)
+    grads = [2 * weight_decay * p if i % 2 == 0 else np.zeros_like(p)     # W_l, b_l
+             for i, p in enumerate(kernel.phi.params)]
+    return P, grads + [np.zeros(3)]
+
+
 def _check_vector(v, name, d):
     """A finite float64 vector of length d (the kernel's input width)."""
     v = as_float_array(v, name, ndim=1, dtype=np.float64)
@@ -300,20 +318,23 @@ SELECTION = "holdout"
 MAX_STEPS = 300            # Adam steps at most (selection="holdout") or exactly ("last")
 PATIENCE = 5               # checks without a better held-out J before stopping
 HOLDOUT = 0.2              # share of the training rows kept for the held-out J
+WEIGHT_DECAY = 0.0         # L2 penalty on phi's weights (weight_penalty)
 
 
-def check_training(selection, max_steps, patience, holdout):
+def check_training(selection, max_steps, patience, holdout, weight_decay):
     """The training settings of learn_kernel, checked (ValueError/TypeError naming the
-    argument); returns them as (str, int, int, float)."""
+    argument); returns them as (str, int, int, float, float)."""
     return (check_choice(selection, "selection", SELECTIONS),
             check_positive_int(max_steps, "max_steps"),
             check_positive_int(patience, "patience"),
-            check_number_in(holdout, "holdout", 0, 1, high_open=True))
+            check_number_in(holdout, "holdout", 0, 1, high_open=True),
+            check_number_in(weight_decay, "weight_decay", 0, np.inf, low_open=False,
+                            high_open=True))
 
 
 def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", lr=1e-3,
                  max_steps=MAX_STEPS, check_every=10, patience=PATIENCE, holdout=HOLDOUT,
-                 lam=LAMBDA, seed=None, selection=SELECTION):
+                 lam=LAMBDA, seed=None, selection=SELECTION, weight_decay=WEIGHT_DECAY):
     """Train a DeepKernel to maximise J on X: (n, d) vs Y: (m, d); returns (kernel, history).
 
     selection: which parameters come back (module docstring, "Training"):
@@ -324,6 +345,8 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
           one, and the parameters of the best held-out J are returned (the start included).
       "last": every row is trained on, for exactly max_steps steps, and the last parameters
           are returned (Liu et al.'s fixed schedule); holdout and patience are not used.
+    weight_decay: >= 0; the training maximises J - weight_decay * sum_l ||W_l||^2 over phi's
+        weight matrices (weight_penalty); the held-out J that chooses is the plain J.
     seed: int or Generator (the hold-out split and phi's initial weights).
     history: dict of lists, "step", "J_train", "J_holdout" (empty with "last") at every
     check, and "best_step" (the step whose parameters were returned).
@@ -332,8 +355,8 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
     Y = as_float_array(Y, "Y", ndim=2, dtype=np.float64, min_rows=4)
     check_same_width(X, Y, "X", "Y")
     _check_memory(len(X) + len(Y))
-    selection, max_steps, patience, holdout = check_training(selection, max_steps, patience,
-                                                             holdout)
+    selection, max_steps, patience, holdout, weight_decay = check_training(
+        selection, max_steps, patience, holdout, weight_decay)
     check_every = check_positive_int(check_every, "check_every")
     rng = np.random.default_rng(check_seed(seed))
     if selection == "holdout":
@@ -362,6 +385,9 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
     with threads.limit(threads.step_threads()):   # training's small products: one BLAS thread
         for step in range(max_steps + 1):
             J, grads, _ = kernel.criterion_and_grad(X_fit, Y_fit, lam, D_fit)
+            if weight_decay:                                          # maximise J - P
+                _, penalty_grads = weight_penalty(kernel, weight_decay)
+                grads = [g - dp for g, dp in zip(grads, penalty_grads)]
             if not (np.isfinite(J) and all(np.all(np.isfinite(g)) for g in grads)):
                 raise FloatingPointError(f"learn_kernel: non-finite criterion or gradient at "
                                          f"step {step}; try a smaller lr (now {lr:g})")

@@ -211,7 +211,8 @@ def _describe(kernel):
 def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
              n_permutations=500, alpha=0.05, seed=None, max_memory=MAX_MEMORY,
              kernel="gaussian", train_fraction=None, hidden=None, n_features=None,
-             selection=None, max_steps=None, patience=None, holdout=None):
+             selection=None, max_steps=None, patience=None, holdout=None,
+             weight_decay=None):
     """Kernel two-sample test of H0: X and Y come from the same distribution.
 
     X: (n, d), Y: (m, d) samples (float32/float64/int; computed in float64).
@@ -236,10 +237,11 @@ def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
             (0, 1); None: TRAIN_FRACTION (0.5).
     hidden, n_features: kernel="deep" only: the hidden widths and output width of the feature
             MLP; None: deep_kernel.HIDDEN and deep_kernel.N_FEATURES.
-    selection, max_steps, patience, holdout: kernel="deep" only: how the kernel is trained
-            and which parameters are kept (minigan.deep_kernel.learn_kernel); None: the
-            defaults there (deep_kernel.SELECTION, MAX_STEPS, PATIENCE, HOLDOUT).
-            Any of these seven with another kernel is an error (it would be ignored).
+    selection, max_steps, patience, holdout, weight_decay: kernel="deep" only: how the
+            kernel is trained and which parameters are kept
+            (minigan.deep_kernel.learn_kernel); None: the defaults there
+            (deep_kernel.SELECTION, MAX_STEPS, PATIENCE, HOLDOUT, WEIGHT_DECAY).
+            Any of these eight with another kernel is an error (it would be ignored).
     Returns an MMDTestResult.
     """
     check_choice(method, "method", METHODS)
@@ -257,7 +259,7 @@ def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
         check_choice(kernel, "kernel", KERNELS)
     deep_settings = {"train_fraction": train_fraction, "hidden": hidden, "n_features": n_features,
                      "selection": selection, "max_steps": max_steps, "patience": patience,
-                     "holdout": holdout}
+                     "holdout": holdout, "weight_decay": weight_decay}
     if not (isinstance(kernel, str) and kernel == "deep"):
         given = [name for name, value in deep_settings.items() if value is not None]
         if given:
@@ -358,7 +360,8 @@ def _learned_kernel_test(X, Y, kernel, sigmas, estimator, method, n_permutations
     hidden, n_features, train_fraction = (deep_settings[name] for name in
                                           ("hidden", "n_features", "train_fraction"))
     defaults = dict(selection=deep_kernel.SELECTION, max_steps=deep_kernel.MAX_STEPS,
-                    patience=deep_kernel.PATIENCE, holdout=deep_kernel.HOLDOUT)
+                    patience=deep_kernel.PATIENCE, holdout=deep_kernel.HOLDOUT,
+                    weight_decay=deep_kernel.WEIGHT_DECAY)
     training = dict(zip(defaults, deep_kernel.check_training(     # checked before any draw
         *(default if deep_settings[name] is None else deep_settings[name]
           for name, default in defaults.items()))))

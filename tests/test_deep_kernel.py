@@ -43,6 +43,32 @@ def test_criterion_gradient_matches_finite_differences_for_every_parameter(eps):
     assert np.all(grads[-1] != 0)                           # sigma_phi, sigma_q, eps all matter
 
 
+def test_weight_penalty_gradient_matches_finite_differences():
+    kernel = dk.DeepKernel(3, hidden=(5, 4), n_features=3, sigma_phi=0.8, seed=2)
+    P, grads = dk.weight_penalty(kernel, 0.03)
+    assert P == pytest.approx(0.03 * sum(np.sum(W**2) for W in kernel.phi.params[0::2]))
+    assert len(grads) == len(kernel.params)
+    for i, (p, g) in enumerate(zip(kernel.params, grads)):
+        numerical = numerical_gradient(lambda: dk.weight_penalty(kernel, 0.03)[0], p)
+        if i % 2 == 1 or i == len(grads) - 1:       # biases and the three scalars: not penalised
+            assert np.all(g == 0) and np.abs(numerical).max() < 1e-9
+        else:
+            assert rel_error(numerical, g) < 1e-7, f"params[{i}]"
+
+
+def test_weight_decay_shrinks_the_learned_weights():
+    X, Y = gaussians(60, shift=1.0, seed=6)
+    options = dict(**SMALL, lr=1e-2, max_steps=80, seed=0, selection="last")
+    plain, _ = dk.learn_kernel(X, Y, **options)
+    decayed, _ = dk.learn_kernel(X, Y, weight_decay=1.0, **options)
+    norm = lambda k: sum(np.sum(W**2) for W in k.phi.params[0::2])      # noqa: E731
+    assert norm(decayed) < 0.5 * norm(plain)
+    # weight_decay=0 is the plain criterion, step for step
+    zero, _ = dk.learn_kernel(X, Y, weight_decay=0.0, **options)
+    for p, q in zip(plain.params, zero.params):
+        np.testing.assert_array_equal(p, q)
+
+
 def test_criterion_is_the_power_proxy_of_the_gaussian_test():
     X, Y = gaussians(20, 15, shift=0.5, seed=3)
     q_only = dk.DeepKernel(2, sigma_q=0.9, eps=1 - 1e-15, seed=0)   # eps -> 1: k = q
@@ -117,6 +143,15 @@ def test_deep_test_passes_the_selection_through():
         np.testing.assert_array_equal(p, q)
     held = minigan.mmd_test(X, Y, seed=4, selection="holdout", max_steps=30, **options)
     assert not np.array_equal(held.kernel.params[0], last.kernel.params[0])
+    decayed = minigan.mmd_test(X, Y, seed=4, selection="last", max_steps=30, weight_decay=0.5,
+                               **options)
+    rng = np.random.default_rng(4)
+    rng.permutation(30), rng.permutation(30)                 # the shuffle, as mmd_test draws it
+    kernel, _ = dk.learn_kernel(Xs[:15], Ys[:15], **SMALL, max_steps=30, seed=rng,
+                                selection="last", weight_decay=0.5)
+    for p, q in zip(decayed.kernel.params, kernel.params):
+        np.testing.assert_array_equal(p, q)
+    assert not np.array_equal(decayed.kernel.params[0], last.kernel.params[0])
 
 
 # ----------------------------------------------------------------- the test
@@ -137,12 +172,13 @@ def test_deep_test_learns_on_one_part_and_tests_on_the_other():
     np.testing.assert_allclose(r.kernel.shift, r2.kernel.shift)
 
 
-def test_p_value_is_exact_under_the_null():
+@pytest.mark.parametrize("options", [{}, {"weight_decay": 0.01}])
+def test_p_value_is_exact_under_the_null(options):
     # 80 null trials at alpha = 0.1: rejections ~ Binomial(80, 0.1), mean 8, sd 2.7; an exact
     # test exceeds 16 with probability 0.4%, and gets 1 or none (p-values piled up near 1)
     # with probability 0.2%
     rejections = sum(minigan.mmd_test(*gaussians(24, seed=100 + t), kernel="deep", alpha=0.1,
-                                      n_permutations=39, seed=t, **SMALL).reject
+                                      n_permutations=39, seed=t, **SMALL, **options).reject
                      for t in range(80))
     assert 1 < rejections <= 16
 
@@ -204,6 +240,7 @@ def test_too_few_rows_says_how_many_are_needed():
     (dict(kernel=lambda A, B: A @ B.T, n_features=4, train_fraction=0.3),
      "train_fraction, n_features only apply to kernel='deep'"),
     (dict(sigmas="aggregate", selection="last"), "selection only apply to kernel='deep'"),
+    (dict(weight_decay=0.01), "weight_decay only apply to kernel='deep'"),
     (dict(kernel="deep", selection="best"), r"selection must be one of \['holdout', 'last'\]"),
     (dict(kernel="deep", max_steps=0), "max_steps must be"),
     (dict(kernel="deep", patience=0), "patience must be"),
@@ -223,6 +260,9 @@ def test_bad_options(options, match):
     (dict(max_steps=2.5), ValueError, "max_steps must be an integer"),
     (dict(patience="3"), TypeError, "patience must be an integer"),
     (dict(holdout="0.2"), TypeError, "holdout"),
+    (dict(weight_decay=-0.1), ValueError, r"weight_decay must lie in \[0, inf\)"),
+    (dict(weight_decay=float("nan")), ValueError, "weight_decay"),
+    (dict(weight_decay="1e-3"), TypeError, "weight_decay"),
 ])
 def test_bad_training_settings(options, error, match):
     X, Y = gaussians(20)
