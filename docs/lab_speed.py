@@ -64,7 +64,12 @@ def measure():
                 page.select_option("#dataset", dataset)
                 page.select_option("#method", method)
                 page.select_option('[data-param="backend"]', backend)
-                time.sleep(2)
+                # each choice rebuilds the trainer (step 0); play only once the last is in
+                page.wait_for_function(   # snap: the snapshot the page shows
+                    "([d, m, b]) => snap.dataset === d && snap.method === m && "
+                    "snap.backend === b && snap.step === 0",
+                    arg=[dataset, method, backend], timeout=30_000)
+                time.sleep(1)
                 page.click("#play")
                 time.sleep(WARM_UP)
                 steps0, renders0, cpu0, t0 = (int(page.text_content("#step-count")), renders(page),
