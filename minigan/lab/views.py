@@ -68,14 +68,22 @@ def rounded(a, digits=4):
     return a.tolist() if np.all(np.isfinite(a)) else np.where(np.isfinite(a), a, None).tolist()
 
 
-def plane_points(box, n):
-    """An n x n grid of points over box = (x0, x1, y0, y1), row-major from the top (y1) down,
-    as an image is stored: (n * n, 2)."""
+def plane_axes(box, n):
+    """The grid's coordinates over box = (x0, x1, y0, y1): xs left to right, ys from the top
+    (y1) down, as an image is stored: (n,), (n,)."""
     x0, x1, y0, y1 = box
-    xs = np.linspace(x0, x1, n)
-    ys = np.linspace(y1, y0, n)
-    gx, gy = np.meshgrid(xs, ys)
+    return np.linspace(x0, x1, n), np.linspace(y1, y0, n)
+
+
+def plane_points(box, n):
+    """The n x n grid of plane_axes(box, n) as points, row-major: (n * n, 2)."""
+    gx, gy = np.meshgrid(*plane_axes(box, n))
     return np.stack([gx.ravel(), gy.ravel()], axis=1)
+
+
+def data_sigmas(gmn):
+    """A GMN's bandwidths in data space (its kernel works on standardised data)."""
+    return [s * gmn.data_scale for s in gmn.sigmas]
 
 
 def heat(trainer, points, real, fake):
@@ -83,8 +91,7 @@ def heat(trainer, points, real, fake):
     if isinstance(trainer, GAN):
         return trainer.discriminate(points)
     if isinstance(trainer, GMN):
-        sigmas = [s * trainer.data_scale for s in trainer.sigmas]
-        kernel = lambda A, B: mmd.gaussian_kernel(A, B, sigmas)  # noqa: E731
+        kernel = lambda A, B: mmd.gaussian_kernel(A, B, data_sigmas(trainer))  # noqa: E731
         return mmd.witness(kernel, points, real, fake)
     return trainer.witness(points, real, fake)
 
@@ -95,10 +102,8 @@ def heat_plane(trainer, box, n, real, fake):
     2n rather than n * n exponentials per sample point and bandwidth."""
     if not isinstance(trainer, GMN):
         return heat(trainer, plane_points(box, n), real, fake)
-    x0, x1, y0, y1 = box
-    sigmas = [s * trainer.data_scale for s in trainer.sigmas]
-    return mmd.gaussian_witness_grid(np.linspace(x0, x1, n), np.linspace(y1, y0, n),
-                                     real, fake, sigmas).ravel()
+    return mmd.gaussian_witness_grid(*plane_axes(box, n), real, fake,
+                                     data_sigmas(trainer)).ravel()
 
 
 def arrows(trainer, fake, real):
@@ -109,8 +114,7 @@ def arrows(trainer, fake, real):
     """
     scale = trainer.data_scale
     if isinstance(trainer, GMN):   # the MMD^2 gradient in data space: bandwidths sigma * scale
-        rep, att = mmd.mmd2_grad_parts(fake, real, [s * scale for s in trainer.sigmas],
-                                       trainer.estimator)
+        rep, att = mmd.mmd2_grad_parts(fake, real, data_sigmas(trainer), trainer.estimator)
         return {"total": rep + att, "repulsion": rep, "attraction": att}
     x, y = trainer._to_model(fake), trainer._to_model(real)
     if isinstance(trainer, GAN):   # dL_G/dx: the loss's gradient in the logits, back through D
