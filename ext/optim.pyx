@@ -191,7 +191,7 @@ def adam_step(params, grads, m, v, double lr, double beta1, double beta2, double
     try:
         with nogil:
             bad = first_bad(slots, n, limit64, limit32)
-            for i in range(n if bad < 0 else 0):   # all or nothing: no update past a bad one
+            for i in range(n if bad < 0 else 0):   # all or nothing: one bad gradient, no update
                 s = &slots[i]
                 if s.typenum == cnp.NPY_FLOAT64:
                     adam_kernel(<double *>s.p, <double *>s.g, <double *>s.s1, <double *>s.s2,
@@ -224,7 +224,7 @@ def sgd_step(params, grads, velocity, double lr, double momentum, double limit64
     try:
         with nogil:
             bad = first_bad(slots, n, limit64, limit32)
-            for i in range(n if bad < 0 else 0):   # all or nothing: no update past a bad one
+            for i in range(n if bad < 0 else 0):   # all or nothing: one bad gradient, no update
                 s = &slots[i]
                 if s.typenum == cnp.NPY_FLOAT64:
                     sgd_kernel(<double *>s.p, <double *>s.g, <double *>s.s1, s.size, lr,
