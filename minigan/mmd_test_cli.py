@@ -5,6 +5,7 @@
     minigan mmd-test run.npz held_out.npz --key samples --sigma split
     minigan mmd-test a.npy b.npy --sigma aggregate       (all bandwidths of a grid, calibrated)
     minigan mmd-test a.npy b.npy --kernel deep           (learn a kernel on half, test on half)
+    minigan mmd-test a.npy b.npy --kernel deep --selection last --max-steps 500 --hidden 30,30
 
 Files: .npy, .npz (the single array inside, or the one named by --key) and .csv (comma
 separated; the first line is a header when every cell in it is a name, such as x,y). Loaded without pickle. Rows are samples: a 1-D array is n
@@ -30,6 +31,7 @@ import numpy as np
 from ._checks import as_float_array, check_same_width
 from .checkpoint import CheckpointError, NpzReader, read_npy_header
 from .cliargs import MAX_INT_FLAG, input_file, int_at_least
+from .deep_kernel import SELECTIONS
 from .two_sample import ESTIMATORS, KERNELS, METHODS, min_permutations, mmd_test, required_rows
 
 LOAD_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
@@ -152,6 +154,45 @@ def _sigmas(text):
                                          f"like 0.5,1,2, got {text!r}") from None
 
 
+def _widths(text):
+    """--hidden: comma-separated layer widths like 50,50; "" or "none" for no hidden layer
+    (the features are then a linear map of the input)."""
+    if text.strip().lower() in ("", "none"):
+        return []
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected widths like 50,50 (or 'none'), got "
+                                         f"{text[:40]!r}") from None
+
+
+# --kernel deep's training flags and the mmd_test arguments they set (None: the default there)
+DEEP_FLAGS = {"train_fraction": "--train-fraction", "hidden": "--hidden",
+              "n_features": "--features", "selection": "--selection", "max_steps": "--max-steps",
+              "patience": "--patience", "holdout": "--holdout", "weight_decay": "--weight-decay"}
+
+
+def _add_deep_flags(p):
+    """The learned kernel's settings (minigan.deep_kernel.learn_kernel); each is left to the
+    library's default when not given."""
+    g = p.add_argument_group("--kernel deep", "how the kernel is learned (defaults: "
+                             "minigan.deep_kernel; what each choice buys: docs/results.md)")
+    g.add_argument("--train-fraction", type=float, help="share of each sample the kernel is "
+                   "learned on (default 0.5)")
+    g.add_argument("--hidden", type=_widths, help="the feature MLP's hidden widths, like 50,50")
+    g.add_argument("--features", type=int_at_least(1), dest="n_features",
+                   help="the feature MLP's output width")
+    g.add_argument("--selection", choices=SELECTIONS, help="'holdout': keep the parameters "
+                   "with the best J on held-out training rows; 'last': train on every training "
+                   "row for --max-steps and keep the last")
+    g.add_argument("--max-steps", type=int_at_least(1), help="Adam steps, at most (holdout) "
+                   "or exactly (last)")
+    g.add_argument("--patience", type=int_at_least(1), help="holdout: checks without a better "
+                   "J before stopping")
+    g.add_argument("--holdout", type=float, help="holdout: share of the training rows held out")
+    g.add_argument("--weight-decay", type=float, help="L2 penalty on the feature MLP's weights")
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="minigan mmd-test", description=__doc__.split("\n")[0])
     p.add_argument("a", help="first sample (X): .npy, .npz or .csv")
@@ -169,6 +210,7 @@ def build_parser():
                         "sample, test with it on the other half")
     p.add_argument("--seed", type=int_at_least(0), default=None)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_deep_flags(p)
     return p
 
 
@@ -180,11 +222,12 @@ def main(argv=None):
     try:
         _check_permutations(args)
         _check_key(args)
+        deep = _deep_settings(args)
         X, Y = load_sample(args.a, args.key), load_sample(args.b, args.key)
         _check_pair(X, Y, args)
         result = mmd_test(X, Y, sigmas=args.sigma, estimator=args.estimator,
                           method=args.method, n_permutations=args.permutations,
-                          alpha=args.alpha, seed=seed, kernel=args.kernel)
+                          alpha=args.alpha, seed=seed, kernel=args.kernel, **deep)
     except (DataError, TypeError, ValueError, MemoryError, FloatingPointError) as e:
         print(f"minigan mmd-test: error: {e}", file=sys.stderr)
         return 1
@@ -198,6 +241,16 @@ def main(argv=None):
         print(f"  seed         {seed}" + (f"  (drawn at random: --seed {seed} repeats this "
                                            f"result)" if chosen else ""))
     return 0
+
+
+def _deep_settings(args):
+    """The --kernel deep flags given, as mmd_test arguments; refused with another kernel, where
+    they would be ignored."""
+    given = {name: getattr(args, name) for name in DEEP_FLAGS if getattr(args, name) is not None}
+    if given and args.kernel != "deep":
+        raise DataError(f"{', '.join(DEEP_FLAGS[name] for name in given)} only apply to "
+                        f"--kernel deep (a kernel learned here)")
+    return given
 
 
 def _check_key(args):
