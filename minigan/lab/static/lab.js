@@ -251,6 +251,12 @@ function drawFigures(s) {
 
 const lastDrawn = {};   // what each part of the page last showed: unchanged parts are left alone
 
+function setText(id, text) {
+  // a text node replaced by the same text still costs the browser a layout and a paint
+  const el = $(id);
+  if (el.textContent !== text) el.textContent = text;
+}
+
 function changed(part, value) {
   const key = JSON.stringify(value);
   if (lastDrawn[part] === key) return false;
@@ -314,19 +320,20 @@ function syncControls(s, force) {
 function show(s) {
   if (s.version <= shown) return;  // nothing new, or an older snapshot arriving late
   shown = s.version; snap = s;
-  $("step-count").textContent = String(s.step);
-  $("steps-per-second").textContent = s.steps_per_second.toFixed(1);
-  $("run-state").textContent = s.playing ? "training" : "paused";
-  $("views-per-second").textContent = s.views_per_second.toFixed(1);
-  $("backend-used").textContent = s.backend;
-  $("batch-used").textContent = String(s.batch);
-  $("play").textContent = s.playing ? "❚❚ Pause" : "▶ Play";
-  $("half-steps").textContent = s.kind === "GMN" ? "" :
-    `half steps: critic ${s.half_steps.critic}, generator ${s.half_steps.generator}`;
-  $("half-steps").title = "updates made with the Critic only / Generator only buttons (not counted as steps)";
-  $("draw-hint").hidden = s.dataset !== "draw";
-  $("n-drawn").textContent = String(s.n_drawn);
-  $("plane").classList.toggle("drawing", s.dataset === "draw");
+  setText("step-count", String(s.step));
+  setText("steps-per-second", s.steps_per_second.toFixed(1));
+  setText("run-state", s.playing ? "training" : "paused");
+  setText("views-per-second", s.views_per_second.toFixed(1));
+  setText("backend-used", s.backend);
+  setText("batch-used", String(s.batch));
+  setText("play", s.playing ? "❚❚ Pause" : "▶ Play");
+  setText("half-steps", s.kind === "GMN" ? "" :
+    `half steps: critic ${s.half_steps.critic}, generator ${s.half_steps.generator}`);
+  setText("n-drawn", String(s.n_drawn));
+  if (changed("drawing", s.dataset === "draw")) {
+    $("draw-hint").hidden = s.dataset !== "draw";
+    $("plane").classList.toggle("drawing", s.dataset === "draw");
+  }
   if (changed("params", s.params)) syncControls(s, false);
   if (s.error) showMessage((s.error.kind === "diverged" ? "Training diverged. " : "Stopped: ") + s.error.message, s.error.kind);
   else if (s.view_error) showMessage("A view could not be computed: " + s.view_error, "refused");
