@@ -63,36 +63,49 @@ cdef inline floating _exp_clamped(floating t) noexcept nogil:
 
 cdef void _row_kernel(const floating* dist2, floating* E, floating* W, floating* ksum_col,
                       Py_ssize_t lo, Py_ssize_t hi, const double* gamma, const double* inv_s2,
-                      int ns, bint ladder) noexcept nogil:
+                      int ns, int seg) noexcept nogil:
     """For the pairs j in [lo, hi) of one tile row, with e_kj = exp(-gamma_k dist2_j):
 
         W_j = w_ij = sum_k e_kj / sigma_k^2     (the gradient weight of pair (i, j))
         ksum_col_j += sum_k e_kj                (the kernel k(a_i, z_j), summed down a column)
 
     gamma_k = 1 / (2 sigma_k^2), inv_s2_k = 1 / sigma_k^2, sigmas sorted ascending (k = 0 is
-    the narrowest). E: a row of work space (the e of the rung being computed). Summing the
-    kernel per column slot, across the rows of a tile, keeps a reduction chain out of these
-    loops, so each is one vectorisable pass.
+    the narrowest). seg: the rungs one exp serves: 1 for any set of bandwidths (one exp per
+    bandwidth), more for a ratio-2 ladder (below). E: a row of work space (the e of the rung
+    being computed). Summing the kernel per column slot, across the rows of a tile, keeps a
+    reduction chain out of these loops, so each is one vectorisable pass.
+
+    Ladder sigma_k = sigma_{k+1} / 2: exp(-D / (2 sigma_k^2)) = exp(-4 D / (2 sigma_{k+1}^2))
+                                     = (exp(-D / (2 sigma_{k+1}^2)))^4,
+    so e_k = (e_{k+1}^2)^2: one exp at the top of a segment of seg rungs, then two multiplies
+    per step down it (the segment's bottom is e_top^(4^(seg-1))). That power also multiplies
+    the exp's relative error by 4^(seg-1): the caller keeps seg <= MAX_LADDER, and a longer
+    ladder takes one exp per segment.
     """
     cdef Py_ssize_t j
-    cdef int k
+    cdef int k, top = ns - 1, bottom
+    cdef bint first = True
     cdef floating e, e_next, g, w, w_next
-    if ladder:
-        # Ladder sigma_k = sigma_{k+1} / 2: exp(-D / (2 sigma_k^2)) = exp(-4 D / (2 sigma_{k+1}^2))
-        #                                   = (exp(-D / (2 sigma_{k+1}^2)))^4,
-        # so e_k = (e_{k+1}^2)^2: one exp for the widest bandwidth, two multiplies per step
-        # down the ladder (e_0 = e_top^(4^(ns-1))). That power also multiplies the relative
-        # error of the exp by 4^(ns-1): the caller keeps ns <= MAX_LADDER.
-        g = <floating>gamma[ns - 1]
-        w = <floating>inv_s2[ns - 1]
-        for j in range(lo, hi):
-            e = _exp_clamped(-g * dist2[j])
-            E[j] = e
-            W[j] = w * e
-            ksum_col[j] += e
-        # the steps down the ladder, two per pass (half the loads and stores of W and ksum_col)
-        k = ns - 2
-        while k >= 1:
+    while top >= 0:                        # segments, from the widest rung down
+        bottom = max(0, top - seg + 1)
+        g = <floating>gamma[top]
+        w = <floating>inv_s2[top]
+        if first:
+            for j in range(lo, hi):
+                e = _exp_clamped(-g * dist2[j])
+                E[j] = e
+                W[j] = w * e
+                ksum_col[j] += e
+        else:
+            for j in range(lo, hi):
+                e = _exp_clamped(-g * dist2[j])
+                E[j] = e
+                W[j] += w * e
+                ksum_col[j] += e
+        first = False
+        # the steps down the segment, two per pass (half the loads and stores of W and ksum_col)
+        k = top - 1
+        while k >= bottom + 1:
             w = <floating>inv_s2[k]
             w_next = <floating>inv_s2[k - 1]
             for j in range(lo, hi):
@@ -104,23 +117,14 @@ cdef void _row_kernel(const floating* dist2, floating* E, floating* W, floating*
                 W[j] += w * e + w_next * e_next
                 ksum_col[j] += e + e_next
             k -= 2
-        if k == 0:
-            w = <floating>inv_s2[0]
+        if k == bottom:
+            w = <floating>inv_s2[k]
             for j in range(lo, hi):
                 e = E[j] * E[j]
                 e = e * e
                 W[j] += w * e
                 ksum_col[j] += e
-    else:  # any other set of bandwidths: one exp per bandwidth and pair
-        for j in range(lo, hi):
-            W[j] = 0
-        for k in range(ns):
-            g = <floating>gamma[k]
-            w = <floating>inv_s2[k]
-            for j in range(lo, hi):
-                e = _exp_clamped(-g * dist2[j])
-                W[j] += w * e
-                ksum_col[j] += e
+        top = bottom - 1
 
 
 cdef inline Py_ssize_t _buf_size(Py_ssize_t d) noexcept nogil:
@@ -131,7 +135,7 @@ cdef inline Py_ssize_t _buf_size(Py_ssize_t d) noexcept nogil:
 cdef double _rows_vs(const floating* A, const floating* normsA, Py_ssize_t i0, Py_ssize_t i1,
                      const floating* Z, const floating* normsZ, Py_ssize_t jb, Py_ssize_t je,
                      Py_ssize_t d, bint symmetric,
-                     const double* gamma, const double* inv_s2, int ns, bint ladder,
+                     const double* gamma, const double* inv_s2, int ns, int seg,
                      double grad_coef, double* grad_A, double* grad_Z,
                      floating* buf) noexcept nogil:
     """sum k(a_i, z_j) over rows i in [i0, i1) of A and columns j in [jb, je) of Z (only the
@@ -201,7 +205,7 @@ cdef double _rows_vs(const floating* A, const floating* normsA, Py_ssize_t i0, P
                         t = a_id - zT[dim * tj + jj]
                         dist2_row[jj] += t * t
             # 2. kernel values and gradient weights: one unit-stride pass per exp
-            _row_kernel(dist2_row, E, W_row, ksum_col, lo, tj, gamma, inv_s2, ns, ladder)
+            _row_kernel(dist2_row, E, W_row, ksum_col, lo, tj, gamma, inv_s2, ns, seg)
             if not grads:
                 continue
             # 3. the gradient sums of the pairs (a_i, z_j): per row for small d, else gemm below
@@ -263,7 +267,7 @@ cdef double _rows_vs(const floating* A, const floating* normsA, Py_ssize_t i0, P
 
 
 cdef object _run(const floating[:, ::1] X, const floating[:, ::1] Y,
-                 const double[::1] gamma, const double[::1] inv_s2, bint ladder,
+                 const double[::1] gamma, const double[::1] inv_s2, int seg,
                  bint unbiased, bint with_grad, bint grad_y, int n_threads):
     """Allocate the per-thread buffers, run the tasks on T threads, reduce their sums."""
     dtype = np.float64 if floating is double else np.float32
@@ -315,19 +319,19 @@ cdef object _run(const floating[:, ::1] X, const floating[:, ::1] Y,
                 i0 = task * TI
                 i1 = min(n, i0 + TI)
                 sums[tid, 0] += _rows_vs(&X[0, 0], &normsX[0], i0, i1, &X[0, 0], &normsX[0],
-                                         i0, n, d, True, &gamma[0], &inv_s2[0], ns, ladder,
+                                         i0, n, d, True, &gamma[0], &inv_s2[0], ns, seg,
                                          coef_xx, dX, dX, buf)
             else:
                 # Y rows against Y (pairs j > i): Kyy and dY's Y-Y term (dY NULL: value only)
                 i0 = (task - nbx) * TI
                 i1 = min(m, i0 + TI)
                 sums[tid, 1] += _rows_vs(&Y[0, 0], &normsY[0], i0, i1, &Y[0, 0], &normsY[0],
-                                         i0, m, d, True, &gamma[0], &inv_s2[0], ns, ladder,
+                                         i0, m, d, True, &gamma[0], &inv_s2[0], ns, seg,
                                          coef_yy, dY, dY, buf)
                 # Y rows against all of X: Kxy (transposed), dY's X-Y term on the row side
                 # and dX's X-Y term on the column side
                 sums[tid, 2] += _rows_vs(&Y[0, 0], &normsY[0], i0, i1, &X[0, 0], &normsX[0],
-                                         0, n, d, False, &gamma[0], &inv_s2[0], ns, ladder,
+                                         0, n, d, False, &gamma[0], &inv_s2[0], ns, seg,
                                          coef_xy, dY, dX, buf)
         minigan_ftz_restore(csr)
 
@@ -344,24 +348,26 @@ cdef object _run(const floating[:, ::1] X, const floating[:, ::1] Y,
     return float(value), grad_x, total[n * d:].reshape(m, d).astype(dtype)
 
 
-def run(X, Y, gamma, inv_s2, bint ladder, bint unbiased, bint with_grad, bint grad_y,
+def run(X, Y, gamma, inv_s2, int seg, bint unbiased, bint with_grad, bint grad_y,
         int n_threads):
     """The kernel on checked input (minigan._ext.mmd.mmd2_and_grad checks it and calls this).
 
     X: (n, d), Y: (m, d), C-contiguous, one dtype (float32 or float64); gamma, inv_s2:
-    float64 (ns,), 1 / (2 sigma^2) and 1 / sigma^2 for the sorted sigmas. The sizes that
-    decide what memory is read are re-checked here (ValueError), so a direct call cannot
-    read out of bounds.
+    float64 (ns,), 1 / (2 sigma^2) and 1 / sigma^2 for the sorted sigmas; seg >= 1: the
+    rungs one exp serves (_row_kernel: 1 unless the sigmas are a ratio-2 ladder). The sizes
+    that decide what memory is read, and seg, are re-checked here (ValueError), so a direct
+    call cannot read out of bounds or loop forever.
     """
     if (not isinstance(X, np.ndarray) or not isinstance(Y, np.ndarray) or X.dtype != Y.dtype
             or X.ndim != 2 or Y.ndim != 2 or X.shape[1] != Y.shape[1]
             or not 1 <= X.shape[1] < 2**31 or min(X.shape[0], Y.shape[0]) < 1 + unbiased
-            or len(gamma) != len(inv_s2) or len(gamma) < 1):
+            or len(gamma) != len(inv_s2) or len(gamma) < 1 or seg < 1):
         raise ValueError("run: X (n, d) and Y (m, d) arrays of one dtype, n, m >= 1 (2 when "
-                         "unbiased), 1 <= d < 2^31, and gamma, inv_s2 of one length >= 1")
+                         "unbiased), 1 <= d < 2^31, gamma, inv_s2 of one length >= 1, and "
+                         "seg >= 1")
     if X.dtype == np.float64:
-        return _run[double](X, Y, gamma, inv_s2, ladder, unbiased, with_grad, grad_y, n_threads)
-    return _run[float](X, Y, gamma, inv_s2, ladder, unbiased, with_grad, grad_y, n_threads)
+        return _run[double](X, Y, gamma, inv_s2, seg, unbiased, with_grad, grad_y, n_threads)
+    return _run[float](X, Y, gamma, inv_s2, seg, unbiased, with_grad, grad_y, n_threads)
 
 
 cdef floating _exp_passes(floating* row, Py_ssize_t passes) noexcept nogil:

@@ -38,8 +38,8 @@ How it is fast:
   * within a tile row, unit-stride passes over an L1-sized buffer (distances, then one exp
     pass, then the reductions), so gcc vectorises the exp calls (with -ffast-math it calls
     glibc's vector exp, libmvec);
-  * ratio-2 bandwidth ladders use one exp per pair (see _row_kernel; up to MAX_LADDER
-    bandwidths, beyond which the ladder's rounding error would break the accuracy contract);
+  * ratio-2 bandwidth ladders use one exp per pair for every MAX_LADDER bandwidths (see
+    _row_kernel; a longer run of squarings would break the accuracy contract);
   * for d >= GEMM_MIN_D (6) the cross products x.z and the gradient sums of a tile are BLAS
     gemms (ext/_blas.pxi: row-major, as every ext/ module);
   * row blocks are shared among OpenMP threads (prange) with per-thread accumulators;
@@ -241,11 +241,11 @@ def _blas_release():
             _BLAS_SAVED = []
 
 
-# The longest ratio-2 ladder done with one exp per pair, per dtype: the narrowest kernel is
-# exp(top)^(4^(ns-1)), so exp's relative rounding error (float32 ~6e-8, float64 ~1.1e-16) grows
-# 4^(ns-1)-fold. float32: 4^4 * 6e-8 ~ 1.5e-5 against the contract's rtol 1e-4 (at 9 rungs it
-# was 4e-3); float64: 4^9 * 1.1e-16 ~ 3e-11 against rtol 1e-10. Longer ladders take one exp
-# per bandwidth, as any other bandwidth set.
+# The most rungs of a ratio-2 ladder one exp serves, per dtype: the narrowest kernel of a run
+# of ns rungs is exp(top)^(4^(ns-1)), so exp's relative rounding error (float32 ~6e-8, float64
+# ~1.1e-16) grows 4^(ns-1)-fold. float32: 4^4 * 6e-8 ~ 1.5e-5 against the contract's rtol 1e-4
+# (9 rungs would give 4e-3); float64: 4^9 * 1.1e-16 ~ 3e-11 against rtol 1e-10. A longer ladder takes one
+# exp per segment of at most this many rungs (10 rungs in float32: two exps a pair, not ten).
 MAX_LADDER = {np.dtype(np.float32): 5, np.dtype(np.float64): 10}
 
 
@@ -326,12 +326,12 @@ def mmd2_and_grad(X, Y, sigmas, bint unbiased, bint with_grad, n_threads,
                          f"{s[0]:.3g} to {s[-1]:.3g}; minigan.mmd rescales data and "
                          f"bandwidths into this range")
     kernel = _module(_checked_path(cpu)).run
-    ladder = s.size <= MAX_LADDER[X.dtype] and _is_ladder(s)
+    seg = MAX_LADDER[X.dtype] if _is_ladder(s) else 1   # rungs per exp (_row_kernel)
     capped = X.shape[1] >= GEMM_MIN_D  # only the gemm path calls BLAS
     if capped:
         _blas_cap()
     try:
-        return kernel(X, Y, 0.5 / s**2, 1.0 / s**2, ladder, unbiased, with_grad, grad_y,
+        return kernel(X, Y, 0.5 / s**2, 1.0 / s**2, seg, unbiased, with_grad, grad_y,
                       threads)
     finally:
         if capped:

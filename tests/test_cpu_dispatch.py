@@ -136,4 +136,7 @@ def test_the_kernel_entry_rechecks_what_decides_memory():
         for args in [(X, Y, g, g), (X, X.astype(np.float32), g, g), (X, X, g, np.ones(2)),
                      (X, X, g[:0], g[:0]), (X[:1], X, g, g), (X.tolist(), X, g, g)]:
             with pytest.raises(ValueError):
-                run(*args, False, True, True, False, 1)
+                run(*args, 1, True, True, False, 1)
+        for seg in (0, -3):     # rungs per exp below 1 would never leave the ladder's loop
+            with pytest.raises(ValueError, match="seg >= 1"):
+                run(X, X, g, g, seg, True, True, False, 1)

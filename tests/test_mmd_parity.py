@@ -146,6 +146,25 @@ def test_ladder_trick_matches_separate_exps(ext):
     np.testing.assert_allclose(a[1], b[1], rtol=1e-7, atol=1e-9 * np.abs(b[1]).max())
 
 
+@pytest.mark.parametrize("dtype, rungs", [(np.float64, 13), (np.float64, 20), (np.float32, 6),
+                                          (np.float32, 10), (np.float32, 11)])
+def test_ladders_longer_than_one_exp_serves(ext, dtype, rungs):
+    # Past MAX_LADDER rungs the ladder is cut into segments, one exp at the top of each: the
+    # same value and gradients as the general path (one exp per bandwidth), and as NumPy's.
+    rng = np.random.default_rng(rungs)
+    X = rng.normal(size=(120, 2)).astype(dtype)
+    Y = (rng.normal(size=(90, 2)) + 0.3).astype(dtype)
+    sigmas = mmd.median_heuristic(X, Y) * 2.0 ** (np.arange(rungs) - rungs + 3)
+    assert rungs > ext.MAX_LADDER[np.dtype(dtype)]
+    got = ext.mmd2_and_grad(X, Y, sigmas, True, True, 1, True)
+    assert_parity(X, Y, list(sigmas), "unbiased", got)
+    general = ext.mmd2_and_grad(X, Y, sigmas * (1 + 1e-9 * np.arange(rungs)), True, True, 1, True)
+    tol = 1e-7 if dtype == np.float64 else 1e-4
+    assert got[0] == pytest.approx(general[0], rel=tol)
+    for a, b in zip(got[1:], general[1:]):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.abs(b).max())
+
+
 def test_long_float32_ladder_keeps_the_contract(ext):
     # The ladder trick gets the narrowest kernel as exp(top)^(4^(ns-1)), which multiplies the
     # relative error of the one exp by 4^(ns-1): in float32 (exp good to ~6e-8) a 9-rung ladder
