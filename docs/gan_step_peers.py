@@ -25,8 +25,9 @@ runs its divergence guard, which the peers do not have.
 
 Threads: XLA is told to use one thread (XLA_FLAGS, set below before jax is imported), torch
 by torch.set_num_threads(1), minigan by its own policy (one BLAS thread in a step). The
-"cpu / wall" column is the process's CPU time over the wall time of the run: about 1 when
-one core did the work.
+"cpu / wall" column is the process's CPU time over the wall time of its runs: about 1 when
+one core did the work, less when the process waited for a core. "cpu ms a step" is that CPU
+time a step: on a machine shared with other programs it moves less than the wall time.
 
 For each case (2-D: G and D 2-128-128 on ring-8; 1-D: the demo's 1-32-32-1 on N(3, 0.5^2))
 and dtype (float32, float64) every library runs S steps in turn, round after round; the table
@@ -194,7 +195,7 @@ def main():
     parser.add_argument("--steps", type=int, default=200)
     args = parser.parse_args()
     load = [os.getloadavg()[0]]
-    runs = {}       # (case, dtype, library) -> (run, [ms a step], [cpu / wall])
+    runs = {}       # (case, dtype, library) -> (run, [ms a step], [cpu ms a step])
     for case, (d, hidden, make_target) in CASES.items():
         for dtype in DTYPES:
             for lib, runner in LIBRARIES.items():
@@ -207,18 +208,19 @@ def main():
             run(args.steps)
             wall, proc = time.perf_counter() - wall, time.process_time() - proc
             ms.append(wall / args.steps * 1e3)
-            cpu.append(proc / wall)
+            cpu.append(proc / args.steps * 1e3)
         load.append(os.getloadavg()[0])
     print(f"{args.rounds} rounds of {args.steps} steps; jax {jax.__version__}, torch "
           f"{torch.__version__}, numpy {np.__version__}; load average (1 min) "
           f"{min(load):.2f}-{max(load):.2f}\n")
-    print("| nets | dtype | library | ms a step | / minigan compiled | cpu / wall |")
-    print("|---|---|---|---|---|---|")
+    print("| nets | dtype | library | ms a step | / minigan compiled | cpu ms a step | "
+          "cpu / wall |")
+    print("|---|---|---|---|---|---|---|")
     for (case, dtype, lib), (_, ms, cpu) in runs.items():
         ours = runs[case, dtype, "minigan compiled"][1]
         ratio = spread([m / o for m, o in zip(ms, ours)], 2)
         print(f"| {case} | {np.dtype(dtype).name} | {lib} | {spread(ms)} | {ratio} | "
-              f"{statistics.median(cpu):.2f} |")
+              f"{spread(cpu)} | {sum(cpu) / sum(ms):.2f} |")
 
 
 if __name__ == "__main__":
