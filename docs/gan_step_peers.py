@@ -26,14 +26,19 @@ runs its divergence guard, which the peers do not have.
 Threads: XLA is told to use one thread (XLA_FLAGS, set below before jax is imported), torch
 by torch.set_num_threads(1), minigan by its own policy (one BLAS thread in a step). The
 "cpu / wall" column is the process's CPU time over the wall time of its runs: about 1 when
-one core did the work, less when the process waited for a core. "cpu ms a step" is that CPU
-time a step: on a machine shared with other programs it moves less than the wall time.
+one core did the work, less when the process waited for a core, more when the library ran
+part of the work on a second thread (JAX's runtime does, beside Python's). "cpu ms a step" is
+that CPU time a step: on a machine shared with other programs it moves less than the wall
+time.
 
 For each case (2-D: G and D 2-128-128 on ring-8; 1-D: the demo's 1-32-32-1 on N(3, 0.5^2))
 and dtype (float32, float64) every library runs S steps in turn, round after round; the table
 gives the median time a step and its spread (min-max) over the rounds, and the median of the
 round-by-round ratios to minigan's compiled step. The figures are in docs/results.md, "Where
 a compiled GAN step's time goes".
+
+Left out: more than one thread, GPUs, and compile time (JAX compiles its step during the
+warm-up, which is not timed).
 """
 import os
 
