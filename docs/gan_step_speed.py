@@ -1,12 +1,12 @@
 """How fast a GAN step runs, against the NumPy backend and against its matrix-product floor.
 
-Run from the repository root: `python docs/gan_step_speed.py [--rounds R] [--steps S] [--parts]`.
-For the 2-D nets (G and D 2-128-128, ring-8) and the 1-D demo's (1-32-32-1), batch 256,
-float64, one BLAS thread (the trainers' own policy), it prints:
+Run from the repository root: `python docs/gan_step_speed.py [--rounds R] [--steps S] [--parts]
+[--dtype float32]`. For the 2-D nets (G and D 2-128-128, ring-8) and the 1-D demo's (1-32-32-1),
+batch 256, float64 (or --dtype), one BLAS thread (the trainers' own policy), it prints:
 
   - the floor: the multiply-adds of one step's matrix products, counted layer by layer (the
     discriminator's update, the generator's update through a frozen discriminator, the
-    divergence guard's probe batch), and this machine's one-thread dgemm rate at the step's
+    divergence guard's probe batch), and this machine's one-thread gemm rate at the step's
     widest products (b x h) @ (h x h): the time those products alone need;
   - side by side: `GAN(d, hidden=h, seed=0, backend=b).fit(target, steps=S, batch_size=256)`
     for the compiled core and the NumPy reference in turn, R rounds in one process; the
@@ -18,7 +18,8 @@ float64, one BLAS thread (the trainers' own policy), it prints:
     an earlier commit, built in place), each in its own process, in turn, --pairs times; the
     medians over the processes and the median of the pair-by-pair ratios of the compiled
     step (the machine's load drifts less within a pair than over the whole run).
-The figures are in docs/results.md, "Where a compiled GAN step's time goes".
+The figures are in docs/results.md, "Where a compiled GAN step's time goes"; the same step
+beside JAX and PyTorch is docs/gan_step_peers.py.
 """
 import argparse
 import functools
@@ -62,13 +63,14 @@ def step_macs(g_sizes, d_sizes, b, only=None):
             + pass_macs(g_sizes, divergence.PROBE_ROWS, only=only))        # the guard's probe
 
 
-def gemm_rate(h, rows=(BATCH, 2 * BATCH), seconds=1.0):
+def gemm_rate(h, dtype, rows=(BATCH, 2 * BATCH), seconds=1.0):
     """Flop/s of (r x h) @ (h x h) on one BLAS thread, the best of many timed calls."""
     rng = np.random.default_rng(0)
     best = []
     with threads.limit(1):
         for r in rows:
-            A, B, out = rng.normal(size=(r, h)), rng.normal(size=(h, h)), np.empty((r, h))
+            A, B = rng.normal(size=(r, h)).astype(dtype), rng.normal(size=(h, h)).astype(dtype)
+            out = np.empty((r, h), dtype)
             times, end = [], time.perf_counter() + seconds
             while time.perf_counter() < end:
                 t0 = time.perf_counter()
@@ -78,23 +80,24 @@ def gemm_rate(h, rows=(BATCH, 2 * BATCH), seconds=1.0):
     return min(best)
 
 
-def floor(name):
+def floor(name, dtype):
     d, hidden, _ = CASES[name]
     g_sizes, d_sizes = [d, *hidden, d], [d, *hidden, 1]
     macs = step_macs(g_sizes, d_sizes, BATCH)
     h = hidden[-1]
     wide = step_macs(g_sizes, d_sizes, BATCH, only=(h, h))             # the h x h layers
-    rate = gemm_rate(h)
+    rate = gemm_rate(h, dtype)
     print(f"{name}: {2 * macs / 1e6:.1f} MFlop a step, {2 * wide / 1e6:.1f} of them in the "
-          f"{h} x {h} products; dgemm at those shapes {rate / 1e9:.1f} GFlop/s -> "
+          f"{h} x {h} products; {dtype} gemm at those shapes {rate / 1e9:.1f} GFlop/s -> "
           f"{2 * wide / rate * 1e3:.2f} ms for those products alone")
 
 
-def side_by_side(name, rounds, steps):
+def side_by_side(name, rounds, steps, dtype):
     """{"cython": [ms a step, ...], "numpy": [...]}: one fit of `steps` steps per round each."""
     d, hidden, target = CASES[name]
     target = target()
-    trainers = {b: GAN(d, hidden=hidden, seed=0, backend=b) for b in ("cython", "numpy")}
+    trainers = {b: GAN(d, hidden=hidden, seed=0, dtype=dtype, backend=b)
+                for b in ("cython", "numpy")}
     for t in trainers.values():
         t.fit(target, steps=30, batch_size=BATCH, progress=False)        # warm-up
     ms = {b: [] for b in trainers}
@@ -118,7 +121,7 @@ def report(name, ms):
           f"NumPy / compiled {spread(ratios, 2)}x")
 
 
-def against(other, pairs, rounds, steps):
+def against(other, pairs, rounds, steps, dtype):
     """This checkout and the one at `other`, each timed in its own process, in turn."""
     roots = {"this checkout": pathlib.Path(__file__).resolve().parents[1],
              f"{other}": pathlib.Path(other).resolve()}
@@ -127,7 +130,7 @@ def against(other, pairs, rounds, steps):
         for label, root in roots.items():
             env = dict(os.environ, PYTHONPATH=str(root))   # import minigan from that checkout
             out = subprocess.run([sys.executable, __file__, "--json", "--rounds", str(rounds),
-                                  "--steps", str(steps)], env=env, check=True,
+                                  "--steps", str(steps), "--dtype", dtype], env=env, check=True,
                                  capture_output=True, text=True).stdout
             runs[label].append(json.loads(out))
     for name in CASES:
@@ -154,7 +157,7 @@ PARTS = [(mlp.MLP, "_forward", "network passes"), (mlp.MLP, "_backward", "networ
          (threads, "enter", "thread policy"), (threads, "leave", "thread policy")]
 
 
-def parts(name, steps=1000):
+def parts(name, dtype, steps=1000):
     """Exclusive time per part of the compiled step (timers wrap the functions above)."""
     totals, stack = {}, []
 
@@ -180,7 +183,7 @@ def parts(name, steps=1000):
     GAN.step = timed(step, "the step's own lines (and the timers)")
     try:
         d, hidden, target = CASES[name]
-        t = GAN(d, hidden=hidden, seed=0, backend="cython")
+        t = GAN(d, hidden=hidden, seed=0, dtype=dtype, backend="cython")
         t.fit(target(), steps=50, batch_size=BATCH, progress=False)
         draw = t._data_source(target())
         batches = [draw(BATCH) for _ in range(steps)]
@@ -206,22 +209,24 @@ def main():
     parser.add_argument("--parts", action="store_true")
     parser.add_argument("--against", metavar="DIR")
     parser.add_argument("--pairs", type=int, default=6)
+    parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     parser.add_argument("--json", action="store_true", help="only the side-by-side times, as JSON")
     args = parser.parse_args()
     if args.json:
-        print(json.dumps({name: side_by_side(name, args.rounds, args.steps) for name in CASES}))
+        print(json.dumps({name: side_by_side(name, args.rounds, args.steps, args.dtype)
+                          for name in CASES}))
         return
     print("load average", " ".join(f"{x:.2f}" for x in os.getloadavg()))
     for name in CASES:
-        floor(name)
+        floor(name, args.dtype)
     if args.against:
-        against(args.against, args.pairs, args.rounds, args.steps)
+        against(args.against, args.pairs, args.rounds, args.steps, args.dtype)
     else:
         for name in CASES:
-            report(name, side_by_side(name, args.rounds, args.steps))
+            report(name, side_by_side(name, args.rounds, args.steps, args.dtype))
     if args.parts:
         for name in CASES:
-            parts(name)
+            parts(name, args.dtype)
     print("load average", " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 

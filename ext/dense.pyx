@@ -15,7 +15,8 @@ compiled version changes is only how it is run:
   - one Python call per pass instead of several NumPy calls per layer (on small layers the
     ~2 us overhead of each NumPy call costs more than the arithmetic);
   - the three matrix products per layer are BLAS gemm calls (scipy.linalg.cython_blas,
-    through the row-major gemm of ext/_blas.pxi);
+    through the row-major gemm of ext/_blas.pxi), except a product over a single term (a
+    layer next to a 1-wide input or output), which is an outer product and a plain loop;
   - the bias add and the activation are one C loop over each layer's output, and so are the
     activation's derivative and the bias-gradient sum;
   - every act'(a) is written through the layer's output h = act(a), so the forward keeps one
@@ -143,6 +144,35 @@ cdef void act_backward(floating *da, const floating *dh, const floating *h, floa
                 db[j] += out[j]
 
 
+# ------------------------------------------------------------------------------ products
+cdef void product(char ta, char tb, int M, int N, int K, const floating *A, int lda,
+                  const floating *B, int ldb, floating beta, floating *C,
+                  int ldc) noexcept nogil:
+    """Row-major C (M, N) = op(A) op(B) + beta C, as gemm (ext/_blas.pxi) with alpha = 1.
+
+    A product over one term (K = 1: the layer out of a 1-wide input, or the dx through a
+    1-wide output) is an outer product, C[i, j] = a_i b_j (+ beta C[i, j]): a plain loop
+    here, because BLAS spends longer setting up such a product than computing it
+    (docs/results.md, "Where a compiled GAN step's time goes"). Every other product is gemm.
+    """
+    cdef Py_ssize_t i, j
+    cdef Py_ssize_t sa = lda if ta == c'N' else 1   # op(A)[i, 0] = A[i * sa]: a column of
+    cdef Py_ssize_t sb = 1 if tb == c'N' else ldb   # (M, 1) or a row of (1, M); op(B)[0, j]
+    cdef floating a                                 # = B[j * sb], likewise
+    cdef floating *row
+    if K != 1:
+        gemm(ta, tb, M, N, K, 1, A, lda, B, ldb, beta, C, ldc)
+        return
+    for i in range(M):
+        a, row = A[i * sa], C + i * ldc
+        if beta == 0:               # C is not read (it may hold anything), as in gemm
+            for j in range(N):
+                row[j] = a * B[j * sb]
+        else:
+            for j in range(N):
+                row[j] = a * B[j * sb] + beta * row[j]
+
+
 # ---------------------------------------------------------------------- whole-net passes
 cdef void forward_pass(Net *net, floating *out) noexcept nogil:
     """h_l = act_l(h_{l-1} @ W_l + b_l) for every layer; out (n, d_L) <- h_L."""
@@ -152,8 +182,8 @@ cdef void forward_pass(Net *net, floating *out) noexcept nogil:
         d_in, d_out = net.sizes[l], net.sizes[l + 1]
         h = <floating *>net.h[l + 1]
         # a = h_prev @ W: (n, d_in) x (d_in, d_out)
-        gemm(c'N', c'N', n, d_out, d_in, 1, <floating *>net.h[l], d_in,
-             <floating *>net.W[l], d_out, 0, h, d_out)
+        product(c'N', c'N', n, d_out, d_in, <floating *>net.h[l], d_in,
+                <floating *>net.W[l], d_out, 0, h, d_out)
         # h = act(a + b)
         bias_act(h, <floating *>net.b[l], n, d_out, net.act[l])
     # the caller gets its own copy: changing it must not change what backward reads
@@ -179,12 +209,12 @@ cdef void backward_pass(Net *net, const floating *dout, floating *dx,
         act_backward(da, dh, <floating *>net.h[l + 1], db, n, d_out, net.act[l])
         # dW += h_prev^T @ da: (d_in, n) x (n, d_out), beta = 1 accumulates
         if param_grads:
-            gemm(c'T', c'N', d_in, d_out, n, 1, <floating *>net.h[l], d_in, da, d_out,
-                 1, <floating *>net.dW[l], d_out)
+            product(c'T', c'N', d_in, d_out, n, <floating *>net.h[l], d_in, da, d_out,
+                    1, <floating *>net.dW[l], d_out)
         # dh_prev = da @ W^T: (n, d_out) x (d_out, d_in)
         if dh_prev != NULL:
-            gemm(c'N', c'T', n, d_in, d_out, 1, da, d_out, <floating *>net.W[l], d_out,
-                 0, dh_prev, d_in)
+            product(c'N', c'T', n, d_in, d_out, da, d_out, <floating *>net.W[l], d_out,
+                    0, dh_prev, d_in)
         dh = dh_prev
 
 

@@ -79,7 +79,12 @@ class GaussianMixture:
         """n samples, (n, d); with return_labels also the component of each, (n,)."""
         n = check_positive_int(n, "n")
         rng = np.random.default_rng(check_seed(seed))
-        labels = rng.choice(len(self.centres), size=n, p=self.weights)
+        # rng.choice(k, size=n, p=weights) without its per-call checks of the weights (made
+        # once, in __init__): the same draws, one u ~ U[0, 1) per sample, and the component
+        # whose step of the cumulative weights holds u
+        cdf = np.cumsum(self.weights)
+        cdf /= cdf[-1]
+        labels = cdf.searchsorted(rng.random(n), side="right")
         x = self.centres[labels] + self.stds[labels, None] * rng.standard_normal((n, self.dim))
         return (x, labels) if return_labels else x
 

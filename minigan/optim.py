@@ -44,6 +44,7 @@ class Optimizer:
         self.t = 0
         self.state = {name: [np.zeros_like(p) for p in self.params] for name in self.slots}
         self.backend = resolve(backend, module="optim")
+        self._limits_for = None   # (lr, its _limits()): worked out again when lr changes
 
     def step(self, grads):
         """Apply one update from `grads` (aligned with params, each of its parameter's shape
@@ -109,8 +110,12 @@ class Optimizer:
                                  f"parameter was updated)")
 
     def _limits(self):
-        """(float64 limit, float32 limit) of |g|, for the compiled steps' check."""
-        return self._grad_limit(np.dtype(np.float64)), self._grad_limit(np.dtype(np.float32))
+        """(float64 limit, float32 limit) of |g|, for the compiled steps' check. They depend
+        on lr only, so they are kept until lr changes (a schedule changes it every step)."""
+        if self._limits_for is None or self._limits_for[0] != self.lr:
+            self._limits_for = self.lr, (self._grad_limit(np.dtype(np.float64)),
+                                         self._grad_limit(np.dtype(np.float32)))
+        return self._limits_for[1]
 
     def _grad_limit(self, dtype):
         """Largest |g| whose update stays finite: lr |g| (SGD's step) below max / 2."""

@@ -30,6 +30,20 @@ def test_sampling_statistics_and_seeds():
     assert np.abs(pts - data.ring().centres[labels]).max() < 0.01 * 6
 
 
+
+@pytest.mark.parametrize("mixture", [data.ring(), data.gaussian_1d(3.0, 0.5),
+                                     data.mixture_1d([-2.0, 0.0, 2.0], 0.5, [0.2, 0.5, 0.3])])
+def test_components_are_numpys_choice(mixture):
+    # sample() picks components as rng.choice(k, p=weights) would: same labels, same noise
+    # after them, and the Generator left in the same state
+    mine, ref = np.random.default_rng(7), np.random.default_rng(7)
+    x, labels = mixture.sample(3000, seed=mine, return_labels=True)
+    expected = ref.choice(len(mixture.centres), size=3000, p=mixture.weights)
+    assert np.array_equal(labels, expected)
+    noise = ref.standard_normal((3000, mixture.dim))
+    assert np.array_equal(x, mixture.centres[expected] + mixture.stds[expected, None] * noise)
+    assert mine.random() == ref.random()
+
 def test_cdf_and_ppf_are_inverse():
     m = data.mixture_1d([-2.0, 2.0], [0.5, 1.0], [0.3, 0.7])
     q = np.array([0.01, 0.3, 0.5, 0.99])

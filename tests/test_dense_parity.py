@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minigan import GAN, GMN, MLP, backend, data
+from minigan import GAN, GMN, MLP, backend, data, losses
 from minigan.optim import Adam
 from compiled import require_built
 
@@ -162,6 +162,29 @@ def test_gan_training_agrees_between_backends():
     np.testing.assert_allclose(nets["cython"].sample(20, seed=0), nets["numpy"].sample(20, seed=0),
                                rtol=1e-8, atol=1e-10)
 
+
+
+def test_float32_gan_step_is_compiled_and_float32_end_to_end(monkeypatch):
+    # the compiled float32 step runs sgemm passes, the compiled float32 losses and Adam, with
+    # no NumPy fallback (the NumPy losses and Adam update raise here), keeps every array in
+    # float32, and gives the reference's figures to float32 rounding (1-D nets: their 1-wide
+    # layers take the compiled outer-product path)
+    target = data.gaussian_1d(3, 0.5)
+    ref = GAN(1, hidden=(32, 32), seed=0, dtype=np.float32, backend="numpy")
+    ref.fit(target, steps=30, batch_size=64, progress=False)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a NumPy path ran in the compiled step")
+    monkeypatch.setattr(losses, "softplus", refuse)
+    monkeypatch.setattr(Adam, "_update", refuse)
+    gan = GAN(1, hidden=(32, 32), seed=0, dtype=np.float32, backend="cython")
+    gan.fit(target, steps=30, batch_size=64, progress=False)
+    assert all(net._dense is not None for net in gan.nets.values())
+    arrays = [a for net in gan.nets.values() for a in (*net.params, *net.grads)]
+    arrays += [a for opt in gan.opts.values() for slot in opt.state.values() for a in slot]
+    assert all(a.dtype == np.float32 for a in arrays) and gan.data_shift.dtype == np.float32
+    for key in GAN.history_keys:
+        np.testing.assert_allclose(gan.history[key], ref.history[key], rtol=1e-3, atol=1e-5)
 
 def test_gmn_training_agrees_between_backends():
     runs = {}

@@ -207,6 +207,21 @@ def test_both_backends_refuse_the_same_gradients_and_name_them(kind, dtype):
         assert outcome == "updated" if accepted else outcome.startswith("grads[1] "), outcome
 
 
+
+@pytest.mark.parametrize("be", ["numpy", "cython"])
+def test_the_gradient_limit_follows_a_changed_learning_rate(be):
+    # SGD's limit is max / (2 lr): a gradient of 1e250 is fine at lr = 1, and beyond the
+    # limit once lr is 1e100 (as a schedule may set it between steps): refused, nothing moved
+    from minigan._checks import NonFiniteError
+    opt = SGD([np.ones(3)], lr=1.0, backend=be)
+    opt.step([np.full(3, 1e250)])
+    opt.lr = 1e100
+    before = [a.copy() for a in state_arrays(opt)]
+    with pytest.raises(NonFiniteError, match="grads\\[0\\] has entries up to 1e\\+250"):
+        opt.step([np.full(3, 1e250)])
+    for a, old in zip(state_arrays(opt), before):
+        np.testing.assert_array_equal(a, old)
+
 def test_compiled_step_refuses_bad_state_and_layouts():
     ext = backend.ext("optim")
     p, g = np.zeros((2, 3)), np.ones((2, 3))
