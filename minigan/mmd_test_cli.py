@@ -179,7 +179,8 @@ def _add_deep_flags(p):
                              "minigan.deep_kernel; what each choice buys: docs/results.md)")
     g.add_argument("--train-fraction", type=float, help="share of each sample the kernel is "
                    "learned on (default 0.5)")
-    g.add_argument("--hidden", type=_widths, help="the feature MLP's hidden widths, like 50,50")
+    g.add_argument("--hidden", type=_widths, help="the feature MLP's hidden widths, like 50,50 ('none': the "
+                   "features are a linear map of the input)")
     g.add_argument("--features", type=int_at_least(1), dest="n_features",
                    help="the feature MLP's output width")
     g.add_argument("--selection", choices=SELECTIONS, help="'holdout': keep the parameters "
