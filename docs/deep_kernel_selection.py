@@ -4,8 +4,8 @@ Each candidate is a set of mmd_test(kernel="deep") arguments (`train_fraction`, 
 `n_features`, and those of minigan.deep_kernel.learn_kernel: `selection`, `max_steps`,
 `patience`, `holdout`, `weight_decay`).  A candidate that also sets Adam's step size `lr`
 (not an mmd_test argument) learns its kernel with learn_kernel on the first half of each
-sample and tests it with mmd_test(kernel=the learned kernel) on the second half: the same
-test.  Every trial draws one (X, Y) pair and runs
+sample (after shuffling the rows, as mmd_test does) and tests it with mmd_test(kernel=the
+learned kernel) on the second half: the same test.  Every trial draws one (X, Y) pair and runs
 every candidate and the aggregated Gaussian test (sigmas="aggregate") on that same pair, so
 the columns differ by the test only.  Rejection rates at alpha = 0.05, 200 permutations; the
 CPU seconds are the mean process time of one deep test (learning the kernel and testing).
@@ -78,7 +78,8 @@ PROBLEMS = {     # name: (P sampler, Q sampler, n per sample, trials)
 
 def deep_test(X, Y, options, seed):
     """One deep test with the candidate's options -> (MMDTestResult, J on the tested rows)."""
-    if "lr" in options:        # learn_kernel on the first half, mmd_test on the second
+    if "lr" in options:        # learn_kernel on half the rows, mmd_test on the others
+        X, Y = X[seed.permutation(len(X))], Y[seed.permutation(len(Y))]   # as mmd_test does
         h, g = len(X) // 2, len(Y) // 2
         kernel, _ = minigan.deep_kernel.learn_kernel(X[:h], Y[:g], seed=seed, **options)
         result = minigan.mmd_test(X[h:], Y[g:], kernel=kernel, alpha=ALPHA,
@@ -102,7 +103,7 @@ def trial(job):
     for name in candidates:
         if name in CEILINGS:
             sigma, tested = CEILINGS[name]
-            rows = n - int(round((1 - tested) * n))               # the last rows: iid draws
+            rows = n - int(round((1 - tested) * n))   # the last rows: iid draws (not HDGM's)
             rejects.append(minigan.mmd_test(X[n - rows:], Y[n - rows:], sigmas=sigma,
                                             alpha=ALPHA, n_permutations=N_PERMUTATIONS,
                                             seed=np.random.default_rng([*seed, index, 3])).reject)
