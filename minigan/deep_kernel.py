@@ -73,7 +73,8 @@ come back (`selection`):
 Either way the training may also penalise phi's weights (`weight_decay`, L2: it maximises
 J - weight_decay * sum_l ||W_l||^2, `weight_penalty`), a smoother phi that memorises less.
 
-What each choice buys, measured on four problems: docs/results.md (the MMD two-sample test).
+What each choice buys, measured on the blobs, Blob-D and HDGM: docs/results.md (the MMD
+two-sample test).
 
 Why J, and why the data are split, with checks: docs/guide.md, section 3.11.
 
