@@ -23,6 +23,7 @@ Problems (samplers of demos/two_sample_power.py):
   blobs 3x3      3 x 3 blobs, Q stretched 2 : 1/2 and turned by pi/4, n = 400
   Blob-D         Liu et al.'s Blob-D, 9 x 80 rows per sample
   HDGM           Liu et al.'s HDGM, d = 10, n = 1000 per sample (--n for another n)
+  HDGM null      HDGM P vs P (the type-I error)
 
 Run:  python docs/deep_kernel_selection.py                 (every problem and candidate)
       ... --problems blobs --candidates last-100 --trials 100 --workers 2
