@@ -1,11 +1,17 @@
 """How should mmd_test(kernel="deep") choose its kernel?  Power of each way, measured.
 
-Each candidate is a set of mmd_test(kernel="deep") arguments (`train_fraction`, and those of
-minigan.deep_kernel.learn_kernel: `selection`, `max_steps`, `patience`, `holdout`,
-`weight_decay`).  Every trial draws one (X, Y) pair and runs
+Each candidate is a set of mmd_test(kernel="deep") arguments (`train_fraction`, `hidden`,
+`n_features`, and those of minigan.deep_kernel.learn_kernel: `selection`, `max_steps`,
+`patience`, `holdout`, `weight_decay`).  A candidate that also sets Adam's step size `lr`
+(not an mmd_test argument) learns its kernel with learn_kernel on the first half of each
+sample (after shuffling the rows, as mmd_test does) and tests it with mmd_test(kernel=the
+learned kernel) on the second half: the same test.  Every trial draws one (X, Y) pair and runs
 every candidate and the aggregated Gaussian test (sigmas="aggregate") on that same pair, so
 the columns differ by the test only.  Rejection rates at alpha = 0.05, 200 permutations; the
 CPU seconds are the mean process time of one deep test (learning the kernel and testing).
+"J on fresh rows" is the criterion J of each learned kernel on the rows it is tested on
+(never trained on): what the training is meant to raise, a less noisy screen than the
+rejection rate (trial-to-trial spread of J is about 1).
 
 The "gaussian-S" columns are the ceiling a kernel choice is measured against: the Gaussian
 kernel of length-scale S, fixed in hindsight (no rows spent on choosing it), tested on as many
@@ -16,10 +22,14 @@ Problems (samplers of demos/two_sample_power.py):
   blobs null     blobs P vs P, n = 500 (the type-I error)
   blobs 3x3      3 x 3 blobs, Q stretched 2 : 1/2 and turned by pi/4, n = 400
   Blob-D         Liu et al.'s Blob-D, 9 x 80 rows per sample
+  HDGM           Liu et al.'s HDGM, d = 10, n = 1000 per sample (--n for another n)
+  HDGM null      HDGM P vs P (the type-I error)
 
 Run:  python docs/deep_kernel_selection.py                 (every problem and candidate)
       ... --problems blobs --candidates last-100 --trials 100 --workers 2
-Prints one Markdown row per problem: rate of each candidate, then the aggregate's.
+      ... --problems HDGM --n 2000 --candidates last-300-lr1e-4 --trials 20 --workers 1
+Prints one Markdown row per problem: rate of each candidate, then the aggregate's, then the
+CPU seconds and the mean J on fresh rows of each deep candidate.
 """
 import argparse
 import importlib.util
@@ -45,6 +55,13 @@ CANDIDATES = {   # name: mmd_test arguments (kernel="deep")
     "last-100": dict(selection="last", max_steps=100),
     "weight-decay-0.01": dict(weight_decay=0.01),
     "train-0.3": dict(train_fraction=0.3),
+    "last-50": dict(selection="last", max_steps=50),
+    "last-300": dict(selection="last", max_steps=300),
+    "last-1000": dict(selection="last", max_steps=1000),
+    "last-300-lr1e-4": dict(selection="last", max_steps=300, lr=1e-4),
+    # Liu et al.'s HDGM schedule and phi's widths (3 x 3d hidden, 3d features; they use softplus)
+    "liu-hdgm": dict(selection="last", max_steps=1000, lr=5e-5, hidden=(30, 30, 30),
+                     n_features=30),
 }
 CEILINGS = {     # name: (Gaussian length-scale, share of each sample tested)
     "gaussian-0.5": (0.5, 0.5), "gaussian-0.7": (0.7, 0.5), "gaussian-1.0": (1.0, 0.5),
@@ -55,37 +72,54 @@ PROBLEMS = {     # name: (P sampler, Q sampler, n per sample, trials)
     "blobs null": (demo.blobs, demo.blobs, 500, 200),
     "blobs 3x3": (demo.blobs3, demo.blobs3_q, 400, 100),
     "Blob-D": (demo.blob_d, demo.blob_d_q, demo.BLOBD_N, 100),
+    "HDGM": (demo.hdgm, demo.hdgm_q, demo.HDGM_N, 20),
+    "HDGM null": (demo.hdgm, demo.hdgm, demo.HDGM_N, 200),
 }
+
+
+def deep_test(X, Y, options, seed):
+    """One deep test with the candidate's options -> (MMDTestResult, J on the tested rows)."""
+    if "lr" in options:        # learn_kernel on half the rows, mmd_test on the others
+        X, Y = X[seed.permutation(len(X))], Y[seed.permutation(len(Y))]   # as mmd_test does
+        h, g = len(X) // 2, len(Y) // 2
+        kernel, _ = minigan.deep_kernel.learn_kernel(X[:h], Y[:g], seed=seed, **options)
+        result = minigan.mmd_test(X[h:], Y[g:], kernel=kernel, alpha=ALPHA,
+                                  n_permutations=N_PERMUTATIONS, seed=seed)
+    else:
+        result = minigan.mmd_test(X, Y, kernel="deep", alpha=ALPHA, n_permutations=N_PERMUTATIONS,
+                                  seed=seed, **options)
+    return result, result.kernel.criterion(result.witness.X, result.witness.Y)
 
 
 def trial(job):
     """One draw of a problem: (rejections of each candidate, of the aggregate, CPU seconds of
-    each candidate)."""
-    problem, candidates, seed, index = job
+    each candidate, J on fresh rows of each candidate (nan for a fixed Gaussian))."""
+    problem, candidates, seed, index, n = job
     minigan.threads.set_num_threads(1)
-    draw_x, draw_y, n, _ = PROBLEMS[problem]
+    draw_x, draw_y, default_n, _ = PROBLEMS[problem]
+    n = n or default_n
     rng = np.random.default_rng([*seed, index])
     X, Y = draw_x(n, rng), draw_y(n, rng)
-    rejects, seconds = [], []
+    rejects, seconds, fresh = [], [], []
     for name in candidates:
         if name in CEILINGS:
             sigma, tested = CEILINGS[name]
-            rows = n - int(round((1 - tested) * n))               # the last rows: iid draws
+            rows = n - int(round((1 - tested) * n))   # the last rows: iid draws (not HDGM's)
             rejects.append(minigan.mmd_test(X[n - rows:], Y[n - rows:], sigmas=sigma,
                                             alpha=ALPHA, n_permutations=N_PERMUTATIONS,
                                             seed=np.random.default_rng([*seed, index, 3])).reject)
             seconds.append(0.0)
+            fresh.append(float("nan"))
             continue
         t0 = time.process_time()
-        result = minigan.mmd_test(X, Y, kernel="deep", alpha=ALPHA, n_permutations=N_PERMUTATIONS,
-                                  seed=np.random.default_rng([*seed, index, 1]),
-                                  **CANDIDATES[name])
+        result, J = deep_test(X, Y, CANDIDATES[name], np.random.default_rng([*seed, index, 1]))
         seconds.append(time.process_time() - t0)
         rejects.append(result.reject)
+        fresh.append(J)
     aggregate = minigan.mmd_test(X, Y, sigmas="aggregate", alpha=ALPHA,
                                  n_permutations=N_PERMUTATIONS,
                                  seed=np.random.default_rng([*seed, index, 2]))
-    return rejects, bool(aggregate.reject), seconds
+    return rejects, bool(aggregate.reject), seconds, fresh
 
 
 def main(argv=None):
@@ -96,16 +130,17 @@ def main(argv=None):
     p.add_argument("--trials", type=int, help="trials of every problem (default: the table's)")
     p.add_argument("--workers", type=int, default=2, help="processes (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=int, help="rows per sample of every problem (default: the table's)")
     p.add_argument("--log", help="append one JSON line per trial to this file")
     args = p.parse_args(argv)
     print(f"| problem | n | trials | {' | '.join(args.candidates)} | aggregate | "
-          f"CPU s / deep test |")
-    print("|---" * (len(args.candidates) + 5) + "|")
+          f"CPU s / deep test | J on fresh rows |")
+    print("|---" * (len(args.candidates) + 6) + "|")
     with Pool(args.workers) as pool:
         for problem in args.problems:
             trials = args.trials or PROBLEMS[problem][3]
             seed = [args.seed, list(PROBLEMS).index(problem)]
-            jobs = [(problem, args.candidates, seed, i) for i in range(trials)]
+            jobs = [(problem, args.candidates, seed, i, args.n) for i in range(trials)]
             out = []
             for result in pool.imap(trial, jobs):     # in order: a log line per trial
                 out.append(result)
@@ -113,14 +148,17 @@ def main(argv=None):
                     with open(args.log, "a") as log:
                         log.write(json.dumps(dict(problem=problem, candidates=args.candidates,
                                                   trial=len(out) - 1, rejects=result[0],
-                                                  aggregate=result[1], seconds=result[2]))
+                                                  aggregate=result[1], seconds=result[2],
+                                                  fresh_J=result[3], n=args.n))
                                   + "\n")
-            rates = np.mean([rejects for rejects, _, _ in out], axis=0)
-            aggregate = np.mean([a for _, a, _ in out])
-            cpu = np.mean([s for _, _, s in out], axis=0)
-            print(f"| {problem} | {PROBLEMS[problem][2]} | {trials} | "
+            rates = np.mean([rejects for rejects, _, _, _ in out], axis=0)
+            aggregate = np.mean([a for _, a, _, _ in out])
+            cpu = np.mean([s for _, _, s, _ in out], axis=0)
+            fresh = np.mean([J for _, _, _, J in out], axis=0)
+            print(f"| {problem} | {args.n or PROBLEMS[problem][2]} | {trials} | "
                   f"{' | '.join(f'{r:.3f}' for r in rates)} | {aggregate:.3f} | "
-                  f"{', '.join(f'{c:.1f}' for c in cpu)} |", flush=True)
+                  f"{', '.join(f'{c:.1f}' for c in cpu)} | "
+                  f"{', '.join(f'{J:.2f}' for J in fresh)} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -336,3 +336,33 @@ def test_given_kernel_checks_label_memory():
     X, Y = gaussians(20)
     with pytest.raises(MemoryError, match="relabelling matrix"):
         minigan.mmd_test(X, Y, kernel=lambda A, B: A @ B.T, n_permutations=10**9)
+
+
+def _start_kernel(X, Y):
+    """A DeepKernel standardised on the pooled rows, as learn_kernel starts it."""
+    shift, scale = dk.standardisation(np.vstack([X, Y]))
+    return dk.DeepKernel(X.shape[1], shift=shift, scale=scale, seed=0)
+
+
+def test_starting_bandwidth_is_never_one_at_which_q_is_zero_between_rows():
+    # d = 50, P = Q: at median / 32 .. median / 8 q is about exp(-500) .. exp(-32) between any
+    # two rows, J there is about 0, and on many draws every usable bandwidth's J is negative
+    chosen_var, picked_below_median = [], 0
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        X, Y = rng.standard_normal((60, 50)), rng.standard_normal((60, 50))
+        kernel = _start_kernel(X, Y)
+        sigma = dk._best_bandwidth(kernel, X, Y, dk.LAMBDA)
+        U = kernel.standardise(np.vstack([X, Y]))
+        q = np.exp(minigan.mmd.squared_distances(U, U) * (-0.5 / sigma**2))
+        chosen_var.append(dk.criterion_forward(*dk._blocks(q, 60), dk.LAMBDA)[1]["var"])
+        picked_below_median += sigma < minigan.mmd.median_heuristic(U)
+    assert min(chosen_var) > dk.LAMBDA
+    assert picked_below_median < 12          # the usable grid is searched, not only its top
+
+
+def test_starting_bandwidth_falls_back_to_the_median_when_no_bandwidth_is_usable():
+    X = np.ones((10, 3))                   # every row the same: q is 1 everywhere, var_hat 0
+    kernel = _start_kernel(X, X)
+    U = kernel.standardise(np.vstack([X, X]))
+    assert dk._best_bandwidth(kernel, X, X, dk.LAMBDA) == minigan.mmd.median_heuristic(U)
