@@ -637,10 +637,21 @@ def select_bandwidth(X, Y, grid=BANDWIDTH_GRID, rng=None):
 
     X: (n, d), Y: (m, d), n, m >= 2 (the selection half; at most SPLIT_MAX_ROWS of each
     are used, drawn with `rng`).  Returns a float.
+
+    Only bandwidths with var_hat > VAR_REG compete.  In many dimensions the smallest ones
+    make the kernel numerically 0 between any two distinct rows (d = 10, median / 32:
+    exp(-500)); there J is about 0 whatever the data, and it would beat every bandwidth whose
+    J came out negative by chance, leaving the test a kernel that sees no pair.  If none
+    competes, the median heuristic itself (grid value 1).
     """
     rng = np.random.default_rng(rng)
     X = X[rng.permutation(len(X))[:SPLIT_MAX_ROWS]]
     Y = Y[rng.permutation(len(Y))[:SPLIT_MAX_ROWS]]
     candidates = bandwidth_grid(X, Y, grid)
-    scores = [power_proxy(X, Y, s)[0] for s in candidates]
+    scores = []
+    for s in candidates:
+        J, _, var = power_proxy(X, Y, s)
+        scores.append(J if var > VAR_REG else -np.inf)
+    if not np.isfinite(max(scores)):
+        return float(mmd.median_heuristic(X, Y))
     return candidates[int(np.argmax(scores))]

@@ -384,3 +384,17 @@ def test_cli_aggregate(files, capsys):
     code, _, err = run_cli(capsys, d / "x.npy", d / "y.npy", "--sigma", "aggregate",
                            "--method", "linear")
     assert code == 1 and "needs method='permutation'" in err
+
+
+def test_split_never_chooses_a_bandwidth_that_sees_no_pair():
+    # In 50 dimensions the grid's narrowest bandwidths make the kernel 0 between any two
+    # distinct rows: J ~ 0 there, which beat every usable bandwidth whose J came out negative
+    # (7 of these 12 null draws). Only bandwidths with a variance above VAR_REG compete now.
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        X, Y = rng.normal(size=(60, 50)), rng.normal(size=(60, 50))
+        sigma = ts.select_bandwidth(X, Y, rng=seed)
+        assert ts.power_proxy(X, Y, sigma)[2] > ts.VAR_REG
+    # no bandwidth has a variance (every row of each sample the same): the median heuristic
+    X, Y = np.zeros((3, 50)), np.ones((3, 50))
+    assert ts.select_bandwidth(X, Y) == pytest.approx(mmd.median_heuristic(X, Y))
