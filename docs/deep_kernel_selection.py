@@ -16,6 +16,9 @@ rejection rate (trial-to-trial spread of J is about 1).
 The "gaussian-S" columns are the ceiling a kernel choice is measured against: the Gaussian
 kernel of length-scale S, fixed in hindsight (no rows spent on choosing it), tested on as many
 rows as the deep test tests (the last half of each sample); "gaussian-S-all" tests every row.
+"within-blob-S" (the 4 x 4 blobs only) is an oracle no learner is given: the Gaussian kernel
+of length-scale S on each row's offset from its nearest blob centre, which sees the 16 blobs
+as one; it tests the same rows as "gaussian-S".
 
 Problems (samplers of demos/two_sample_power.py):
   blobs          the 4 x 4 blobs, Q stretched 2 : 1 and turned by pi/4, n = 500 per sample
@@ -66,7 +69,23 @@ CANDIDATES = {   # name: mmd_test arguments (kernel="deep")
 CEILINGS = {     # name: (Gaussian length-scale, share of each sample tested)
     "gaussian-0.5": (0.5, 0.5), "gaussian-0.7": (0.7, 0.5), "gaussian-1.0": (1.0, 0.5),
     "gaussian-0.7-all": (0.7, 1.0),
+    "within-blob-0.5": (0.5, 0.5), "within-blob-1.0": (1.0, 0.5),
 }
+
+
+def within_blob_kernel(sigma):
+    """The oracle kernel of "within-blob-S": k(a, b) = exp(-||u(a) - u(b)||^2 / (2 S^2)), u(x)
+    = x minus the centre of the 4 x 4 grid nearest to x."""
+    spacing, side = demo.BLOBS_SPACING, demo.BLOBS_GRID
+
+    def offsets(A):
+        centre = (np.clip(np.round(A / spacing + (side - 1) / 2), 0, side - 1)
+                  - (side - 1) / 2) * spacing
+        return A - centre
+
+    def kernel(A, B):
+        return np.exp(-minigan.mmd.squared_distances(offsets(A), offsets(B)) / (2 * sigma**2))
+    return kernel
 PROBLEMS = {     # name: (P sampler, Q sampler, n per sample, trials)
     "blobs": (demo.blobs, demo.blobs_q, 500, 100),
     "blobs null": (demo.blobs, demo.blobs, 500, 200),
@@ -105,9 +124,12 @@ def trial(job):
         if name in CEILINGS:
             sigma, tested = CEILINGS[name]
             rows = n - int(round((1 - tested) * n))   # the last rows: iid draws (not HDGM's)
-            rejects.append(minigan.mmd_test(X[n - rows:], Y[n - rows:], sigmas=sigma,
-                                            alpha=ALPHA, n_permutations=N_PERMUTATIONS,
-                                            seed=np.random.default_rng([*seed, index, 3])).reject)
+            how = (dict(kernel=within_blob_kernel(sigma)) if name.startswith("within-blob")
+                   else dict(sigmas=sigma))
+            rejects.append(minigan.mmd_test(X[n - rows:], Y[n - rows:], alpha=ALPHA,
+                                            n_permutations=N_PERMUTATIONS,
+                                            seed=np.random.default_rng([*seed, index, 3]),
+                                            **how).reject)
             seconds.append(0.0)
             fresh.append(float("nan"))
             continue
