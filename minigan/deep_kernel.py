@@ -454,14 +454,25 @@ def _best_bandwidth(kernel, X, Y, lam, grid=2.0 ** np.arange(-5, 3)):
     U = kernel.standardise(np.vstack([X, Y]))
     D = squared_distances(U, U)
     median = median_heuristic(U)
-    candidates = median * grid
-    scores = []
-    for s in candidates:
+
+    def J_and_var(s):
         J, terms = criterion_forward(*_blocks(np.exp(D * (-0.5 / s**2)), len(X)), lam)
-        scores.append(J if terms["var"] > lam else -np.inf)
-    if not np.isfinite(max(scores)):
-        return float(median)
-    return float(candidates[int(np.argmax(scores))])
+        return J, terms["var"]
+    return best_usable_bandwidth(median * grid, J_and_var, lam, fallback=median)
+
+
+def best_usable_bandwidth(candidates, J_and_var, lam, fallback):
+    """The candidate length-scale with the largest J among those with var_hat > lam
+    (J_and_var(s) -> (J, var_hat)); `fallback` when none has.  Shared by the deep kernel's
+    start (_best_bandwidth) and minigan.two_sample's sigmas="split": a bandwidth at which the
+    kernel is numerically 0 between distinct rows has var_hat ~ 0 and J ~ 0 whatever the data,
+    and must not win over usable bandwidths whose J came out negative by chance."""
+    best, best_J = float(fallback), -np.inf
+    for s in candidates:
+        J, var = J_and_var(s)
+        if var > lam and J > best_J:
+            best, best_J = float(s), J
+    return best
 
 
 def _holdout_split(A, holdout, rng):

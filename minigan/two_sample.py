@@ -642,16 +642,11 @@ def select_bandwidth(X, Y, grid=BANDWIDTH_GRID, rng=None):
     make the kernel numerically 0 between any two distinct rows (d = 10, median / 32:
     exp(-500)); there J is about 0 whatever the data, and it would beat every bandwidth whose
     J came out negative by chance, leaving the test a kernel that sees no pair.  If none
-    competes, the median heuristic itself (grid value 1).
+    competes, the median heuristic itself (grid value 1); deep_kernel.best_usable_bandwidth.
     """
     rng = np.random.default_rng(rng)
     X = X[rng.permutation(len(X))[:SPLIT_MAX_ROWS]]
     Y = Y[rng.permutation(len(Y))[:SPLIT_MAX_ROWS]]
-    candidates = bandwidth_grid(X, Y, grid)
-    scores = []
-    for s in candidates:
-        J, _, var = power_proxy(X, Y, s)
-        scores.append(J if var > VAR_REG else -np.inf)
-    if not np.isfinite(max(scores)):
-        return float(mmd.median_heuristic(X, Y))
-    return candidates[int(np.argmax(scores))]
+    return deep_kernel.best_usable_bandwidth(
+        bandwidth_grid(X, Y, grid), lambda s: power_proxy(X, Y, s)[::2], VAR_REG,  # (J, var_hat)
+        fallback=mmd.median_heuristic(X, Y))
