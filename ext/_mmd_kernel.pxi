@@ -268,8 +268,9 @@ cdef double _rows_vs(const floating* A, const floating* normsA, Py_ssize_t i0, P
 
 cdef object _run(const floating[:, ::1] X, const floating[:, ::1] Y,
                  const double[::1] gamma, const double[::1] inv_s2, int seg,
-                 bint unbiased, bint with_grad, bint grad_y, int n_threads):
-    """Allocate the per-thread buffers, run the tasks on T threads, reduce their sums."""
+                 bint unbiased, bint with_grad, bint grad_y, bint parts, int n_threads):
+    """Allocate the per-thread buffers, run the tasks on T threads, reduce their sums.
+    parts (with_grad, not grad_y): dX's X-X and X-Y terms go to two accumulators, returned apart."""
     dtype = np.float64 if floating is double else np.float32
     cdef Py_ssize_t n = X.shape[0], m = Y.shape[0], d = X.shape[1]
     cdef Py_ssize_t nbx = (n + TI - 1) // TI, nby = (m + TI - 1) // TI
@@ -282,8 +283,8 @@ cdef object _run(const floating[:, ::1] X, const floating[:, ::1] Y,
     T = max(1, min(T, ntasks, MAX_THREADS)) if OPENMP else 1
 
     # per-thread work space and accumulators (row t belongs to thread t); a thread's gradient
-    # row holds dX (n * d) and, when asked for, dY (m * d) after it
-    cdef Py_ssize_t grad_len = (n + (m if grad_y else 0)) * d if with_grad else 1
+    # row holds dX (n * d) and, when asked for, dY (m * d) or dX's X-Y term (parts) after it
+    cdef Py_ssize_t grad_len = (n + (m if grad_y else n if parts else 0)) * d if with_grad else 1
     cdef floating[:, ::1] work = np.empty((T, _buf_size(d)), dtype)
     cdef double[:, ::1] grads = np.zeros((T, grad_len), np.float64)
     cdef double[:, ::1] sums = np.zeros((T, 8), np.float64)  # 8: one cache line per thread
@@ -302,6 +303,7 @@ cdef object _run(const floating[:, ::1] X, const floating[:, ::1] Y,
     cdef Py_ssize_t i0, i1
     cdef floating* buf
     cdef double* dX
+    cdef double* dX_xy
     cdef double* dY
     with nogil, parallel(num_threads=T):
         tid = threadid()
@@ -309,6 +311,7 @@ cdef object _run(const floating[:, ::1] X, const floating[:, ::1] Y,
         buf = &work[tid, 0]
         dX = &grads[tid, 0] if with_grad else NULL
         dY = &grads[tid, n * d] if with_grad and grad_y else NULL
+        dX_xy = &grads[tid, n * d] if with_grad and parts else dX   # X-Y term: apart or not
         # static, chunks of one: task k runs on thread k % T, so the sums in sums[tid] and
         # grads[tid] are added in the same order on every run (dynamic scheduling made the
         # results differ from run to run in the last bits); round-robin keeps the load even
@@ -332,7 +335,7 @@ cdef object _run(const floating[:, ::1] X, const floating[:, ::1] Y,
                 # and dX's X-Y term on the column side
                 sums[tid, 2] += _rows_vs(&Y[0, 0], &normsY[0], i0, i1, &X[0, 0], &normsX[0],
                                          0, n, d, False, &gamma[0], &inv_s2[0], ns, seg,
-                                         coef_xy, dY, dX, buf)
+                                         coef_xy, dY, dX_xy, buf)
         minigan_ftz_restore(csr)
 
     # the threads' partial sums, added in thread order (numpy sums axis 0 row after row)
@@ -343,31 +346,35 @@ cdef object _run(const floating[:, ::1] X, const floating[:, ::1] Y,
         return (float(value), None, None) if grad_y else (float(value), None)
     total = np.asarray(grads).sum(0)
     grad_x = total[:n * d].reshape(n, d).astype(dtype)
+    if parts:   # (value, X-X term, X-Y term)
+        return float(value), grad_x, total[n * d:].reshape(n, d).astype(dtype)
     if not grad_y:
         return float(value), grad_x
     return float(value), grad_x, total[n * d:].reshape(m, d).astype(dtype)
 
 
 def run(X, Y, gamma, inv_s2, int seg, bint unbiased, bint with_grad, bint grad_y,
-        int n_threads):
+        int n_threads, bint parts=False):
     """The kernel on checked input (minigan._ext.mmd.mmd2_and_grad checks it and calls this).
 
     X: (n, d), Y: (m, d), C-contiguous, one dtype (float32 or float64); gamma, inv_s2:
     float64 (ns,), 1 / (2 sigma^2) and 1 / sigma^2 for the sorted sigmas; seg >= 1: the
-    rungs one exp serves (_row_kernel: 1 unless the sigmas are a ratio-2 ladder). The sizes
-    that decide what memory is read, and seg, are re-checked here (ValueError), so a direct
-    call cannot read out of bounds or loop forever.
+    rungs one exp serves (_row_kernel: 1 unless the sigmas are a ratio-2 ladder); parts: dX's
+    two terms apart (see _run). The sizes that decide what memory is read, seg and parts are
+    re-checked here (ValueError), so a direct call cannot read out of bounds or loop forever.
     """
     if (not isinstance(X, np.ndarray) or not isinstance(Y, np.ndarray) or X.dtype != Y.dtype
             or X.ndim != 2 or Y.ndim != 2 or X.shape[1] != Y.shape[1]
             or not 1 <= X.shape[1] < 2**31 or min(X.shape[0], Y.shape[0]) < 1 + unbiased
-            or len(gamma) != len(inv_s2) or len(gamma) < 1 or seg < 1):
+            or len(gamma) != len(inv_s2) or len(gamma) < 1 or seg < 1
+            or (parts and (grad_y or not with_grad))):
         raise ValueError("run: X (n, d) and Y (m, d) arrays of one dtype, n, m >= 1 (2 when "
-                         "unbiased), 1 <= d < 2^31, gamma, inv_s2 of one length >= 1, and "
-                         "seg >= 1")
+                         "unbiased), 1 <= d < 2^31, gamma, inv_s2 of one length >= 1, "
+                         "seg >= 1, and parts only with with_grad and not grad_y")
     if X.dtype == np.float64:
-        return _run[double](X, Y, gamma, inv_s2, seg, unbiased, with_grad, grad_y, n_threads)
-    return _run[float](X, Y, gamma, inv_s2, seg, unbiased, with_grad, grad_y, n_threads)
+        return _run[double](X, Y, gamma, inv_s2, seg, unbiased, with_grad, grad_y, parts,
+                            n_threads)
+    return _run[float](X, Y, gamma, inv_s2, seg, unbiased, with_grad, grad_y, parts, n_threads)
 
 
 cdef floating _exp_passes(floating* row, Py_ssize_t passes) noexcept nogil:

@@ -283,9 +283,9 @@ def sigma_range(dtype):
 
 
 def mmd2_and_grad(X, Y, sigmas, bint unbiased, bint with_grad, n_threads,
-                  bint grad_y=False, cpu=None):
+                  bint grad_y=False, cpu=None, bint parts=False):
     """MMD^2 of X: (n, d) against Y: (m, d) and (if with_grad) its gradient w.r.t. X, and
-    w.r.t. Y too when grad_y.
+    w.r.t. Y too when grad_y, or dX's X-X and X-Y terms apart when parts.
 
     X, Y: C-contiguous, both float32 or both float64, finite (minigan.mmd checks this);
     sigmas: float64 1-D C-contiguous bandwidths (length-scales) within sigma_range(X.dtype).
@@ -295,7 +295,8 @@ def mmd2_and_grad(X, Y, sigmas, bint unbiased, bint with_grad, n_threads,
     cpu: the instruction-set path to run (one of cpu_paths(); a path that cannot run here is
     a ValueError); None: cpu_path().
     Returns (value: float, dX: (n, d) of X's dtype, or None), and dY: (m, d) (or None) as a
-    third item when grad_y.
+    third item when grad_y; with parts (which needs with_grad and not grad_y), (value, dX's
+    X-X term, dX's X-Y term), each (n, d).
     Shapes, dtypes and layout are re-checked here (ValueError) so that no call can read out
     of bounds.
     """
@@ -332,7 +333,7 @@ def mmd2_and_grad(X, Y, sigmas, bint unbiased, bint with_grad, n_threads,
         _blas_cap()
     try:
         return kernel(X, Y, 0.5 / s**2, 1.0 / s**2, seg, unbiased, with_grad, grad_y,
-                      threads)
+                      threads, parts)
     finally:
         if capped:
             _blas_release()

@@ -343,8 +343,9 @@ def _check_numpy_memory(n, m, itemsize):
 
 
 def _mmd2_terms(X, Y, sigmas, estimator, wrt):
-    """MMD^2 and the gradients asked for (wrt: None, "X" or "both") from the three kernel
-    blocks. Returns (value, dX or None, dY or None).
+    """MMD^2 and the gradients asked for (wrt: None, "X", "both" or "parts") from the three
+    kernel blocks. Returns (value, dX or None, dY or None), or for "parts" (value, dX's X-X
+    term, dX's X-Y term).
 
     The maths of this module lives here; mmd2 and mmd2_and_grad reach it through _validate
     (input checks, default bandwidths) and _run (the choice of backend)."""
@@ -366,9 +367,12 @@ def _mmd2_terms(X, Y, sigmas, estimator, wrt):
         return value, None, None
     # sum_j w_aj (x_a - z_j) for every row a at once is (sum_j w_aj) x_a - (W Z)_a
     # X-X term: -2 c_xx sum_j w_aj (x_a - x_j)
-    dX = -2 * c_xx * (Wxx.sum(1)[:, None] * X - Wxx @ X)
+    dX_xx = -2 * c_xx * (Wxx.sum(1)[:, None] * X - Wxx @ X)
     # X-Y term: +2 c_xy sum_j w(x_a, y_j) (x_a - y_j)
-    dX += 2 * c_xy * (Wxy.sum(1)[:, None] * X - Wxy @ Y)
+    dX_xy = 2 * c_xy * (Wxy.sum(1)[:, None] * X - Wxy @ Y)
+    if wrt == "parts":
+        return value, dX_xx, dX_xy
+    dX = dX_xx + dX_xy
     if wrt == "X":
         return value, dX, None
     # Y-Y term: -2 c_yy sum_j w_bj (y_b - y_j)
@@ -380,7 +384,8 @@ def _mmd2_terms(X, Y, sigmas, estimator, wrt):
 
 def _run(X, Y, sigmas, e, estimator, wrt, backend, n_threads):
     """Validated inputs (scaled by 2^-e) -> (MMD^2, dX or None, dY or None) in the caller's
-    units, on the NumPy reference or the compiled kernel."""
+    units, on the NumPy reference or the compiled kernel (wrt="parts": dX's two terms in
+    place of dX and dY)."""
     # None: minigan.threads' override, else 0 (the kernel chooses: one thread for small
     # work, else OMP_NUM_THREADS)
     threads = (thread_policy.mmd_threads() if n_threads is None
@@ -391,7 +396,7 @@ def _run(X, Y, sigmas, e, estimator, wrt, backend, n_threads):
     else:
         kernel = backends.ext("mmd").mmd2_and_grad
         out = kernel(X, Y, np.asarray(sigmas, np.float64), estimator == "unbiased",
-                     wrt is not None, threads, wrt == "both")
+                     wrt is not None, threads, wrt == "both", parts=wrt == "parts")
         out = out if len(out) == 3 else (*out, None)
     value, dX, dY = out
     if not np.isfinite(value):  # never answer from NaN (the checks above should prevent it)
@@ -447,7 +452,7 @@ def mmd2_and_grad(X, Y, sigmas=None, estimator="unbiased", backend=None, n_threa
     return (value, dX) if wrt == "X" else (value, dX, dY)
 
 
-def mmd2_grad_parts(X, Y, sigmas=None, estimator="unbiased"):
+def mmd2_grad_parts(X, Y, sigmas=None, estimator="unbiased", backend=None, n_threads=None):
     """The two terms of dMMD^2/dX apart: (repulsion, attraction), each (n, d).
 
         repulsion_a  = -2 c_xx sum_j w(x_a, x_j) (x_a - x_j)    from the X-X sum
@@ -456,20 +461,12 @@ def mmd2_grad_parts(X, Y, sigmas=None, estimator="unbiased"):
     (w, c_xx, c_xy as in the module docstring; the Y-Y sum does not depend on X.) Their sum
     is mmd2_and_grad's dX. A generator moves along minus the gradient: -repulsion pushes each
     generated point away from the other generated points, -attraction pulls it toward the
-    real ones. X: (n, d) generated, Y: (m, d) real; sigmas, estimator as for mmd2. NumPy only
-    (it is for looking at the gradient, e.g. in `minigan lab`, not for training).
+    real ones. X: (n, d) generated, Y: (m, d) real; sigmas, estimator, backend, n_threads as
+    for mmd2 (the compiled kernel keeps the two terms in two accumulators).
     """
     X, Y, sigmas, e = _validate(X, Y, sigmas, estimator)
-    n, m = len(X), len(Y)
-    _check_numpy_memory(n, m, X.dtype.itemsize)
-    _, Wxx = _kernel_and_weights(self_distances(X), sigmas)
-    _, Wxy = _kernel_and_weights(squared_distances(X, Y), sigmas)
-    c_xx = 1.0 / (n * (n - 1)) if estimator == "unbiased" else 1.0 / n**2
-    c_xy = 1.0 / (n * m)
-    repulsion = -2 * c_xx * (Wxx.sum(1)[:, None] * X - Wxx @ X)    # the X-X term of dX
-    attraction = 2 * c_xy * (Wxy.sum(1)[:, None] * X - Wxy @ Y)    # the X-Y term of dX
-    # d/dX of f(X 2^-e) is 2^-e f'(X 2^-e): back to the caller's units (exact)
-    return (np.ldexp(repulsion, -e), np.ldexp(attraction, -e)) if e else (repulsion, attraction)
+    _, repulsion, attraction = _run(X, Y, sigmas, e, estimator, "parts", backend, n_threads)
+    return repulsion, attraction
 
 
 def mmd_and_grad(X, Y, sigmas=None, estimator="unbiased", eps=1e-10, backend=None,

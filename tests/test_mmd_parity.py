@@ -129,6 +129,9 @@ def test_public_functions_agree_between_backends(ext, estimator, d):
     assert v_c == pytest.approx(v_n, rel=1e-10)
     for c, n in zip(g_c, g_n):
         np.testing.assert_allclose(c, n, rtol=1e-10, atol=1e-10 * np.abs(n).max())
+    for c, n in zip(mmd.mmd2_grad_parts(*args, backend="cython", n_threads=2),
+                    mmd.mmd2_grad_parts(*args, backend="numpy")):   # repulsion, attraction
+        np.testing.assert_allclose(c, n, rtol=1e-10, atol=1e-10 * np.abs(n).max())
     v_c, _ = mmd.mmd_loss_and_grad(*args, loss="mmd", backend="cython", n_threads=2)
     v_n, _ = mmd.mmd_loss_and_grad(*args, loss="mmd", backend="numpy")
     assert v_c == pytest.approx(v_n, rel=1e-10)
@@ -420,6 +423,10 @@ def test_the_low_level_function_rechecks_its_inputs(ext):
     for args in bad_calls:
         with pytest.raises(ValueError):
             ext.mmd2_and_grad(*args, True, True, 1)
+    with pytest.raises(ValueError, match="parts"):   # two answers for one slot
+        ext.mmd2_and_grad(X, Y, s, True, True, 1, True, parts=True)
+    with pytest.raises(ValueError, match="parts"):
+        ext.mmd2_and_grad(X, Y, s, True, False, 1, parts=True)
     # one row is fine for the biased estimator; absurd thread counts are capped
     assert np.isfinite(ext.mmd2_and_grad(X[:1], Y[:1], s, False, True, 1000)[0])
 

@@ -114,7 +114,8 @@ def arrows(trainer, fake, real):
     """
     scale = trainer.data_scale
     if isinstance(trainer, GMN):   # the MMD^2 gradient in data space: bandwidths sigma * scale
-        rep, att = mmd.mmd2_grad_parts(fake, real, data_sigmas(trainer), trainer.estimator)
+        rep, att = mmd.mmd2_grad_parts(fake, real, data_sigmas(trainer), trainer.estimator,
+                                       backend=trainer.backend)
         return {"total": rep + att, "repulsion": rep, "attraction": att}
     x, y = trainer._to_model(fake), trainer._to_model(real)
     if isinstance(trainer, GAN):   # dL_G/dx: the loss's gradient in the logits, back through D
@@ -126,10 +127,12 @@ def arrows(trainer, fake, real):
     f = trainer._f
     F_y = f._forward(y)
     F_x = f._forward(x)  # f(x) last: the backward below reads its cache
-    parts = mmd.mmd2_grad_parts(F_x, F_y, trainer.sigmas, trainer.estimator)
+    parts = mmd.mmd2_grad_parts(F_x, F_y, trainer.sigmas, trainer.estimator,
+                                backend=trainer.backend)
     rep, att = (f._backward_input(p) for p in parts)
     if trainer.raw_kernel:
-        raw = mmd.mmd2_grad_parts(x, y, trainer.raw_sigmas, trainer.estimator)
+        raw = mmd.mmd2_grad_parts(x, y, trainer.raw_sigmas, trainer.estimator,
+                                  backend=trainer.backend)
         rep, att = rep + trainer.raw_weight * raw[0], att + trainer.raw_weight * raw[1]
     return {"total": (rep + att) / scale, "repulsion": rep / scale, "attraction": att / scale}
 
@@ -139,10 +142,11 @@ def noise_grid(trainer, lines=11, points=41):
     lines across the noise's range ([-1, 1] uniform, [-2, 2] Gaussian), `points` per line.
     Returns (lines * 2 * points, 2)."""
     r = 1.0 if trainer.noise == "uniform" else 2.0
-    ticks, along = np.linspace(-r, r, lines), np.linspace(-r, r, points)
-    horizontal = [np.stack([along, np.full(points, t)], 1) for t in ticks]
-    vertical = [np.stack([np.full(points, t), along], 1) for t in ticks]
-    return np.concatenate(horizontal + vertical)
+    tick, along = np.meshgrid(np.linspace(-r, r, lines), np.linspace(-r, r, points),
+                              indexing="ij")                     # (lines, points) each
+    horizontal = np.stack([along, tick], axis=-1)                # line i: z_2 = tick i
+    vertical = np.stack([tick, along], axis=-1)                  # line i: z_1 = tick i
+    return np.concatenate([horizontal, vertical]).reshape(-1, 2)
 
 
 def gen_map(trainer, target=None):
