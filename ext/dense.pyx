@@ -15,8 +15,9 @@ compiled version changes is only how it is run:
   - one Python call per pass instead of several NumPy calls per layer (on small layers the
     ~2 us overhead of each NumPy call costs more than the arithmetic);
   - the three matrix products per layer are BLAS gemm calls (scipy.linalg.cython_blas,
-    through the row-major gemm of ext/_blas.pxi), except a product over a single term (a
-    layer next to a 1-wide input or output), which is an outer product and a plain loop;
+    through the row-major gemm of ext/_blas.pxi), except a product with a side of 1 (a
+    layer next to a 1-wide input or output): an outer product or a matrix-vector product,
+    each a plain loop;
   - the bias add and the activation are one C loop over each layer's output, and so are the
     activation's derivative and the bias-gradient sum;
   - every act'(a) is written through the layer's output h = act(a), so the forward keeps one
@@ -150,16 +151,25 @@ cdef void product(char ta, char tb, int M, int N, int K, const floating *A, int 
                   int ldc) noexcept nogil:
     """Row-major C (M, N) = op(A) op(B) + beta C, as gemm (ext/_blas.pxi) with alpha = 1.
 
-    A product over one term (K = 1: the layer out of a 1-wide input, or the dx through a
-    1-wide output) is an outer product, C[i, j] = a_i b_j (+ beta C[i, j]): a plain loop
-    here, because BLAS spends longer setting up such a product than computing it
-    (docs/results.md, "Where a compiled GAN step's time goes"). Every other product is gemm.
+    A product with a side of 1 is a plain loop here, because BLAS spends longer setting up
+    such a product than computing it (docs/results.md, "Where a compiled GAN step's time
+    goes"): over a single term (K = 1: the layer out of a 1-wide input, or the dx through a
+    1-wide output) it is an outer product, C[i, j] = a_i b_j (+ beta C[i, j]); into one
+    column or one row (N = 1: a layer into a 1-wide output, its weight gradient, the dx into
+    a 1-wide input; M = 1: the weight gradient of a 1-wide input's layer) it is a
+    matrix-vector product (`matvec`). Every other product is gemm.
     """
     cdef Py_ssize_t i, j
     cdef Py_ssize_t sa = lda if ta == c'N' else 1   # op(A)[i, 0] = A[i * sa]: a column of
     cdef Py_ssize_t sb = 1 if tb == c'N' else ldb   # (M, 1) or a row of (1, M); op(B)[0, j]
     cdef floating a                                 # = B[j * sb], likewise
     cdef floating *row
+    if N == 1 and K != 1:     # C[i, 0] = sum_k op(A)[i, k] op(B)[k, 0]
+        matvec(ta == c'N', M, K, A, lda, B, ldb if tb == c'N' else 1, beta, C, ldc)
+        return
+    if M == 1 and K != 1:     # C[0, j] = sum_k op(B)^T[j, k] op(A)^T[k, 0]: the same, for C^T
+        matvec(tb == c'T', N, K, B, ldb, A, 1 if ta == c'N' else lda, beta, C, 1)
+        return
     if K != 1:
         gemm(ta, tb, M, N, K, 1, A, lda, B, ldb, beta, C, ldc)
         return
@@ -171,6 +181,31 @@ cdef void product(char ta, char tb, int M, int N, int K, const floating *A, int 
         else:
             for j in range(N):
                 row[j] = a * B[j * sb] + beta * row[j]
+
+
+cdef void matvec(bint rows, int M, int K, const floating *A, int lda, const floating *x,
+                 Py_ssize_t sx, floating beta, floating *y, Py_ssize_t sy) noexcept nogil:
+    """y[i * sy] = sum_k op(A)[i, k] x[k * sx] + beta y[i * sy], i < M, k < K, where op(A)[i, k]
+    is A[i * lda + k] when `rows` (A as stored, M x K) and A[k * lda + i] otherwise (A is
+    K x M, transposed). Either way the inner loop runs along A's contiguous rows: a dot
+    product per row of A, or a row of A scaled and added to y (y is then read once first:
+    beta = 0 sets it to 0 without reading it, as gemm does)."""
+    cdef Py_ssize_t i, k
+    cdef floating total, xk
+    cdef const floating *row
+    if rows:
+        for i in range(M):
+            row, total = A + i * lda, 0
+            for k in range(K):
+                total = total + row[k] * x[k * sx]
+            y[i * sy] = total if beta == 0 else total + beta * y[i * sy]
+        return
+    for i in range(M):
+        y[i * sy] = 0 if beta == 0 else beta * y[i * sy]
+    for k in range(K):
+        row, xk = A + k * lda, x[k * sx]
+        for i in range(M):
+            y[i * sy] = y[i * sy] + row[i] * xk
 
 
 # ---------------------------------------------------------------------- whole-net passes

@@ -360,3 +360,20 @@ def test_nan_propagates_through_relu_as_in_numpy(activation, sizes, dtype):
     for g_got, g_expected in zip([dx_got] + grads, [dx_expected] + ref.grads):
         np.testing.assert_array_equal(np.isnan(g_got), np.isnan(g_expected))
         close(g_got[~np.isnan(g_got)], g_expected[~np.isnan(g_expected)], dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sizes", [[1, 16, 1], [1, 1], [3, 1, 5]])
+def test_products_with_a_side_of_one_accumulate_as_numpy_does(sizes, dtype):
+    """1-wide inputs and outputs make every product with a side of 1 a plain loop (outer
+    products and matrix-vector products, transposed or not); gradients accumulate (+=)
+    over batches of different sizes, including single rows."""
+    ref, fast = pair(sizes, "leaky_relu", "identity", dtype)
+    for n in [7, 1, 300, 2]:
+        x, dout = inputs(ref.sizes, n, dtype, seed=n)
+        close(fast.forward(x), ref.forward(x), dtype)
+        close(fast.backward(dout), ref.backward(dout), dtype)
+        close(fast.backward_input(dout), ref.backward_input(dout), dtype)
+    for g_fast, g_ref in zip(fast.grads, ref.grads):
+        assert np.any(g_ref != 0)
+        close(g_fast, g_ref, dtype)
