@@ -8,6 +8,14 @@ its own learned length-scale,
     q(x, y)     = exp(-||x - y||^2 / (2 sigma_q^2))                  on the inputs
     k(x, y)     = [(1 - eps) kappa(x, y) + eps] q(x, y),             eps in (0, 1)
 
+A periodic first layer (`periodic` > 0) makes phi(u) = MLP(sin(u W_0 + b_0)) with learned
+frequencies W_0 and phases b_0: plane waves that repeat every 2 pi / ||W_0k||.  Where the
+samples live on a regular grid of clusters and differ within every cluster alike, frequencies
+that match the grid give every cluster the same features, so kappa compares the rows' places
+within their clusters and every pair of rows, not only pairs in one cluster, carries the
+difference.  (Random Fourier features draw such W_0 and keep them; here the criterion below
+moves them, from N(0, frequency^2) on the standardised inputs.)
+
 The eps * q part keeps k characteristic whatever phi learns (a phi that merges two points
 cannot make k blind to their difference).  Inputs are first standardised, column by column,
 with the mean and spread of the rows the kernel was trained on; that shift and scale are part of
@@ -48,7 +56,9 @@ Its gradient, written out by hand in the order `criterion_and_grad` computes it:
                = 4 (rowsum(G_D)_a F_a - (G_D F)_a)
 4. Backpropagation through phi (minigan.MLP.backward) gives dJ/dW, dJ/db of every layer.
    (dJ/db of phi's last layer is 0: a common shift of every feature leaves every distance as
-   it is.)
+   it is.)  With a periodic first layer, H = sin(A), A = U W_0 + b_0, the MLP also returns
+   dJ/dH, then dJ/dA = dJ/dH * cos(A) and dJ/dW_0 = U^T dJ/dA, dJ/db_0 = sum over rows of
+   dJ/dA (minigan.layers: sin_backward, affine_backward).
 
 Training (`learn_kernel`): Adam on -J, full batch.  The start: phi's usual initial weights,
 sigma_phi the median distance between the initial features, sigma_q the bandwidth with the best
@@ -89,7 +99,7 @@ from . import threads
 from ._checks import (MAX_WIDTH, as_float_array, check_choice, check_number_in,
                       check_positive_float, check_positive_int, check_same_width, check_seed,
                       check_widths)
-from .layers import sigmoid
+from .layers import affine_backward, affine_forward, sigmoid, sin_backward, sin_forward
 from .mlp import MLP
 from .mmd import NUMPY_MAX_MEMORY, median_heuristic, squared_distances, witness
 from .optim import Adam
@@ -99,6 +109,8 @@ EPS_INIT = 0.1             # the starting weight of the plain Gaussian q in k
 HIDDEN = (50, 50)          # phi's hidden widths (Liu et al. use 3 x 50 and 50 features on Blob)
 N_FEATURES = 20            # phi's output width
 POOLED_MATRICES = 12       # N x N float64 arrays alive at once in a training step
+PERIODIC = 0               # width of phi's periodic first layer (0: none)
+FREQUENCY = 1.0            # spread of its initial frequencies, on standardised inputs
 
 
 # ------------------------------------------------------------------ criterion
@@ -145,21 +157,31 @@ class DeepKernel:
     d:          input width
     hidden:     phi's hidden widths;  n_features: phi's output width
     activation: phi's hidden activation (tanh: smooth, so gradient checks are clean)
+    periodic:   0 (none), or the width p of a periodic first layer: phi(u) = MLP(sin(u W_0 + b_0)),
+                W_0: (d, p) learned frequencies, b_0: (p,) learned phases
+    frequency:  > 0, the spread of W_0's initial entries, N(0, frequency^2) (b_0: U(-pi, pi)):
+                random Fourier features of a Gaussian of length-scale 1 / frequency in u
     shift, scale: (d,) standardisation applied to inputs first (u = (x - shift) / scale)
     seed:       int or Generator for phi's initial weights
 
-    Parameters (learned): phi.params and theta = [log sigma_phi, log sigma_q, logit eps], in
-    `params` (phi's first, theta last).  Use it on new data as `kernel(A, B)` -> (len(A), len(B))
+    Parameters (learned): [W_0, b_0] (`periodic_params`, if any), phi.params and theta =
+    [log sigma_phi, log sigma_q, logit eps], in `params` (in that order).  Use it on new data as `kernel(A, B)` -> (len(A), len(B))
     matrix of k(a_i, b_j); Witness(kernel, X, Y) is its witness function.
     """
 
     def __init__(self, d, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", shift=None,
-                 scale=None, sigma_phi=1.0, sigma_q=1.0, eps=EPS_INIT, seed=None):
+                 scale=None, sigma_phi=1.0, sigma_q=1.0, eps=EPS_INIT, seed=None,
+                 periodic=PERIODIC, frequency=FREQUENCY):
         d = check_positive_int(d, "d")
         hidden = check_widths(hidden, "hidden")
         n_features = check_positive_int(n_features, "n_features", maximum=MAX_WIDTH)
-        self.phi = MLP([d, *hidden, n_features], activation=activation, seed=check_seed(seed),
+        periodic, frequency = check_periodic(periodic, frequency)
+        rng = np.random.default_rng(check_seed(seed))
+        self.phi = MLP([periodic or d, *hidden, n_features], activation=activation, seed=rng,
                        backend="numpy")
+        self.periodic_params = ([rng.normal(0, frequency, (d, periodic)),       # W_0
+                                 rng.uniform(-np.pi, np.pi, periodic)]          # b_0
+                                if periodic else [])
         self.shift = np.zeros(d) if shift is None else _check_vector(shift, "shift", d)
         self.scale = np.ones(d) if scale is None else _check_vector(scale, "scale", d)
         if np.any(self.scale <= 0):
@@ -169,7 +191,7 @@ class DeepKernel:
         self.theta = np.array([np.log(check_positive_float(sigma_phi, "sigma_phi")),
                                np.log(check_positive_float(sigma_q, "sigma_q")),
                                np.log(eps / (1 - eps))])
-        self.params = self.phi.params + [self.theta]
+        self.params = self.periodic_params + self.phi.params + [self.theta]
 
     @property
     def sigma_phi(self):
@@ -185,7 +207,9 @@ class DeepKernel:
 
     def describe(self):
         """One line: phi's shape and the learned scalars."""
-        return (f"deep kernel: phi {' -> '.join(map(str, self.phi.sizes))} ({self.phi.activation}),"
+        sizes = ([len(self.shift), f"sin {self.phi.sizes[0]}", *self.phi.sizes[1:]]
+                 if self.periodic_params else self.phi.sizes)
+        return (f"deep kernel: phi {' -> '.join(map(str, sizes))} ({self.phi.activation}),"
                 f" sigma_phi = {self.sigma_phi:.4g}, sigma_q = {self.sigma_q:.4g},"
                 f" eps = {self.eps:.3g}")
 
@@ -204,7 +228,16 @@ class DeepKernel:
     def features(self, A):
         """(U, phi(U)) for the standardised rows U of A: (n, d) -> ((n, d), (n, n_features))."""
         U = self.standardise(A)
-        return U, self.phi.forward(U)
+        return U, self._phi_forward(U)[0]
+
+    def _phi_forward(self, U):
+        """phi(U) (n, n_features) and the periodic layer's cache (None without one); the MLP
+        keeps its own caches."""
+        if not self.periodic_params:
+            return self.phi.forward(U), None
+        A, affine_cache = affine_forward(U, *self.periodic_params)     # u W_0 + b_0
+        H, sin_cache = sin_forward(A)                                  # sin(u W_0 + b_0)
+        return self.phi.forward(H), (affine_cache, sin_cache)
 
     def kernel_from_features(self, U_a, F_a, U_b, F_b):
         """k between rows given their standardised inputs U and features F -> (n_a, n_b)."""
@@ -223,13 +256,13 @@ class DeepKernel:
         distances of the standardised rows, when the caller has them (they do not change
         during training)."""
         U = self.standardise(Z)
-        F = self.phi.forward(U)
+        F, periodic_cache = self._phi_forward(U)
         D_phi = squared_distances(F, F)
         D_z = squared_distances(U, U) if D_z is None else D_z
         kappa = np.exp(D_phi * (-0.5 / self.sigma_phi**2))
         q = np.exp(D_z * (-0.5 / self.sigma_q**2))
         K = ((1 - self.eps) * kappa + self.eps) * q
-        return K, (F, D_phi, D_z, kappa, q, K)
+        return K, (F, D_phi, D_z, kappa, q, K, periodic_cache)
 
     def criterion(self, X, Y, lam=LAMBDA, D_z=None):
         """J of this kernel on X: (n, d), Y: (m, d) (n, m >= 2), a float.  D_z: optional
@@ -239,7 +272,7 @@ class DeepKernel:
 
     def kernel_backward(self, G, cache):
         """dJ/dK -> (dJ/dtheta (3,), dJ/dF (N, n_features)) (module docstring, steps 2-3)."""
-        F, D_phi, D_z, kappa, q, K = cache
+        F, D_phi, D_z, kappa, q, K, _ = cache
         eps, s_phi, s_q = self.eps, self.sigma_phi, self.sigma_q
         dtheta = np.zeros(3)
         G_q = G * q
@@ -261,8 +294,14 @@ class DeepKernel:
         G = criterion_backward(cache)                                 # dJ/dK
         dtheta, dF = self.kernel_backward(G, kernel_cache)            # through the kernel
         self.phi.zero_grad()
-        self.phi.backward(dF, need_input_grad=False)                  # through phi
-        return J, [*(g.copy() for g in self.phi.grads), dtheta], cache
+        periodic_cache = kernel_cache[-1]
+        dH = self.phi.backward(dF, need_input_grad=periodic_cache is not None)   # through phi
+        periodic_grads = []
+        if periodic_cache is not None:                                # through the sin layer
+            affine_cache, sin_cache = periodic_cache
+            dA = sin_backward(dH, sin_cache)                          # dJ/d(u W_0 + b_0)
+            periodic_grads = list(affine_backward(dA, affine_cache, need_dx=False)[1:])
+        return J, [*periodic_grads, *(g.copy() for g in self.phi.grads), dtheta], cache
 
 
 def weight_penalty(kernel, weight_decay):
@@ -270,14 +309,21 @@ def weight_penalty(kernel, weight_decay):
 
         P = weight_decay * sum_l ||W_l||^2,      dP/dW_l = 2 weight_decay W_l
 
-    (biases and the three scalars are not penalised: dP/db = 0, dP/dtheta = 0).  Returns
-    (P, grads aligned with kernel.params).  learn_kernel maximises J - P.
+    (biases, the three scalars and a periodic layer's frequencies W_0 and phases are not
+    penalised: shrinking W_0 would lengthen its periods, not smooth phi).  Returns (P, grads
+    aligned with kernel.params).  learn_kernel maximises J - P.
     """
     weights = kernel.phi.params[0::2]
     P = weight_decay * sum(float(np.sum(W * W)) for W in weights)
     grads = [2 * weight_decay * p if i % 2 == 0 else np.zeros_like(p)     # W_l, b_l
              for i, p in enumerate(kernel.phi.params)]
-    return P, grads + [np.zeros(3)]
+    return P, [np.zeros_like(p) for p in kernel.periodic_params] + grads + [np.zeros(3)]
+
+
+def check_periodic(periodic, frequency):
+    """The periodic layer's settings, checked: (width >= 0 (int), frequency > 0 (float))."""
+    periodic = check_positive_int(periodic, "periodic", minimum=0, maximum=MAX_WIDTH)
+    return periodic, check_positive_float(frequency, "frequency")
 
 
 def _check_vector(v, name, d):
@@ -336,7 +382,8 @@ def check_training(selection, max_steps, patience, holdout, weight_decay):
 
 def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", lr=1e-3,
                  max_steps=MAX_STEPS, check_every=10, patience=PATIENCE, holdout=HOLDOUT,
-                 lam=LAMBDA, seed=None, selection=SELECTION, weight_decay=WEIGHT_DECAY):
+                 lam=LAMBDA, seed=None, selection=SELECTION, weight_decay=WEIGHT_DECAY,
+                 periodic=PERIODIC, frequency=FREQUENCY):
     """Train a DeepKernel to maximise J on X: (n, d) vs Y: (m, d); returns (kernel, history).
 
     selection: which parameters come back (module docstring, "Training"):
@@ -349,6 +396,7 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
           are returned (Liu et al.'s fixed schedule); holdout and patience are not used.
     weight_decay: >= 0; the training maximises J - weight_decay * sum_l ||W_l||^2 over phi's
         weight matrices (weight_penalty); the held-out J that chooses is the plain J.
+    periodic, frequency: phi's periodic first layer and its initial spread (DeepKernel).
     seed: int or Generator (the hold-out split and phi's initial weights).
     history: dict of lists, "step", "J_train", "J_holdout" (empty with "last") at every
     check, and "best_step" (the step whose parameters were returned).
@@ -360,6 +408,7 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
     selection, max_steps, patience, holdout, weight_decay = check_training(
         selection, max_steps, patience, holdout, weight_decay)
     check_every = check_positive_int(check_every, "check_every")
+    periodic, frequency = check_periodic(periodic, frequency)
     rng = np.random.default_rng(check_seed(seed))
     if selection == "holdout":
         (X_fit, X_val), (Y_fit, Y_val) = (_holdout_split(X, holdout, rng),
@@ -370,7 +419,7 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
     Z = np.vstack([X, Y])
     shift, scale = standardisation(Z)
     kernel = DeepKernel(X.shape[1], hidden, n_features, activation, shift=shift, scale=scale,
-                        seed=rng)
+                        seed=rng, periodic=periodic, frequency=frequency)
     # sigma_phi starts at the median heuristic of the initial features; sigma_q at the
     # bandwidth of the grid median * 2^k (k = -5..2) with the best J of q alone on the fit rows
     _, F = kernel.features(Z)
