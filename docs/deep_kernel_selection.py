@@ -1,7 +1,7 @@
 """How should mmd_test(kernel="deep") choose its kernel?  Power of each way, measured.
 
 Each candidate is a set of mmd_test(kernel="deep") arguments (`train_fraction`, `hidden`,
-`n_features`, and those of minigan.deep_kernel.learn_kernel: `selection`, `max_steps`,
+`n_features`, `periodic`, `frequency`, and those of minigan.deep_kernel.learn_kernel: `selection`, `max_steps`,
 `patience`, `holdout`, `weight_decay`).  A candidate that also sets Adam's step size `lr`
 (not an mmd_test argument) learns its kernel with learn_kernel on the first half of each
 sample (after shuffling the rows, as mmd_test does) and tests it with mmd_test(kernel=the
@@ -65,6 +65,14 @@ CANDIDATES = {   # name: mmd_test arguments (kernel="deep")
     # Liu et al.'s HDGM schedule and phi's widths (3 x 3d hidden, 3d features; they use softplus)
     "liu-hdgm": dict(selection="last", max_steps=1000, lr=5e-5, hidden=(30, 30, 30),
                      n_features=30),
+    # a periodic first layer of p waves (periodic=p), frequencies sought in N(0, f^2)
+    "sin-8": dict(periodic=8),
+    "sin-16": dict(periodic=16),
+    "sin-32": dict(periodic=32),
+    "sin-16-f4": dict(periodic=16, frequency=4.0),
+    "sin-16-f12": dict(periodic=16, frequency=12.0),
+    "sin-16-linear": dict(periodic=16, hidden=(), n_features=16),
+    "sin-16-last-100": dict(periodic=16, selection="last", max_steps=100),
 }
 CEILINGS = {     # name: (Gaussian length-scale, share of each sample tested)
     "gaussian-0.5": (0.5, 0.5), "gaussian-0.7": (0.7, 0.5), "gaussian-1.0": (1.0, 0.5),

@@ -110,7 +110,9 @@ HIDDEN = (50, 50)          # phi's hidden widths (Liu et al. use 3 x 50 and 50 f
 N_FEATURES = 20            # phi's output width
 POOLED_MATRICES = 12       # N x N float64 arrays alive at once in a training step
 PERIODIC = 0               # width of phi's periodic first layer (0: none)
-FREQUENCY = 1.0            # spread of its initial frequencies, on standardised inputs
+FREQUENCY = 7.0            # spread of its initial frequencies, on standardised inputs
+PEAK_CANDIDATES = 2000     # frequencies drawn to find the peaks of (peak_frequencies)
+BANDWIDTH_GRID = 2.0 ** np.arange(-5, 3)   # sigma_q's starting grid, times the median
 
 
 # ------------------------------------------------------------------ criterion
@@ -421,9 +423,17 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
     kernel = DeepKernel(X.shape[1], hidden, n_features, activation, shift=shift, scale=scale,
                         seed=rng, periodic=periodic, frequency=frequency)
     # sigma_phi starts at the median heuristic of the initial features; sigma_q at the
-    # bandwidth of the grid median * 2^k (k = -5..2) with the best J of q alone on the fit rows
+    # bandwidth of the grid median * 2^k (k = -5..2) with the best J of q alone on the fit rows,
+    # or, with a periodic layer, at the grid's broadest (a narrow q would keep k to pairs of
+    # nearby rows, which a periodic phi is meant to reach beyond)
+    if periodic:
+        kernel.periodic_params[0][...] = peak_frequencies(kernel.standardise(Z), periodic,
+                                                          frequency, rng)
+        sigma_q = BANDWIDTH_GRID[-1] * median_heuristic(kernel.standardise(Z))
+    else:
+        sigma_q = _best_bandwidth(kernel, X_fit, Y_fit, lam)
     _, F = kernel.features(Z)
-    kernel.theta[:2] = np.log([median_heuristic(F), _best_bandwidth(kernel, X_fit, Y_fit, lam)])
+    kernel.theta[:2] = np.log([median_heuristic(F), sigma_q])
     optimiser = Adam(kernel.params, lr=lr, backend="numpy")
     D_fit = squared_distances(*2 * [kernel.standardise(np.vstack([X_fit, Y_fit]))])
     if selection == "holdout":
@@ -491,7 +501,30 @@ def _check_memory(N):
             f"train_fraction), or use the Gaussian kernel, whose test scales to large samples")
 
 
-def _best_bandwidth(kernel, X, Y, lam, grid=2.0 ** np.arange(-5, 3)):
+def peak_frequencies(U, p, frequency, rng, candidates=PEAK_CANDIDATES):
+    """The p frequencies w (columns of a (d, p) array) at which the rows U (N, d) repeat most:
+    the largest |mean_i exp(i w . u_i)| (the modulus of the rows' empirical characteristic
+    function) among `candidates` draws of N(0, frequency^2 I) with ||w|| >= pi.
+
+    A density made of copies of one cluster on a lattice has |characteristic function| near
+    its peak value at every frequency of the lattice's dual (the waves that take the same value
+    at every cluster centre) and small between them.  ||w|| >= pi keeps periods 2 pi / ||w|| of
+    at most 2 (two standard deviations of standardised rows): longer waves see only the data's
+    overall extent, where every density's characteristic function is near 1.  The labels are not
+    used: which rows are X and which Y does not enter.  rng: a Generator.
+    """
+    W = rng.normal(0, frequency, (candidates, U.shape[1]))
+    W = W[np.linalg.norm(W, axis=1) >= np.pi]
+    if len(W) < p:
+        raise ValueError(f"frequency = {frequency:g} leaves {len(W)} of {candidates} candidate "
+                         f"frequencies at norm >= pi, fewer than periodic = {p}; use a larger "
+                         f"frequency")
+    A = U @ W.T                                                    # (N, candidates): w . u_i
+    modulus = np.hypot(np.cos(A).mean(axis=0), np.sin(A).mean(axis=0))
+    return W[np.argsort(modulus)[::-1][:p]].T
+
+
+def _best_bandwidth(kernel, X, Y, lam, grid=BANDWIDTH_GRID):
     """The length-scale in median * grid with the largest J of the Gaussian q on X vs Y.
 
     Only length-scales with var_hat > lam compete.  In many dimensions the smallest ones make
