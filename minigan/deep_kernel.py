@@ -64,7 +64,11 @@ Training (`learn_kernel`): Adam on -J, full batch.  The start: phi's usual initi
 sigma_phi the median distance between the initial features, sigma_q the bandwidth with the best
 J of q alone on a grid (median * 2^k, k = -5..2; as sigmas="split" of minigan.two_sample; only
 bandwidths at which q is not numerically 0 between rows compete, `_best_bandwidth`), and
-eps = 0.1, so training starts from about the best single Gaussian kernel.  Which parameters
+eps = 0.1, so training starts from about the best single Gaussian kernel.  With a periodic
+layer the start differs twice: its frequencies are the waves at which the pooled training rows
+repeat most (`peak_frequencies`; from random ones the criterion climbs to the nearest local
+peak, which on a grid is rarely the grid's), and sigma_q starts at the grid's broadest
+(median * 4), so that q does not confine k to pairs of nearby rows.  Which parameters
 come back (`selection`):
 
   "holdout"  early stopping on a held-out part (`holdout`) of the training rows: at step 0 and
@@ -398,7 +402,8 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
           are returned (Liu et al.'s fixed schedule); holdout and patience are not used.
     weight_decay: >= 0; the training maximises J - weight_decay * sum_l ||W_l||^2 over phi's
         weight matrices (weight_penalty); the held-out J that chooses is the plain J.
-    periodic, frequency: phi's periodic first layer and its initial spread (DeepKernel).
+    periodic, frequency: the width of phi's periodic first layer (DeepKernel; 0: none) and the
+        spread of the candidate frequencies its start is chosen from (peak_frequencies).
     seed: int or Generator (the hold-out split and phi's initial weights).
     history: dict of lists, "step", "J_train", "J_holdout" (empty with "last") at every
     check, and "best_step" (the step whose parameters were returned).
