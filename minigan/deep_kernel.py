@@ -98,6 +98,7 @@ Deliberately left out: minibatches (Liu et al. train full-batch at these sizes),
 for kappa and q, k-fold choice of the step (k trainings for one kernel), the compiled backend.
 """
 import numpy as np
+from scipy.special import gammaincc
 
 from . import threads
 from ._checks import (MAX_WIDTH, as_float_array, check_choice, check_number_in,
@@ -168,11 +169,12 @@ class DeepKernel:
     frequency:  > 0, the spread of W_0's initial entries, N(0, frequency^2) (b_0: U(-pi, pi)):
                 random Fourier features of a Gaussian of length-scale 1 / frequency in u
     shift, scale: (d,) standardisation applied to inputs first (u = (x - shift) / scale)
-    seed:       int or Generator for phi's initial weights
+    seed:       int or Generator for phi's initial weights (W_0 and b_0 included)
 
     Parameters (learned): [W_0, b_0] (`periodic_params`, if any), phi.params and theta =
-    [log sigma_phi, log sigma_q, logit eps], in `params` (in that order).  Use it on new data as `kernel(A, B)` -> (len(A), len(B))
-    matrix of k(a_i, b_j); Witness(kernel, X, Y) is its witness function.
+    [log sigma_phi, log sigma_q, logit eps], in `params` (in that order).  Use it on new data
+    as `kernel(A, B)` -> (len(A), len(B)) matrix of k(a_i, b_j); Witness(kernel, X, Y) is its
+    witness function.
     """
 
     def __init__(self, d, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", shift=None,
@@ -326,10 +328,22 @@ def weight_penalty(kernel, weight_decay):
     return P, [np.zeros_like(p) for p in kernel.periodic_params] + grads + [np.zeros(3)]
 
 
-def check_periodic(periodic, frequency):
-    """The periodic layer's settings, checked: (width >= 0 (int), frequency > 0 (float))."""
+def check_periodic(periodic, frequency, d=None):
+    """The periodic layer's settings, checked: (width >= 0 (int), frequency > 0 (float)).
+
+    Given the input width d, also that peak_frequencies can expect at least 10 candidates a
+    wave at norm >= pi: PEAK_CANDIDATES * P(chi^2_d >= (pi / frequency)^2) >= 10 periodic.
+    """
     periodic = check_positive_int(periodic, "periodic", minimum=0, maximum=MAX_WIDTH)
-    return periodic, check_positive_float(frequency, "frequency")
+    frequency = check_positive_float(frequency, "frequency")
+    if periodic and d is not None:
+        expected = PEAK_CANDIDATES * gammaincc(d / 2, (np.pi / frequency) ** 2 / 2)
+        if expected < 10 * periodic:
+            raise ValueError(f"frequency = {frequency:g} is too small for periodic = "
+                             f"{periodic}: only about {expected:.3g} of {PEAK_CANDIDATES} "
+                             f"candidate frequencies would have norm >= pi; use a larger "
+                             f"frequency")
+    return periodic, frequency
 
 
 def _check_vector(v, name, d):
@@ -415,7 +429,7 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
     selection, max_steps, patience, holdout, weight_decay = check_training(
         selection, max_steps, patience, holdout, weight_decay)
     check_every = check_positive_int(check_every, "check_every")
-    periodic, frequency = check_periodic(periodic, frequency)
+    periodic, frequency = check_periodic(periodic, frequency, X.shape[1])
     rng = np.random.default_rng(check_seed(seed))
     if selection == "holdout":
         (X_fit, X_val), (Y_fit, Y_val) = (_holdout_split(X, holdout, rng),

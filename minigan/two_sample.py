@@ -371,9 +371,6 @@ def _learned_kernel_test(X, Y, kernel, sigmas, estimator, method, n_permutations
         *(default if deep_settings[name] is None else deep_settings[name]
           for name, default in defaults.items()))))
     hidden = deep_kernel.HIDDEN if hidden is None else check_widths(hidden, "hidden")
-    periodic, frequency = deep_kernel.check_periodic(
-        *(default if deep_settings[name] is None else deep_settings[name] for name, default in
-          (("periodic", deep_kernel.PERIODIC), ("frequency", deep_kernel.FREQUENCY))))
     n_features = (deep_kernel.N_FEATURES if n_features is None
                   else check_positive_int(n_features, "n_features", maximum=MAX_WIDTH))
     train_fraction = TRAIN_FRACTION if train_fraction is None else train_fraction
@@ -383,6 +380,10 @@ def _learned_kernel_test(X, Y, kernel, sigmas, estimator, method, n_permutations
     X = as_float_array(X, "X", ndim=2, dtype=np.float64)
     Y = as_float_array(Y, "Y", ndim=2, dtype=np.float64)
     check_same_width(X, Y, "X", "Y")
+    periodic, frequency = deep_kernel.check_periodic(
+        *(default if deep_settings[name] is None else deep_settings[name] for name, default in
+          (("periodic", deep_kernel.PERIODIC), ("frequency", deep_kernel.FREQUENCY))),
+        X.shape[1])
     need = required_rows(method, estimator, kernel="deep" if deep else "gaussian",
                          train_fraction=train_fraction)
     for name, A in (("X", X), ("Y", Y)):

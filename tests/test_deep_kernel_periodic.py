@@ -129,16 +129,18 @@ def test_deep_test_passes_the_periodic_layer_through():
     (dict(periodic="4"), TypeError, "periodic must be an integer"),
     (dict(periodic=4, frequency=0.0), ValueError, "frequency must be a finite number > 0"),
     (dict(periodic=4, frequency="7"), TypeError, "frequency must be a positive number"),
-    (dict(periodic=4, frequency=1e-3), ValueError, "candidate frequencies at norm >= pi"),
+    (dict(periodic=4, frequency=1.0), ValueError, "frequency = 1 is too small for periodic = 4"),
 ])
 def test_bad_periodic_settings(options, error, match):
     rng = np.random.default_rng(0)
     X, Y = rng.standard_normal((20, 2)), rng.standard_normal((20, 2))
     with pytest.raises(error, match=match):
         dk.learn_kernel(X, Y, **options)
+    rng = np.random.default_rng(0)
     with pytest.raises(error, match=match):
-        minigan.mmd_test(X, Y, kernel="deep", **options)
-    if "frequency" not in options or options["frequency"] != 1e-3:
+        minigan.mmd_test(X, Y, kernel="deep", seed=rng, **options)
+    assert rng.random() == np.random.default_rng(0).random()   # refused before any draw
+    if options.get("frequency") != 1.0:      # the kernel alone draws no candidates: any f > 0
         with pytest.raises(error, match=match):
             dk.DeepKernel(2, **options)
     with pytest.raises(ValueError, match="periodic only apply to kernel='deep'"):
