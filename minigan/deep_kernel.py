@@ -445,14 +445,17 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
     # bandwidth of the grid median * 2^k (k = -5..2) with the best J of q alone on the fit rows,
     # or, with a periodic layer, at the grid's broadest (a narrow q would keep k to pairs of
     # nearby rows, which a periodic phi is meant to reach beyond)
+    sigma_q = _best_bandwidth(kernel, X_fit, Y_fit, lam)
     if periodic:
         kernel.periodic_params[0][...] = peak_frequencies(kernel.standardise(Z), periodic,
                                                           frequency, rng)
-        sigma_q = BANDWIDTH_GRID[-1] * median_heuristic(kernel.standardise(Z))
-    else:
-        sigma_q = _best_bandwidth(kernel, X_fit, Y_fit, lam)
     _, F = kernel.features(Z)
     kernel.theta[:2] = np.log([median_heuristic(F), sigma_q])
+    if periodic:
+        J_narrow = kernel.criterion(X_fit, Y_fit, lam)
+        kernel.theta[1] = np.log(BANDWIDTH_GRID[-1] * median_heuristic(kernel.standardise(Z)))
+        if kernel.criterion(X_fit, Y_fit, lam) <= J_narrow:
+            kernel.theta[1] = np.log(sigma_q)
     optimiser = Adam(kernel.params, lr=lr, backend="numpy")
     D_fit = squared_distances(*2 * [kernel.standardise(np.vstack([X_fit, Y_fit]))])
     if selection == "holdout":
