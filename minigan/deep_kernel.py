@@ -67,8 +67,11 @@ bandwidths at which q is not numerically 0 between rows compete, `_best_bandwidt
 eps = 0.1, so training starts from about the best single Gaussian kernel.  With a periodic
 layer the start differs twice: its frequencies are the waves at which the pooled training rows
 repeat most (`peak_frequencies`; from random ones the criterion climbs to the nearest local
-peak, which on a grid is rarely the grid's), and sigma_q starts at the grid's broadest
-(median * 4), so that q does not confine k to pairs of nearby rows.  Which parameters
+peak, which on a grid is rarely the grid's), and sigma_q starts either as above or at the
+grid's broadest (median * 4), whichever gives the starting kernel the larger J on the fit rows:
+a narrow q confines k to pairs of nearby rows, which is what a periodic phi reaches beyond when
+every cluster differs alike, and what keeps the clusters apart when they differ in different
+ways.  Which parameters
 come back (`selection`):
 
   "holdout"  early stopping on a held-out part (`holdout`) of the training rows: at step 0 and
@@ -443,8 +446,7 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
                         seed=rng, periodic=periodic, frequency=frequency)
     # sigma_phi starts at the median heuristic of the initial features; sigma_q at the
     # bandwidth of the grid median * 2^k (k = -5..2) with the best J of q alone on the fit rows,
-    # or, with a periodic layer, at the grid's broadest (a narrow q would keep k to pairs of
-    # nearby rows, which a periodic phi is meant to reach beyond)
+    # or, with a periodic layer, at the grid's broadest if the whole kernel's J is larger there
     sigma_q = _best_bandwidth(kernel, X_fit, Y_fit, lam)
     if periodic:
         kernel.periodic_params[0][...] = peak_frequencies(kernel.standardise(Z), periodic,

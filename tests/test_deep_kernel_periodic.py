@@ -85,17 +85,31 @@ def test_peak_frequencies_are_those_of_the_grid():
     assert modulus(U @ W).min() > 0.3 > 0.15 > modulus(G @ W_smooth).max()
 
 
-def test_learn_kernel_starts_at_the_peaks_with_a_broad_q():
+def test_learn_kernel_starts_at_the_peaks_and_the_better_q():
     X, Y = grid_of_clusters(80, seed=4), grid_of_clusters(80, 2.0, seed=5)
-    kernel, _ = dk.learn_kernel(X, Y, **SMALL, periodic=6, frequency=6.0, max_steps=1,
-                                lr=1e-12, seed=0)
-    U = kernel.standardise(np.vstack([X, Y]))
-    assert kernel.sigma_q == pytest.approx(4 * minigan.mmd.median_heuristic(U), rel=1e-6)
+    # the start: one step at lr 1e-12 leaves it as it was
+    kernel, _ = dk.learn_kernel(X, Y, **SMALL, max_steps=1, lr=1e-12, seed=0, periodic=6,
+                                frequency=6.0)
     rng = np.random.default_rng(0)          # learn_kernel's draws: hold-out split, phi, then W_0
-    dk._holdout_split(X, 0.2, rng), dk._holdout_split(Y, 0.2, rng)
+    (X_fit, _), (Y_fit, _) = dk._holdout_split(X, 0.2, rng), dk._holdout_split(Y, 0.2, rng)
+    U = kernel.standardise(np.vstack([X, Y]))
     dk.DeepKernel(2, **SMALL, seed=rng, periodic=6, frequency=6.0)
     np.testing.assert_allclose(kernel.periodic_params[0],
                                dk.peak_frequencies(U, 6, 6.0, rng), atol=1e-9)
+    # sigma_q: the best single Gaussian's or the broadest of the grid, whichever start has the
+    # larger J on the fit rows
+    chosen = kernel.sigma_q
+    J = {}
+    for s in (dk._best_bandwidth(kernel, X_fit, Y_fit, dk.LAMBDA),
+              4 * minigan.mmd.median_heuristic(U)):
+        kernel.theta[1] = np.log(s)
+        J[s] = kernel.criterion(X_fit, Y_fit)
+    assert len(set(J.values())) == 2
+    assert chosen == pytest.approx(max(J, key=J.get), rel=1e-6)
+
+
+def test_periodic_zero_is_the_kernel_without_the_layer():
+    X, Y = grid_of_clusters(80, seed=4), grid_of_clusters(80, 2.0, seed=5)
     # periodic=0 is the kernel without the layer, draw for draw
     plain, _ = dk.learn_kernel(X, Y, **SMALL, max_steps=5, seed=0)
     zero, _ = dk.learn_kernel(X, Y, **SMALL, max_steps=5, seed=0, periodic=0)
@@ -106,12 +120,12 @@ def test_learn_kernel_starts_at_the_peaks_with_a_broad_q():
 
 def test_the_periodic_layer_sees_a_grid_that_a_plain_phi_misses():
     # P isotropic, Q stretched 2 : 1 and turned, in every cell of a 3 x 3 grid; learned on
-    # 150 rows per sample, J measured on 150 fresh rows per sample
-    X, Y = grid_of_clusters(300, seed=6), grid_of_clusters(300, 2.0, seed=7)
+    # 250 rows per sample, J measured on 250 fresh rows per sample
+    X, Y = grid_of_clusters(500, seed=6), grid_of_clusters(500, 2.0, seed=7)
     fresh = {}
     for periodic in (0, 8):
-        kernel, _ = dk.learn_kernel(X[:150], Y[:150], seed=0, periodic=periodic)
-        fresh[periodic] = kernel.criterion(X[150:], Y[150:])
+        kernel, _ = dk.learn_kernel(X[:250], Y[:250], seed=0, periodic=periodic)
+        fresh[periodic] = kernel.criterion(X[250:], Y[250:])
     assert fresh[8] > fresh[0] + 0.5, fresh
 
 
