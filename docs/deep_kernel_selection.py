@@ -1,8 +1,8 @@
 """How should mmd_test(kernel="deep") choose its kernel?  Power of each way, measured.
 
 Each candidate is a set of mmd_test(kernel="deep") arguments (`train_fraction`, `hidden`,
-`n_features`, `periodic`, `frequency`, and those of minigan.deep_kernel.learn_kernel: `selection`, `max_steps`,
-`patience`, `holdout`, `weight_decay`).  A candidate that also sets Adam's step size `lr`
+`n_features`, `periodic`, `frequency`, and those of minigan.deep_kernel.learn_kernel:
+`selection`, `max_steps`, `patience`, `holdout`, `weight_decay`).  A candidate that also sets Adam's step size `lr`
 (not an mmd_test argument) learns its kernel with learn_kernel on the first half of each
 sample (after shuffling the rows, as mmd_test does) and tests it with mmd_test(kernel=the
 learned kernel) on the second half: the same test.  Every trial draws one (X, Y) pair and runs
@@ -65,7 +65,7 @@ CANDIDATES = {   # name: mmd_test arguments (kernel="deep")
     # Liu et al.'s HDGM schedule and phi's widths (3 x 3d hidden, 3d features; they use softplus)
     "liu-hdgm": dict(selection="last", max_steps=1000, lr=5e-5, hidden=(30, 30, 30),
                      n_features=30),
-    # a periodic first layer of p waves (periodic=p), frequencies sought in N(0, f^2)
+    # a periodic first layer of p waves (periodic=p), its frequencies sought in N(0, f^2)
     "sin-8": dict(periodic=8),
     "sin-16": dict(periodic=16),
     "sin-32": dict(periodic=32),
