@@ -2,13 +2,14 @@
 
 Each candidate is a set of mmd_test(kernel="deep") arguments (`train_fraction`, `hidden`,
 `n_features`, `periodic`, `frequency`, and those of minigan.deep_kernel.learn_kernel:
-`selection`, `max_steps`, `patience`, `holdout`, `weight_decay`).  A candidate that also
-sets Adam's step size `lr` (not an mmd_test argument) learns its kernel with learn_kernel on
-the first half of each sample (after shuffling the rows, as mmd_test does) and tests it with
-mmd_test(kernel=the learned kernel) on the second half: the same test.  Every trial draws
-one (X, Y) pair and runs every candidate and the aggregated Gaussian test (sigmas="aggregate") on that same pair, so
-the columns differ by the test only.  Rejection rates at alpha = 0.05, 200 permutations; the
-CPU seconds are the mean process time of one deep test (learning the kernel and testing).
+`selection`, `max_steps`, `patience`, `holdout`, `weight_decay`). A candidate that also sets
+Adam's step size `lr` (not an mmd_test argument) learns its kernel with learn_kernel on the
+first half of each sample (after shuffling the rows, as mmd_test does) and tests it with
+mmd_test(kernel=the learned kernel) on the second half: the same test. Every trial draws one
+(X, Y) pair and runs every candidate and the aggregated Gaussian test (sigmas="aggregate") on
+that same pair, so the columns differ by the test only. Rejection rates at alpha = 0.05, 200
+permutations; the CPU seconds are the mean process time of one deep test (learning the kernel
+and testing).
 "J on fresh rows" is the criterion J of each learned kernel on the rows it is tested on
 (never trained on): what the training is meant to raise, a less noisy screen than the
 rejection rate (trial-to-trial spread of J is about 1).
