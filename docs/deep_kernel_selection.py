@@ -1,14 +1,15 @@
 """How should mmd_test(kernel="deep") choose its kernel?  Power of each way, measured.
 
 Each candidate is a set of mmd_test(kernel="deep") arguments (`train_fraction`, `hidden`,
-`n_features`, and those of minigan.deep_kernel.learn_kernel: `selection`, `max_steps`,
-`patience`, `holdout`, `weight_decay`).  A candidate that also sets Adam's step size `lr`
-(not an mmd_test argument) learns its kernel with learn_kernel on the first half of each
-sample (after shuffling the rows, as mmd_test does) and tests it with mmd_test(kernel=the
-learned kernel) on the second half: the same test.  Every trial draws one (X, Y) pair and runs
-every candidate and the aggregated Gaussian test (sigmas="aggregate") on that same pair, so
-the columns differ by the test only.  Rejection rates at alpha = 0.05, 200 permutations; the
-CPU seconds are the mean process time of one deep test (learning the kernel and testing).
+`n_features`, `periodic`, `frequency`, and those of minigan.deep_kernel.learn_kernel:
+`selection`, `max_steps`, `patience`, `holdout`, `weight_decay`). A candidate that also sets
+Adam's step size `lr` (not an mmd_test argument) learns its kernel with learn_kernel on the
+first half of each sample (after shuffling the rows, as mmd_test does) and tests it with
+mmd_test(kernel=the learned kernel) on the second half: the same test. Every trial draws one
+(X, Y) pair and runs every candidate and the aggregated Gaussian test (sigmas="aggregate") on
+that same pair, so the columns differ by the test only. Rejection rates at alpha = 0.05, 200
+permutations; the CPU seconds are the mean process time of one deep test (learning the kernel
+and testing).
 "J on fresh rows" is the criterion J of each learned kernel on the rows it is tested on
 (never trained on): what the training is meant to raise, a less noisy screen than the
 rejection rate (trial-to-trial spread of J is about 1).
@@ -65,6 +66,14 @@ CANDIDATES = {   # name: mmd_test arguments (kernel="deep")
     # Liu et al.'s HDGM schedule and phi's widths (3 x 3d hidden, 3d features; they use softplus)
     "liu-hdgm": dict(selection="last", max_steps=1000, lr=5e-5, hidden=(30, 30, 30),
                      n_features=30),
+    # a periodic first layer of p waves (periodic=p), its frequencies sought in N(0, f^2)
+    "sin-8": dict(periodic=8),
+    "sin-16": dict(periodic=16),
+    "sin-32": dict(periodic=32),
+    "sin-16-f4": dict(periodic=16, frequency=4.0),
+    "sin-16-f12": dict(periodic=16, frequency=12.0),
+    "sin-16-linear": dict(periodic=16, hidden=(), n_features=16),
+    "sin-16-last-100": dict(periodic=16, selection="last", max_steps=100),
 }
 CEILINGS = {     # name: (Gaussian length-scale, share of each sample tested)
     "gaussian-0.5": (0.5, 0.5), "gaussian-0.7": (0.7, 0.5), "gaussian-1.0": (1.0, 0.5),

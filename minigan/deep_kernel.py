@@ -8,6 +8,14 @@ its own learned length-scale,
     q(x, y)     = exp(-||x - y||^2 / (2 sigma_q^2))                  on the inputs
     k(x, y)     = [(1 - eps) kappa(x, y) + eps] q(x, y),             eps in (0, 1)
 
+A periodic first layer (`periodic` > 0) makes phi(u) = MLP(sin(u W_0 + b_0)) with learned
+frequencies W_0 and phases b_0: plane waves that repeat every 2 pi / ||W_0k||.  Where the
+samples live on a regular grid of clusters and differ within every cluster alike, frequencies
+that match the grid give every cluster the same features, so kappa compares the rows' places
+within their clusters and every pair of rows, not only pairs in one cluster, carries the
+difference.  (Random Fourier features draw such W_0 and keep them; here the criterion below
+moves them, from N(0, frequency^2) on the standardised inputs.)
+
 The eps * q part keeps k characteristic whatever phi learns (a phi that merges two points
 cannot make k blind to their difference).  Inputs are first standardised, column by column,
 with the mean and spread of the rows the kernel was trained on; that shift and scale are part of
@@ -48,13 +56,22 @@ Its gradient, written out by hand in the order `criterion_and_grad` computes it:
                = 4 (rowsum(G_D)_a F_a - (G_D F)_a)
 4. Backpropagation through phi (minigan.MLP.backward) gives dJ/dW, dJ/db of every layer.
    (dJ/db of phi's last layer is 0: a common shift of every feature leaves every distance as
-   it is.)
+   it is.)  With a periodic first layer, H = sin(A), A = U W_0 + b_0, the MLP also returns
+   dJ/dH, then dJ/dA = dJ/dH * cos(A) and dJ/dW_0 = U^T dJ/dA, dJ/db_0 = sum over rows of
+   dJ/dA (minigan.layers: sin_backward, affine_backward).
 
 Training (`learn_kernel`): Adam on -J, full batch.  The start: phi's usual initial weights,
 sigma_phi the median distance between the initial features, sigma_q the bandwidth with the best
 J of q alone on a grid (median * 2^k, k = -5..2; as sigmas="split" of minigan.two_sample; only
 bandwidths at which q is not numerically 0 between rows compete, `_best_bandwidth`), and
-eps = 0.1, so training starts from about the best single Gaussian kernel.  Which parameters
+eps = 0.1, so training starts from about the best single Gaussian kernel.  With a periodic
+layer the start differs twice: its frequencies are the waves at which the pooled training rows
+repeat most (`peak_frequencies`; from random ones the criterion climbs to the nearest local
+peak, which on a grid is rarely the grid's), and sigma_q starts either as above or at the
+grid's broadest (median * 4), whichever gives the starting kernel the larger J on the fit rows:
+a narrow q confines k to pairs of nearby rows, which is what a periodic phi reaches beyond when
+every cluster differs alike, and what keeps the clusters apart when they differ in different
+ways.  Which parameters
 come back (`selection`):
 
   "holdout"  early stopping on a held-out part (`holdout`) of the training rows: at step 0 and
@@ -84,12 +101,13 @@ Deliberately left out: minibatches (Liu et al. train full-batch at these sizes),
 for kappa and q, k-fold choice of the step (k trainings for one kernel), the compiled backend.
 """
 import numpy as np
+from scipy.special import gammaincc
 
 from . import threads
 from ._checks import (MAX_WIDTH, as_float_array, check_choice, check_number_in,
                       check_positive_float, check_positive_int, check_same_width, check_seed,
                       check_widths)
-from .layers import sigmoid
+from .layers import affine_backward, affine_forward, sigmoid, sin_backward, sin_forward
 from .mlp import MLP
 from .mmd import NUMPY_MAX_MEMORY, median_heuristic, squared_distances, witness
 from .optim import Adam
@@ -99,6 +117,10 @@ EPS_INIT = 0.1             # the starting weight of the plain Gaussian q in k
 HIDDEN = (50, 50)          # phi's hidden widths (Liu et al. use 3 x 50 and 50 features on Blob)
 N_FEATURES = 20            # phi's output width
 POOLED_MATRICES = 12       # N x N float64 arrays alive at once in a training step
+PERIODIC = 0               # width of phi's periodic first layer (0: none)
+FREQUENCY = 7.0            # spread of its initial frequencies, on standardised inputs
+PEAK_CANDIDATES = 2000     # frequencies drawn to find the peaks of (peak_frequencies)
+BANDWIDTH_GRID = 2.0 ** np.arange(-5, 3)   # sigma_q's starting grid, times the median
 
 
 # ------------------------------------------------------------------ criterion
@@ -145,21 +167,32 @@ class DeepKernel:
     d:          input width
     hidden:     phi's hidden widths;  n_features: phi's output width
     activation: phi's hidden activation (tanh: smooth, so gradient checks are clean)
+    periodic:   0 (none), or the width p of a periodic first layer: phi(u) = MLP(sin(u W_0 + b_0)),
+                W_0: (d, p) learned frequencies, b_0: (p,) learned phases
+    frequency:  > 0, the spread of W_0's initial entries, N(0, frequency^2) (b_0: U(-pi, pi)):
+                random Fourier features of a Gaussian of length-scale 1 / frequency in u
     shift, scale: (d,) standardisation applied to inputs first (u = (x - shift) / scale)
-    seed:       int or Generator for phi's initial weights
+    seed:       int or Generator for phi's initial weights (W_0 and b_0 included)
 
-    Parameters (learned): phi.params and theta = [log sigma_phi, log sigma_q, logit eps], in
-    `params` (phi's first, theta last).  Use it on new data as `kernel(A, B)` -> (len(A), len(B))
-    matrix of k(a_i, b_j); Witness(kernel, X, Y) is its witness function.
+    Parameters (learned): [W_0, b_0] (`periodic_params`, if any), phi.params and theta =
+    [log sigma_phi, log sigma_q, logit eps], in `params` (in that order).  Use it on new data
+    as `kernel(A, B)` -> (len(A), len(B)) matrix of k(a_i, b_j); Witness(kernel, X, Y) is its
+    witness function.
     """
 
     def __init__(self, d, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", shift=None,
-                 scale=None, sigma_phi=1.0, sigma_q=1.0, eps=EPS_INIT, seed=None):
+                 scale=None, sigma_phi=1.0, sigma_q=1.0, eps=EPS_INIT, seed=None,
+                 periodic=PERIODIC, frequency=FREQUENCY):
         d = check_positive_int(d, "d")
         hidden = check_widths(hidden, "hidden")
         n_features = check_positive_int(n_features, "n_features", maximum=MAX_WIDTH)
-        self.phi = MLP([d, *hidden, n_features], activation=activation, seed=check_seed(seed),
+        periodic, frequency = check_periodic(periodic, frequency)
+        rng = np.random.default_rng(check_seed(seed))
+        self.phi = MLP([periodic or d, *hidden, n_features], activation=activation, seed=rng,
                        backend="numpy")
+        self.periodic_params = ([rng.normal(0, frequency, (d, periodic)),       # W_0
+                                 rng.uniform(-np.pi, np.pi, periodic)]          # b_0
+                                if periodic else [])
         self.shift = np.zeros(d) if shift is None else _check_vector(shift, "shift", d)
         self.scale = np.ones(d) if scale is None else _check_vector(scale, "scale", d)
         if np.any(self.scale <= 0):
@@ -169,7 +202,7 @@ class DeepKernel:
         self.theta = np.array([np.log(check_positive_float(sigma_phi, "sigma_phi")),
                                np.log(check_positive_float(sigma_q, "sigma_q")),
                                np.log(eps / (1 - eps))])
-        self.params = self.phi.params + [self.theta]
+        self.params = self.periodic_params + self.phi.params + [self.theta]
 
     @property
     def sigma_phi(self):
@@ -185,7 +218,9 @@ class DeepKernel:
 
     def describe(self):
         """One line: phi's shape and the learned scalars."""
-        return (f"deep kernel: phi {' -> '.join(map(str, self.phi.sizes))} ({self.phi.activation}),"
+        sizes = ([len(self.shift), f"sin {self.phi.sizes[0]}", *self.phi.sizes[1:]]
+                 if self.periodic_params else self.phi.sizes)
+        return (f"deep kernel: phi {' -> '.join(map(str, sizes))} ({self.phi.activation}),"
                 f" sigma_phi = {self.sigma_phi:.4g}, sigma_q = {self.sigma_q:.4g},"
                 f" eps = {self.eps:.3g}")
 
@@ -204,7 +239,16 @@ class DeepKernel:
     def features(self, A):
         """(U, phi(U)) for the standardised rows U of A: (n, d) -> ((n, d), (n, n_features))."""
         U = self.standardise(A)
-        return U, self.phi.forward(U)
+        return U, self._phi_forward(U)[0]
+
+    def _phi_forward(self, U):
+        """phi(U) (n, n_features) and the periodic layer's cache (None without one); the MLP
+        keeps its own caches."""
+        if not self.periodic_params:
+            return self.phi.forward(U), None
+        A, affine_cache = affine_forward(U, *self.periodic_params)     # u W_0 + b_0
+        H, sin_cache = sin_forward(A)                                  # sin(u W_0 + b_0)
+        return self.phi.forward(H), (affine_cache, sin_cache)
 
     def kernel_from_features(self, U_a, F_a, U_b, F_b):
         """k between rows given their standardised inputs U and features F -> (n_a, n_b)."""
@@ -223,13 +267,13 @@ class DeepKernel:
         distances of the standardised rows, when the caller has them (they do not change
         during training)."""
         U = self.standardise(Z)
-        F = self.phi.forward(U)
+        F, periodic_cache = self._phi_forward(U)
         D_phi = squared_distances(F, F)
         D_z = squared_distances(U, U) if D_z is None else D_z
         kappa = np.exp(D_phi * (-0.5 / self.sigma_phi**2))
         q = np.exp(D_z * (-0.5 / self.sigma_q**2))
         K = ((1 - self.eps) * kappa + self.eps) * q
-        return K, (F, D_phi, D_z, kappa, q, K)
+        return K, (F, D_phi, D_z, kappa, q, K, periodic_cache)
 
     def criterion(self, X, Y, lam=LAMBDA, D_z=None):
         """J of this kernel on X: (n, d), Y: (m, d) (n, m >= 2), a float.  D_z: optional
@@ -239,7 +283,7 @@ class DeepKernel:
 
     def kernel_backward(self, G, cache):
         """dJ/dK -> (dJ/dtheta (3,), dJ/dF (N, n_features)) (module docstring, steps 2-3)."""
-        F, D_phi, D_z, kappa, q, K = cache
+        F, D_phi, D_z, kappa, q, K, _ = cache
         eps, s_phi, s_q = self.eps, self.sigma_phi, self.sigma_q
         dtheta = np.zeros(3)
         G_q = G * q
@@ -261,8 +305,14 @@ class DeepKernel:
         G = criterion_backward(cache)                                 # dJ/dK
         dtheta, dF = self.kernel_backward(G, kernel_cache)            # through the kernel
         self.phi.zero_grad()
-        self.phi.backward(dF, need_input_grad=False)                  # through phi
-        return J, [*(g.copy() for g in self.phi.grads), dtheta], cache
+        periodic_cache = kernel_cache[-1]
+        dH = self.phi.backward(dF, need_input_grad=periodic_cache is not None)   # through phi
+        periodic_grads = []
+        if periodic_cache is not None:                                # through the sin layer
+            affine_cache, sin_cache = periodic_cache
+            dA = sin_backward(dH, sin_cache)                          # dJ/d(u W_0 + b_0)
+            periodic_grads = list(affine_backward(dA, affine_cache, need_dx=False)[1:])
+        return J, [*periodic_grads, *(g.copy() for g in self.phi.grads), dtheta], cache
 
 
 def weight_penalty(kernel, weight_decay):
@@ -270,14 +320,33 @@ def weight_penalty(kernel, weight_decay):
 
         P = weight_decay * sum_l ||W_l||^2,      dP/dW_l = 2 weight_decay W_l
 
-    (biases and the three scalars are not penalised: dP/db = 0, dP/dtheta = 0).  Returns
-    (P, grads aligned with kernel.params).  learn_kernel maximises J - P.
+    (biases, the three scalars and a periodic layer's frequencies W_0 and phases are not
+    penalised: shrinking W_0 would lengthen its periods, not smooth phi).  Returns (P, grads
+    aligned with kernel.params).  learn_kernel maximises J - P.
     """
     weights = kernel.phi.params[0::2]
     P = weight_decay * sum(float(np.sum(W * W)) for W in weights)
     grads = [2 * weight_decay * p if i % 2 == 0 else np.zeros_like(p)     # W_l, b_l
              for i, p in enumerate(kernel.phi.params)]
-    return P, grads + [np.zeros(3)]
+    return P, [np.zeros_like(p) for p in kernel.periodic_params] + grads + [np.zeros(3)]
+
+
+def check_periodic(periodic, frequency, d=None):
+    """The periodic layer's settings, checked: (width >= 0 (int), frequency > 0 (float)).
+
+    Given the input width d, also that peak_frequencies can expect at least 10 candidates a
+    wave at norm >= pi: PEAK_CANDIDATES * P(chi^2_d >= (pi / frequency)^2) >= 10 periodic.
+    """
+    periodic = check_positive_int(periodic, "periodic", minimum=0, maximum=MAX_WIDTH)
+    frequency = check_positive_float(frequency, "frequency")
+    if periodic and d is not None:
+        expected = PEAK_CANDIDATES * gammaincc(d / 2, (np.pi / frequency) ** 2 / 2)
+        if expected < 10 * periodic:
+            raise ValueError(f"frequency = {frequency:g} is too small for periodic = "
+                             f"{periodic}: only about {expected:.3g} of {PEAK_CANDIDATES} "
+                             f"candidate frequencies would have norm >= pi; use a larger "
+                             f"frequency")
+    return periodic, frequency
 
 
 def _check_vector(v, name, d):
@@ -336,7 +405,8 @@ def check_training(selection, max_steps, patience, holdout, weight_decay):
 
 def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", lr=1e-3,
                  max_steps=MAX_STEPS, check_every=10, patience=PATIENCE, holdout=HOLDOUT,
-                 lam=LAMBDA, seed=None, selection=SELECTION, weight_decay=WEIGHT_DECAY):
+                 lam=LAMBDA, seed=None, selection=SELECTION, weight_decay=WEIGHT_DECAY,
+                 periodic=PERIODIC, frequency=FREQUENCY):
     """Train a DeepKernel to maximise J on X: (n, d) vs Y: (m, d); returns (kernel, history).
 
     selection: which parameters come back (module docstring, "Training"):
@@ -349,6 +419,8 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
           are returned (Liu et al.'s fixed schedule); holdout and patience are not used.
     weight_decay: >= 0; the training maximises J - weight_decay * sum_l ||W_l||^2 over phi's
         weight matrices (weight_penalty); the held-out J that chooses is the plain J.
+    periodic, frequency: the width of phi's periodic first layer (DeepKernel; 0: none) and the
+        spread of the candidate frequencies its start is chosen from (peak_frequencies).
     seed: int or Generator (the hold-out split and phi's initial weights).
     history: dict of lists, "step", "J_train", "J_holdout" (empty with "last") at every
     check, and "best_step" (the step whose parameters were returned).
@@ -360,6 +432,7 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
     selection, max_steps, patience, holdout, weight_decay = check_training(
         selection, max_steps, patience, holdout, weight_decay)
     check_every = check_positive_int(check_every, "check_every")
+    periodic, frequency = check_periodic(periodic, frequency, X.shape[1])
     rng = np.random.default_rng(check_seed(seed))
     if selection == "holdout":
         (X_fit, X_val), (Y_fit, Y_val) = (_holdout_split(X, holdout, rng),
@@ -370,11 +443,21 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
     Z = np.vstack([X, Y])
     shift, scale = standardisation(Z)
     kernel = DeepKernel(X.shape[1], hidden, n_features, activation, shift=shift, scale=scale,
-                        seed=rng)
+                        seed=rng, periodic=periodic, frequency=frequency)
     # sigma_phi starts at the median heuristic of the initial features; sigma_q at the
-    # bandwidth of the grid median * 2^k (k = -5..2) with the best J of q alone on the fit rows
+    # bandwidth of the grid median * 2^k (k = -5..2) with the best J of q alone on the fit rows,
+    # or, with a periodic layer, at the grid's broadest if the whole kernel's J is larger there
+    sigma_q = _best_bandwidth(kernel, X_fit, Y_fit, lam)
+    if periodic:
+        kernel.periodic_params[0][...] = peak_frequencies(kernel.standardise(Z), periodic,
+                                                          frequency, rng)
     _, F = kernel.features(Z)
-    kernel.theta[:2] = np.log([median_heuristic(F), _best_bandwidth(kernel, X_fit, Y_fit, lam)])
+    kernel.theta[:2] = np.log([median_heuristic(F), sigma_q])
+    if periodic:
+        J_narrow = kernel.criterion(X_fit, Y_fit, lam)
+        kernel.theta[1] = np.log(BANDWIDTH_GRID[-1] * median_heuristic(kernel.standardise(Z)))
+        if kernel.criterion(X_fit, Y_fit, lam) <= J_narrow:
+            kernel.theta[1] = np.log(sigma_q)
     optimiser = Adam(kernel.params, lr=lr, backend="numpy")
     D_fit = squared_distances(*2 * [kernel.standardise(np.vstack([X_fit, Y_fit]))])
     if selection == "holdout":
@@ -442,7 +525,30 @@ def _check_memory(N):
             f"train_fraction), or use the Gaussian kernel, whose test scales to large samples")
 
 
-def _best_bandwidth(kernel, X, Y, lam, grid=2.0 ** np.arange(-5, 3)):
+def peak_frequencies(U, p, frequency, rng, candidates=PEAK_CANDIDATES):
+    """The p frequencies w (columns of a (d, p) array) at which the rows U (N, d) repeat most:
+    the largest |mean_i exp(i w . u_i)| (the modulus of the rows' empirical characteristic
+    function) among `candidates` draws of N(0, frequency^2 I) with ||w|| >= pi.
+
+    A density made of copies of one cluster on a lattice has |characteristic function| near
+    its peak value at every frequency of the lattice's dual (the waves that take the same value
+    at every cluster centre) and small between them.  ||w|| >= pi keeps periods 2 pi / ||w|| of
+    at most 2 (two standard deviations of standardised rows): longer waves see only the data's
+    overall extent, where every density's characteristic function is near 1.  The labels are not
+    used: which rows are X and which Y does not enter.  rng: a Generator.
+    """
+    W = rng.normal(0, frequency, (candidates, U.shape[1]))
+    W = W[np.linalg.norm(W, axis=1) >= np.pi]
+    if len(W) < p:
+        raise ValueError(f"frequency = {frequency:g} leaves {len(W)} of {candidates} candidate "
+                         f"frequencies at norm >= pi, fewer than periodic = {p}; use a larger "
+                         f"frequency")
+    A = U @ W.T                                                    # (N, candidates): w . u_i
+    modulus = np.hypot(np.cos(A).mean(axis=0), np.sin(A).mean(axis=0))
+    return W[np.argsort(modulus)[::-1][:p]].T
+
+
+def _best_bandwidth(kernel, X, Y, lam, grid=BANDWIDTH_GRID):
     """The length-scale in median * grid with the largest J of the Gaussian q on X vs Y.
 
     Only length-scales with var_hat > lam compete.  In many dimensions the smallest ones make

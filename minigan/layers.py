@@ -118,6 +118,25 @@ def identity_backward(dout, cache):
     return dout
 
 
+def sin_forward(x):
+    """out = sin(x): a periodic activation.
+
+    After an affine map it gives the features sin(u W + b), each a plane wave: constant along
+    the lines u W_k = const, repeating every 2 pi / ||W_k|| across them.  Points a whole period
+    apart get the same feature, so a kernel on such features can treat the cells of a regular
+    grid as one (random Fourier features draw W at random and keep it; here W is learned).
+    Not in ACTIVATIONS: the compiled core has no sin; minigan.deep_kernel uses it as its
+    optional periodic first layer.
+    """
+    return np.sin(x), x
+
+
+def sin_backward(dout, cache):
+    """dx = dout * cos(x)   (d sin / dx = cos)."""
+    x = cache
+    return dout * np.cos(x)
+
+
 ACTIVATIONS = {
     "relu": (relu_forward, relu_backward),
     "leaky_relu": (leaky_relu_forward, leaky_relu_backward),

@@ -212,7 +212,7 @@ def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
              n_permutations=500, alpha=0.05, seed=None, max_memory=MAX_MEMORY,
              kernel="gaussian", train_fraction=None, hidden=None, n_features=None,
              selection=None, max_steps=None, patience=None, holdout=None,
-             weight_decay=None):
+             weight_decay=None, periodic=None, frequency=None):
     """Kernel two-sample test of H0: X and Y come from the same distribution.
 
     X: (n, d), Y: (m, d) samples (float32/float64/int; computed in float64).
@@ -241,7 +241,11 @@ def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
             kernel is trained and which parameters are kept
             (minigan.deep_kernel.learn_kernel); None: the defaults there
             (deep_kernel.SELECTION, MAX_STEPS, PATIENCE, HOLDOUT, WEIGHT_DECAY).
-            Any of these eight with another kernel is an error (it would be ignored).
+    periodic, frequency: kernel="deep" only: the width of the feature MLP's periodic first
+            layer (0: none) and the spread its frequencies are sought in
+            (minigan.deep_kernel.DeepKernel, peak_frequencies); None: deep_kernel.PERIODIC
+            and FREQUENCY.
+            Any of these ten with another kernel is an error (it would be ignored).
     Returns an MMDTestResult.
     """
     check_choice(method, "method", METHODS)
@@ -259,7 +263,8 @@ def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
         check_choice(kernel, "kernel", KERNELS)
     deep_settings = {"train_fraction": train_fraction, "hidden": hidden, "n_features": n_features,
                      "selection": selection, "max_steps": max_steps, "patience": patience,
-                     "holdout": holdout, "weight_decay": weight_decay}
+                     "holdout": holdout, "weight_decay": weight_decay, "periodic": periodic,
+                     "frequency": frequency}
     if not (isinstance(kernel, str) and kernel == "deep"):
         given = [name for name, value in deep_settings.items() if value is not None]
         if given:
@@ -375,6 +380,10 @@ def _learned_kernel_test(X, Y, kernel, sigmas, estimator, method, n_permutations
     X = as_float_array(X, "X", ndim=2, dtype=np.float64)
     Y = as_float_array(Y, "Y", ndim=2, dtype=np.float64)
     check_same_width(X, Y, "X", "Y")
+    periodic, frequency = deep_kernel.check_periodic(
+        *(default if deep_settings[name] is None else deep_settings[name] for name, default in
+          (("periodic", deep_kernel.PERIODIC), ("frequency", deep_kernel.FREQUENCY))),
+        X.shape[1])
     need = required_rows(method, estimator, kernel="deep" if deep else "gaussian",
                          train_fraction=train_fraction)
     for name, A in (("X", X), ("Y", Y)):
@@ -390,7 +399,8 @@ def _learned_kernel_test(X, Y, kernel, sigmas, estimator, method, n_permutations
         X, Y = X[rng.permutation(len(X))], Y[rng.permutation(len(Y))]
         n_tr, m_tr = _train_rows(len(X), train_fraction), _train_rows(len(Y), train_fraction)
         kernel, _ = deep_kernel.learn_kernel(
-            X[:n_tr], Y[:m_tr], hidden=hidden, n_features=n_features, seed=rng, **training)
+            X[:n_tr], Y[:m_tr], hidden=hidden, n_features=n_features, seed=rng,
+            periodic=periodic, frequency=frequency, **training)
         X, Y, train_rows = X[n_tr:], Y[m_tr:], [n_tr, m_tr]
     checked = kernel if deep else _checked_kernel(kernel)   # a DeepKernel is trusted
     statistic, p_value, threshold = _permutation_test(

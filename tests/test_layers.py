@@ -50,3 +50,17 @@ def test_sigmoid_is_finite_and_exact_at_extremes():
     s = layers.sigmoid(np.array([-1e4, -800.0, 0.0, 800.0, 1e4]))
     assert np.all(np.isfinite(s))
     assert np.array_equal(s, [0.0, 0.0, 0.5, 1.0, 1.0])
+
+
+def test_sin_backward_matches_finite_differences_and_is_periodic():
+    rng = np.random.default_rng(2)
+    x = rng.normal(scale=3, size=(6, 5))
+    dout = rng.normal(size=x.shape)
+    out, cache = layers.sin_forward(x)
+    assert np.array_equal(out, np.sin(x))
+    dx = layers.sin_backward(dout, cache)
+    assert rel_error(dx, numerical_gradient(lambda: layers.sin_forward(x)[0], x, dout=dout)) < TOL
+    # a whole period apart, the same value and the same derivative
+    assert np.allclose(layers.sin_forward(x + 2 * np.pi)[0], out, atol=1e-12)
+    assert np.allclose(layers.sin_backward(dout, x + 2 * np.pi), dx, atol=1e-12)
+    assert "sin" not in layers.ACTIVATIONS        # the compiled core has no sin
