@@ -169,7 +169,8 @@ def _widths(text):
 # --kernel deep's training flags and the mmd_test arguments they set (None: the default there)
 DEEP_FLAGS = {"train_fraction": "--train-fraction", "hidden": "--hidden",
               "n_features": "--features", "selection": "--selection", "max_steps": "--max-steps",
-              "patience": "--patience", "holdout": "--holdout", "weight_decay": "--weight-decay"}
+              "patience": "--patience", "holdout": "--holdout", "weight_decay": "--weight-decay",
+              "periodic": "--periodic", "frequency": "--frequency"}
 
 
 def _add_deep_flags(p):
@@ -192,6 +193,10 @@ def _add_deep_flags(p):
                    "J before stopping")
     g.add_argument("--holdout", type=float, help="holdout: share of the training rows held out")
     g.add_argument("--weight-decay", type=float, help="L2 penalty on the feature MLP's weights")
+    g.add_argument("--periodic", type=int_at_least(0), help="waves in a periodic first layer, "
+                   "sin(x W + b), for samples on a regular grid (default 0: none)")
+    g.add_argument("--frequency", type=float, help="--periodic: the spread of the waves' "
+                   "starting frequencies, on the standardised rows")
 
 
 def build_parser():

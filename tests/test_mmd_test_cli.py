@@ -24,11 +24,11 @@ def test_every_flag_reaches_mmd_test(files, monkeypatch):
     monkeypatch.setattr(mmd_test_cli, "mmd_test", fake_test)
     flags = ["--train-fraction", "0.4", "--hidden", "30,20", "--features", "7",
              "--selection", "last", "--max-steps", "12", "--patience", "3", "--holdout", "0.25",
-             "--weight-decay", "0.01"]
+             "--weight-decay", "0.01", "--periodic", "16", "--frequency", "5"]
     assert cli.main(["mmd-test", *files, "--kernel", "deep", *flags]) == 1
     assert {k: seen[k] for k in mmd_test_cli.DEEP_FLAGS} == dict(
         train_fraction=0.4, hidden=[30, 20], n_features=7, selection="last", max_steps=12,
-        patience=3, holdout=0.25, weight_decay=0.01)
+        patience=3, holdout=0.25, weight_decay=0.01, periodic=16, frequency=5.0)
     seen.clear()
     cli.main(["mmd-test", *files, "--kernel", "deep"])   # none given: the library's defaults
     assert not set(seen) & set(mmd_test_cli.DEEP_FLAGS) and seen["kernel"] == "deep"
@@ -49,6 +49,8 @@ def test_a_linear_feature_map_from_the_command_line(files, capsys):
     (["--kernel", "deep", "--weight-decay", "-1"], "weight_decay"),
     (["--kernel", "deep", "--train-fraction", "0.99"], "train_fraction=0.99"),
     (["--kernel", "deep", "--hidden", "0"], "hidden must hold widths"),
+    (["--periodic", "8"], "--periodic only apply to --kernel deep"),
+    (["--kernel", "deep", "--periodic", "8", "--frequency", "0.1"], "frequency"),
 ])
 def test_misused_flags_are_refused(files, capsys, args, message):
     assert cli.main(["mmd-test", *files, *args]) == 1
