@@ -167,7 +167,8 @@ def test_the_override_reaches_the_compiled_mmd(monkeypatch):
     calls = []
     ext = backend.ext("mmd")
     real_kernel = ext.mmd2_and_grad
-    monkeypatch.setattr(ext, "mmd2_and_grad", lambda *a: calls.append(a[5]) or real_kernel(*a))
+    monkeypatch.setattr(ext, "mmd2_and_grad",
+                        lambda *a, **k: calls.append(a[5]) or real_kernel(*a, **k))
     X, Y = real_rows(50, 1), real_rows(40, 2)
     with_policy = minigan.mmd2(X, Y, backend="cython")
     minigan.set_num_threads(3)
