@@ -120,10 +120,13 @@ TEXT_SUFFIXES = {".py", ".pyx", ".pxi", ".pxd", ".md", ".toml", ".cfg", ".txt", 
 
 
 def repository_text_files():
+    """The repository's own text files: not build products, and not a virtual environment
+    made inside the checkout under any name (`python -m venv venv`, `.venv`, ...)."""
+    venvs = {p.parent.name for p in ROOT.glob("*/pyvenv.cfg")}
     for path in ROOT.rglob("*"):
         parts = set(path.relative_to(ROOT).parts)
-        if (path.is_file() and not parts & SKIP_DIRS and path.suffix in TEXT_SUFFIXES
-                and not any(p.endswith(".egg-info") or p.startswith(".venv") for p in parts)):
+        if (path.is_file() and not parts & (SKIP_DIRS | venvs) and path.suffix in TEXT_SUFFIXES
+                and not any(p.endswith(".egg-info") for p in parts)):
             yield path
 
 
