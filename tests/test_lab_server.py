@@ -390,3 +390,27 @@ def test_the_arrows_are_the_generators_gradient_by_finite_differences():
     gan_loss = lambda: -np.mean(np.log(g.discriminate(fake)))  # noqa: E731
     assert rel_error(views.arrows(g, fake, real)["total"],
                      numerical_gradient(gan_loss, fake)) < 1e-6
+
+
+def test_a_new_trainer_starts_with_a_one_step_burst(monkeypatch):
+    # a burst is sized by the trainer's own pace: after a switch to a slower trainer, one
+    # sized by the old trainer's steps would hold the lock (and every click) for seconds
+    bursts = []
+    train = lab_session.LabSession._train
+
+    def spy(self, k, half=None):
+        bursts.append((self.params["method"], k))
+        return train(self, k, half)
+
+    monkeypatch.setattr(lab_session.LabSession, "_train", spy)
+    s = lab_session.LabSession("bursts", idle_seconds=600)
+    try:
+        s.set_params({"method": "gan", "backend": "numpy", "views": ["samples"]})
+        s.control("play")
+        assert wait_for(lambda: any(k > 1 for m, k in bursts if m == "gan"), timeout=30)
+        s.set_params({"method": "mmdgan"})          # a rebuild pauses
+        s.control("play")
+        assert wait_for(lambda: any(m == "mmdgan" for m, _ in bursts), timeout=30)
+        assert next(k for m, k in bursts if m == "mmdgan") == 1
+    finally:
+        s.close()

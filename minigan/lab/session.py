@@ -282,8 +282,10 @@ class LabSession:
         gets VIEW_PERIOD's rate of updates and training the rest of the thread; when the views
         are slow it lasts at least MIN_TRAIN_SHARE / (1 - MIN_TRAIN_SHARE) times as long as
         they took, so they never starve training. The heat map, the costliest view, is
-        refreshed only as often as its own share (HEAT_SHARE) allows."""
-        step_time, view_time = 0.01, 0.0
+        refreshed only as often as its own share (HEAT_SHARE) allows. A trainer's pace is
+        learned from its own steps: a new one (another method, backend or size) starts with a
+        burst of one step, so a burst never outlasts MAX_BURST by more than a step."""
+        timed, step_time, view_time = None, None, 0.0   # the trainer step_time belongs to
         while not self.closed.is_set():
             if time.monotonic() - self.last_seen > self.idle_seconds:
                 self.close()
@@ -296,17 +298,20 @@ class LabSession:
             with self.lock:
                 if not self.playing:
                     continue
+                if self.trainer is not timed:     # a new trainer: its pace is unknown
+                    timed, step_time = self.trainer, None
                 speed = self.params["speed"]
                 budget = min(MAX_BURST, max(VIEW_PERIOD - view_time,
                                             MIN_TRAIN_SHARE / (1 - MIN_TRAIN_SHARE) * view_time))
                 k = (max(1, round(speed * VIEW_PERIOD)) if speed
-                     else max(1, int(budget / step_time)))
+                     else 1 if step_time is None else max(1, int(budget / step_time)))
                 before = self.trainer.step_count
                 self._train(k)
                 done = self.trainer.step_count - before
                 t1 = time.monotonic()
                 if done:
-                    step_time = 0.7 * step_time + 0.3 * (t1 - t0) / done
+                    last = (t1 - t0) / done
+                    step_time = last if step_time is None else 0.7 * step_time + 0.3 * last
                 self._times.append((t1, self.trainer.step_count))
                 self._publish()
                 view_time = 0.7 * view_time + 0.3 * (time.monotonic() - t1)
