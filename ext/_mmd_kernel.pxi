@@ -270,7 +270,8 @@ cdef object _run(const floating[:, ::1] X, const floating[:, ::1] Y,
                  const double[::1] gamma, const double[::1] inv_s2, int seg,
                  bint unbiased, bint with_grad, bint grad_y, bint parts, int n_threads):
     """Allocate the per-thread buffers, run the tasks on T threads, reduce their sums.
-    parts (with_grad, not grad_y): dX's X-X and X-Y terms go to two accumulators, returned apart."""
+    parts (with_grad, not grad_y): dX's X-X and X-Y terms go to two accumulators, returned apart
+    in place of the value, which needs the Y-Y block they do not."""
     dtype = np.float64 if floating is double else np.float32
     cdef Py_ssize_t n = X.shape[0], m = Y.shape[0], d = X.shape[1]
     cdef Py_ssize_t nbx = (n + TI - 1) // TI, nby = (m + TI - 1) // TI
@@ -325,12 +326,14 @@ cdef object _run(const floating[:, ::1] X, const floating[:, ::1] Y,
                                          i0, n, d, True, &gamma[0], &inv_s2[0], ns, seg,
                                          coef_xx, dX, dX, buf)
             else:
-                # Y rows against Y (pairs j > i): Kyy and dY's Y-Y term (dY NULL: value only)
+                # Y rows against Y (pairs j > i): Kyy and dY's Y-Y term (dY NULL: value only);
+                # parts needs neither
                 i0 = (task - nbx) * TI
                 i1 = min(m, i0 + TI)
-                sums[tid, 1] += _rows_vs(&Y[0, 0], &normsY[0], i0, i1, &Y[0, 0], &normsY[0],
-                                         i0, m, d, True, &gamma[0], &inv_s2[0], ns, seg,
-                                         coef_yy, dY, dY, buf)
+                if not parts:
+                    sums[tid, 1] += _rows_vs(&Y[0, 0], &normsY[0], i0, i1, &Y[0, 0],
+                                             &normsY[0], i0, m, d, True, &gamma[0],
+                                             &inv_s2[0], ns, seg, coef_yy, dY, dY, buf)
                 # Y rows against all of X: Kxy (transposed), dY's X-Y term on the row side
                 # and dX's X-Y term on the column side
                 sums[tid, 2] += _rows_vs(&Y[0, 0], &normsY[0], i0, i1, &X[0, 0], &normsX[0],
@@ -346,8 +349,8 @@ cdef object _run(const floating[:, ::1] X, const floating[:, ::1] Y,
         return (float(value), None, None) if grad_y else (float(value), None)
     total = np.asarray(grads).sum(0)
     grad_x = total[:n * d].reshape(n, d).astype(dtype)
-    if parts:   # (value, X-X term, X-Y term)
-        return float(value), grad_x, total[n * d:].reshape(n, d).astype(dtype)
+    if parts:   # (None: no Y-Y block, no value; X-X term, X-Y term)
+        return None, grad_x, total[n * d:].reshape(n, d).astype(dtype)
     if not grad_y:
         return float(value), grad_x
     return float(value), grad_x, total[n * d:].reshape(m, d).astype(dtype)

@@ -295,8 +295,9 @@ def mmd2_and_grad(X, Y, sigmas, bint unbiased, bint with_grad, n_threads,
     cpu: the instruction-set path to run (one of cpu_paths(); a path that cannot run here is
     a ValueError); None: cpu_path().
     Returns (value: float, dX: (n, d) of X's dtype, or None), and dY: (m, d) (or None) as a
-    third item when grad_y; with parts (which needs with_grad and not grad_y), (value, dX's
-    X-X term, dX's X-Y term), each (n, d).
+    third item when grad_y; with parts (which needs with_grad and not grad_y), (None, dX's
+    X-X term, dX's X-Y term), each (n, d): the Y-Y block, which only the value needs, is
+    skipped.
     Shapes, dtypes and layout are re-checked here (ValueError) so that no call can read out
     of bounds.
     """

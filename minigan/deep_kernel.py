@@ -119,6 +119,7 @@ N_FEATURES = 20            # phi's output width
 POOLED_MATRICES = 12       # N x N float64 arrays alive at once in a training step
 PERIODIC = 0               # width of phi's periodic first layer (0: none)
 FREQUENCY = 7.0            # spread of its initial frequencies, on standardised inputs
+MAX_FREQUENCY = 1e3        # beyond: periods of a thousandth of a standard deviation (noise)
 PEAK_CANDIDATES = 2000     # frequencies drawn to find the peaks of (peak_frequencies)
 BANDWIDTH_GRID = 2.0 ** np.arange(-5, 3)   # sigma_q's starting grid, times the median
 
@@ -332,13 +333,17 @@ def weight_penalty(kernel, weight_decay):
 
 
 def check_periodic(periodic, frequency, d=None):
-    """The periodic layer's settings, checked: (width >= 0 (int), frequency > 0 (float)).
+    """The periodic layer's settings, checked: (width >= 0 (int), frequency in
+    (0, MAX_FREQUENCY] (float)).
 
     Given the input width d, also that peak_frequencies can expect at least 10 candidates a
     wave at norm >= pi: PEAK_CANDIDATES * P(chi^2_d >= (pi / frequency)^2) >= 10 periodic.
     """
     periodic = check_positive_int(periodic, "periodic", minimum=0, maximum=MAX_WIDTH)
     frequency = check_positive_float(frequency, "frequency")
+    if frequency > MAX_FREQUENCY:   # its waves would only see noise (and far above, overflow)
+        raise ValueError(f"frequency must be at most {MAX_FREQUENCY:g} (on standardised rows), "
+                         f"got {frequency:g}")
     if periodic and d is not None:
         expected = PEAK_CANDIDATES * gammaincc(d / 2, (np.pi / frequency) ** 2 / 2)
         if expected < 10 * periodic:

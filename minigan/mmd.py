@@ -344,34 +344,30 @@ def _check_numpy_memory(n, m, itemsize):
 
 def _mmd2_terms(X, Y, sigmas, estimator, wrt):
     """MMD^2 and the gradients asked for (wrt: None, "X", "both" or "parts") from the three
-    kernel blocks. Returns (value, dX or None, dY or None), or for "parts" (value, dX's X-X
-    term, dX's X-Y term).
+    kernel blocks. Returns (value, dX or None, dY or None), or for "parts" (None, dX's X-X
+    term, dX's X-Y term): those need neither the Y-Y block nor the value.
 
     The maths of this module lives here; mmd2 and mmd2_and_grad reach it through _validate
     (input checks, default bandwidths) and _run (the choice of backend)."""
     n, m = len(X), len(Y)
+    unbiased = estimator == "unbiased"
+    c_xx = 1.0 / (n * (n - 1)) if unbiased else 1.0 / n**2
+    c_yy = 1.0 / (m * (m - 1)) if unbiased else 1.0 / m**2
+    c_xy = 1.0 / (n * m)
     Kxx, Wxx = _kernel_and_weights(self_distances(X), sigmas)
-    Kyy, Wyy = _kernel_and_weights(self_distances(Y), sigmas)
     Kxy, Wxy = _kernel_and_weights(squared_distances(X, Y), sigmas)
-    if estimator == "unbiased":
+    if wrt == "parts":
+        return None, *_dX_terms(X, Y, Wxx, Wxy, c_xx, c_xy)
+    Kyy, Wyy = _kernel_and_weights(self_distances(Y), sigmas)
+    if unbiased:
         np.fill_diagonal(Kxx, 0)  # leave out the i = j terms
         np.fill_diagonal(Kyy, 0)
-        c_xx, c_yy = 1.0 / (n * (n - 1)), 1.0 / (m * (m - 1))
-    else:
-        c_xx, c_yy = 1.0 / n**2, 1.0 / m**2
-    c_xy = 1.0 / (n * m)
     # sums accumulated in float64 (float32 inputs too): the three terms nearly cancel
     value = float(c_xx * Kxx.sum(dtype=np.float64) + c_yy * Kyy.sum(dtype=np.float64)
                   - 2 * c_xy * Kxy.sum(dtype=np.float64))
     if wrt is None:
         return value, None, None
-    # sum_j w_aj (x_a - z_j) for every row a at once is (sum_j w_aj) x_a - (W Z)_a
-    # X-X term: -2 c_xx sum_j w_aj (x_a - x_j)
-    dX_xx = -2 * c_xx * (Wxx.sum(1)[:, None] * X - Wxx @ X)
-    # X-Y term: +2 c_xy sum_j w(x_a, y_j) (x_a - y_j)
-    dX_xy = 2 * c_xy * (Wxy.sum(1)[:, None] * X - Wxy @ Y)
-    if wrt == "parts":
-        return value, dX_xx, dX_xy
+    dX_xx, dX_xy = _dX_terms(X, Y, Wxx, Wxy, c_xx, c_xy)
     dX = dX_xx + dX_xy
     if wrt == "X":
         return value, dX, None
@@ -380,6 +376,16 @@ def _mmd2_terms(X, Y, sigmas, estimator, wrt):
     # X-Y term seen from y_b (column b of Wxy): +2 c_xy sum_i w(x_i, y_b) (y_b - x_i)
     dY += 2 * c_xy * (Wxy.sum(0)[:, None] * Y - Wxy.T @ X)
     return value, dX, dY
+
+
+def _dX_terms(X, Y, Wxx, Wxy, c_xx, c_xy):
+    """dMMD^2/dX's two terms, (n, d) each, from the gradient weights of the X-X and X-Y blocks.
+    sum_j w_aj (x_a - z_j) for every row a at once is (sum_j w_aj) x_a - (W Z)_a."""
+    # X-X term: -2 c_xx sum_j w_aj (x_a - x_j)   (w_aa (x_a - x_a) = 0: the diagonal drops out)
+    dX_xx = -2 * c_xx * (Wxx.sum(1)[:, None] * X - Wxx @ X)
+    # X-Y term: +2 c_xy sum_j w(x_a, y_j) (x_a - y_j)
+    dX_xy = 2 * c_xy * (Wxy.sum(1)[:, None] * X - Wxy @ Y)
+    return dX_xx, dX_xy
 
 
 def _run(X, Y, sigmas, e, estimator, wrt, backend, n_threads):
@@ -399,7 +405,8 @@ def _run(X, Y, sigmas, e, estimator, wrt, backend, n_threads):
                      wrt is not None, threads, wrt == "both", parts=wrt == "parts")
         out = out if len(out) == 3 else (*out, None)
     value, dX, dY = out
-    if not np.isfinite(value):  # never answer from NaN (the checks above should prevent it)
+    if value is not None and not np.isfinite(value):   # never answer from NaN (the checks
+        # above should prevent it); "parts" computes no value
         raise FloatingPointError(f"MMD^2 came out as {value}; please report this input")
     # d/dX of f(X 2^-e) is 2^-e f'(X 2^-e): scale the gradients back (exact)
     if e == 0:

@@ -144,6 +144,7 @@ def test_deep_test_passes_the_periodic_layer_through():
     (dict(periodic=4, frequency=0.0), ValueError, "frequency must be a finite number > 0"),
     (dict(periodic=4, frequency="7"), TypeError, "frequency must be a positive number"),
     (dict(periodic=4, frequency=1.0), ValueError, "frequency = 1 is too small for periodic = 4"),
+    (dict(periodic=4, frequency=1e300), ValueError, "frequency must be at most 1000"),
 ])
 def test_bad_periodic_settings(options, error, match):
     rng = np.random.default_rng(0)

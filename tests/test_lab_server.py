@@ -414,3 +414,4 @@ def test_a_new_trainer_starts_with_a_one_step_burst(monkeypatch):
         assert next(k for m, k in bursts if m == "mmdgan") == 1
     finally:
         s.close()
+        s.thread.join(timeout=30)   # its last burst done: no fit outlives the test
