@@ -18,6 +18,7 @@ from minigan import data, mmd
 from minigan.gradcheck import numerical_gradient, rel_error
 from minigan.lab import session as lab_session
 from minigan.lab import settings as lab_settings
+from minigan.lab import snapshot as lab_snapshot
 from minigan.lab import views
 from minigan.lab.server import LabServer
 
@@ -160,13 +161,13 @@ def test_the_views_are_the_librarys_numbers(client):
     snap = client.state(sid)
     session = client.server.sessions[sid]
     trainer = session.trainer
-    fake = trainer.sample(lab_session.N_SHOWN, seed=7)
-    real = session.heldout[:lab_session.N_SHOWN]
+    fake = trainer.sample(lab_snapshot.N_SHOWN, seed=7)
+    real = session.heldout[:lab_snapshot.N_SHOWN]
     np.testing.assert_allclose(snap["fake"], fake, atol=1e-3)
     # the arrows: the GMN's own MMD^2 gradient (data space), and its two parts add up to it
     sig = [s * trainer.data_scale for s in trainer.sigmas]
-    _, dX = mmd.mmd2_and_grad(fake[:lab_session.N_ARROWS],
-                              lab_settings.spread(real, 4 * lab_session.N_ARROWS), sig)
+    _, dX = mmd.mmd2_and_grad(fake[:lab_snapshot.N_ARROWS],
+                              lab_settings.spread(real, 4 * lab_snapshot.N_ARROWS), sig)
     a = {k: np.array(v) for k, v in snap["arrows"].items()}
     np.testing.assert_allclose(a["total"], dX, atol=1e-5 + 1e-4 * np.abs(dX).max())
     np.testing.assert_allclose(a["repulsion"] + a["attraction"], a["total"],
@@ -176,8 +177,8 @@ def test_the_views_are_the_librarys_numbers(client):
     assert n >= 64 and len(snap["heat"]["values"]) == n * n
     pts = views.plane_points(snap["box"], n)
     h = mmd.witness(lambda A, B: mmd.gaussian_kernel(A, B, sig), pts,
-                    lab_settings.spread(real, lab_session.N_HEAT),
-                    fake[:lab_session.N_HEAT])
+                    lab_settings.spread(real, lab_snapshot.N_HEAT),
+                    fake[:lab_snapshot.N_HEAT])
     np.testing.assert_allclose(snap["heat"]["values"], h, atol=6e-5)  # 4 digits
     assert snap["modes"]["of"] == 8 and 0 <= snap["modes"]["modes"] <= 8
     assert "minigan/mmd.py" in snap["sources"]["arrows"][0]
@@ -398,9 +399,9 @@ def test_a_new_trainer_starts_with_a_one_step_burst(monkeypatch):
     bursts = []
     train = lab_session.LabSession._train
 
-    def spy(self, k, half=None):
+    def spy(self, k, half=None, callback=None):
         bursts.append((self.params["method"], k))
-        return train(self, k, half)
+        return train(self, k, half, callback)
 
     monkeypatch.setattr(lab_session.LabSession, "_train", spy)
     s = lab_session.LabSession("bursts", idle_seconds=600)
@@ -415,3 +416,51 @@ def test_a_new_trainer_starts_with_a_one_step_burst(monkeypatch):
     finally:
         s.close()
         s.thread.join(timeout=30)   # its last burst done: no fit outlives the test
+
+
+@pytest.mark.parametrize("cls, kw", [
+    (minigan.GMN, {}),
+    (minigan.GAN, {"d_hidden": (16,)}),
+    (minigan.MMDGAN, {"critic_hidden": (16,), "stabilizer": "spectral"}),
+])
+def test_a_mirror_computes_what_its_trainer_computes(cls, kw):
+    # the views thread draws a mirror of the trainer: every view must come out the same
+    ring = data.ring()
+    t = cls(2, seed=0, hidden=(16, 16), **kw).fit(ring, steps=5, batch_size=32, progress=False)
+    m = lab_snapshot.mirror(t, cls(2, seed=1, hidden=(16, 16), **kw))
+    assert m.step_count == t.step_count == 5
+    real, fake = ring.sample(40, seed=2), t.sample(12, seed=3)
+    np.testing.assert_array_equal(m.sample(12, seed=3), fake)
+    np.testing.assert_array_equal(views.heat(m, real[:9], real, fake), views.heat(t, real[:9], real, fake))
+    for k, v in views.arrows(t, fake, real).items():
+        np.testing.assert_array_equal(views.arrows(m, fake, real)[k], v)
+    t.fit(ring, steps=1, batch_size=32, progress=False)     # the trainer moves on ...
+    assert not np.array_equal(t.sample(12, seed=3), m.sample(12, seed=3))
+    lab_snapshot.mirror(t, m)                                # ... and a new frame follows it
+    np.testing.assert_array_equal(m.sample(12, seed=3), t.sample(12, seed=3))
+
+
+def test_while_playing_the_training_thread_computes_no_view(monkeypatch):
+    made = []                                 # (thread name, step) of every snapshot made
+    render = lab_session.render
+
+    def spy(frame, now):
+        made.append((threading.current_thread().name, frame.core["step"]))
+        return render(frame, now)
+
+    monkeypatch.setattr(lab_session, "render", spy)
+    s = lab_session.LabSession("views", idle_seconds=600)
+    try:
+        s.control("play")
+        made.clear()                          # the click's own snapshot, made in this thread
+        assert wait_for(lambda: s.trainer.step_count >= 60 and len(made) >= 6, timeout=60)
+        s.control("pause")
+        playing = made[:-1]                   # the pause click's own snapshot last
+        assert playing and {name for name, _ in playing} == {"minigan-lab-views-views"}
+        steps = [step for _, step in playing]
+        assert steps == sorted(steps) and steps[-1] > steps[0]   # the views follow training
+        assert json.loads(s.snapshot)["step"] == s.trainer.step_count   # paused: up to date
+    finally:
+        s.close()
+        s.thread.join(timeout=30)
+        s.views_thread.join(timeout=30)

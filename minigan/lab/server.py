@@ -104,6 +104,7 @@ class LabServer(ThreadingHTTPServer):
                 s.close()
             for s in self.sessions.values():
                 s.thread.join(timeout=5)
+                s.views_thread.join(timeout=5)
             self.sessions.clear()
 
 

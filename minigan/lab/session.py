@@ -1,9 +1,12 @@
 """One open page of the lab: its settings, its trainer, the thread that trains it, its views.
 
 A LabSession owns one trainer (minigan.GMN, GAN or MMDGAN, built from the library's defaults
-and the page's settings), and one background thread that, while playing, calls the trainer's
-own fit(..., steps=k) in short bursts and after each burst publishes a snapshot of the views
-(minigan.lab.views) as JSON. The page reads the last snapshot and never waits for training.
+and the page's settings) and two background threads. While playing, the training thread calls
+the trainer's own fit(..., steps=k) in short bursts, and after a step hands a frame (a copy of
+the trainer, minigan.lab.snapshot) to the views thread whenever that one is ready for it; the
+views thread turns frames into JSON snapshots of the views (minigan.lab.views). Neither waits
+for the other, and the page reads the last snapshot and never waits for training. A click
+(paused, or a change while playing) makes its snapshot at once, from the trainer itself.
 Every change goes through the public constructors: a setting is checked by building a trainer
 with it (minigan.lab.settings), so a bad value is refused with the library's own message and
 nothing changes.
@@ -30,16 +33,14 @@ from ..gan import GAN
 from ..mmdgan import MMDGAN
 from . import views
 from .settings import (BOXES, DATASETS, DEFAULTS, LIVE, MAX_DRAWN, build_trainer, check_points,
-                       check_settings, default_backend, spread, trainer_kwargs)
+                       check_settings, default_backend, trainer_kwargs)
+from .snapshot import Frame, Memory, encode, mirror, render
 
 SNAPSHOT_CORE = ("version", "session", "step", "playing", "dataset", "method", "kind", "dim",
                  "box", "backend", "params", "half_steps", "error", "steps_per_second",
                  "views_per_second", "n_drawn", "max_drawn", "sources", "batch")
-VIEW_PERIOD = 1 / 15     # s between view updates while playing (training gets the rest)
-N_SHOWN, N_ARROWS, N_HEAT = 500, 64, 64     # points drawn, arrows, samples for the heat map
-MIN_TRAIN_SHARE = 0.6    # of the thread's time while playing, however slow the views are
-HEAT_SHARE = 0.15        # of the thread's time the heat map (the costliest view) may take
-MAX_BURST = 0.4          # s: the longest a burst of steps holds the trainer (a click waits)
+VIEW_PERIOD = 1 / 15     # s between view updates while playing
+BURST = 0.1              # s a burst of steps holds the trainer (and a click waits), at most
 
 
 # ------------------------------------------------- half steps (GAN Lab's step levels)
@@ -84,20 +85,6 @@ HALF_STEPS = {("critic", GAN): guarded_step(_gan_critic),
 ACTIONS = ("play", "pause", "step", "reset", "critic", "generator")
 
 
-class Encoded(str):
-    """A view already encoded as JSON text (the heat map between refreshes, the real sample):
-    spliced into the snapshot as is rather than encoded again each update."""
-
-
-def _encode(snap):
-    """The snapshot dict as JSON bytes, with its Encoded values spliced in; raises ValueError
-    on a value JSON cannot carry (NaN, inf)."""
-    plain = {k: v for k, v in snap.items() if not isinstance(v, Encoded)}
-    text = json.dumps(plain, allow_nan=False)
-    spliced = "".join(f", {json.dumps(k)}: {v}" for k, v in snap.items() if isinstance(v, Encoded))
-    return (text[:-1] + spliced + "}").encode()
-
-
 class LabSession:
     """The state of one open page (see the module docstring). All methods are thread-safe."""
 
@@ -109,14 +96,23 @@ class LabSession:
         self.drawn = np.zeros((0, 2))
         self.playing = False
         self.closed = threading.Event()
-        self._wake = threading.Event()
+        self._wake = threading.Event()           # play pressed: the threads start at once
+        self._views_wake = threading.Event()
         self.last_seen = time.monotonic()
         self.version = 0
         self.published = threading.Condition()   # notified when a new snapshot is out
+        self._view_lock = threading.Lock()       # one snapshot made at a time
+        self._frames = threading.Condition()     # the views thread waiting for a frame
+        self._want_frame, self._frame = False, None
+        self._seq = self._shown = 0              # frames taken; the newest one shown
+        self._mirror, self._mirror_of = None, None   # the views thread's copy of a trainer
         self._rebuild(self.params)
         self._publish()
         self.thread = threading.Thread(target=self._run, name=f"minigan-lab-{sid}", daemon=True)
+        self.views_thread = threading.Thread(target=self._run_views,
+                                             name=f"minigan-lab-views-{sid}", daemon=True)
         self.thread.start()
+        self.views_thread.start()
 
     # ------------------------------------------------------------ building
     def _rebuild(self, params, trainer=None):
@@ -128,11 +124,9 @@ class LabSession:
         self.params = params
         self.error = None
         self.half_steps = {"critic": 0, "generator": 0}
-        self.mmd_curve, self.figures = [], None
+        self.memory = Memory()                                  # the views' own, per trainer
         self._times = deque(maxlen=64)                          # (time, step) while playing
-        self._view_times = deque(maxlen=64)
-        self._due = {"heat": 0.0, "mmd2": 0.0, "modes": 0.0}    # when a slow view is next due
-        self._heat = None
+        self._view_times = deque(maxlen=64)                     # (time, version)
         self._reference()
 
     def _reference(self):
@@ -141,7 +135,6 @@ class LabSession:
             self.heldout = self.target.sample(1000, seed=20_000)
         else:
             self.heldout = self.drawn
-        self._real_json = None
         self.mmd_sigmas = (mmd.data_scales(self.heldout) if len(self.heldout) >= 2 else None)
 
     def _source(self):
@@ -183,7 +176,6 @@ class LabSession:
             if total > MAX_DRAWN:
                 raise ValueError(f"too many points: {total}; at most {MAX_DRAWN} can be drawn")
             self.drawn = np.concatenate([self.drawn, a]) if mode == "add" else a
-            self._real_json = None
             if self.params["dataset"] == "draw":
                 if mode == "replace":     # new data: a new trainer, calibrated on it
                     self.playing = False
@@ -199,6 +191,7 @@ class LabSession:
                 self._source()                        # refuses an empty drawing now
                 self.playing, self.error = True, None
                 self._wake.set()
+                self._views_wake.set()
             elif action == "pause":
                 self.playing = False
             elif action == "reset":
@@ -248,16 +241,20 @@ class LabSession:
     def close(self):
         self.closed.set()
         self._wake.set()
+        self._views_wake.set()
+        with self._frames:
+            self._frames.notify_all()
         with self.published:
             self.published.notify_all()
 
     # ------------------------------------------------------------ training
-    def _train(self, k, half=None):
-        """k steps of the trainer's own fit (or one half step); errors pause and are shown."""
+    def _train(self, k, half=None, callback=None):
+        """k steps of the trainer's own fit (or one half step); errors pause and are shown.
+        callback(trainer) runs after every step of the fit (fit's own callback)."""
         try:
             if half is None:
                 self.trainer.fit(self._source(), steps=k, batch_size=self._batch(),
-                                 progress=False)
+                                 progress=False, callback=callback)
             else:
                 fn = HALF_STEPS.get((half, type(self.trainer)))
                 if fn is None:
@@ -277,15 +274,12 @@ class LabSession:
             self.error = {"kind": "error", "message": str(e)}
 
     def _run(self):
-        """The training thread: bursts of steps, a view after each, until closed or idle.
-        A burst fills what is left of VIEW_PERIOD after the recent views' time, so the page
-        gets VIEW_PERIOD's rate of updates and training the rest of the thread; when the views
-        are slow it lasts at least MIN_TRAIN_SHARE / (1 - MIN_TRAIN_SHARE) times as long as
-        they took, so they never starve training. The heat map, the costliest view, is
-        refreshed only as often as its own share (HEAT_SHARE) allows. A trainer's pace is
-        learned from its own steps: a new one (another method, backend or size) starts with a
-        burst of one step, so a burst never outlasts MAX_BURST by more than a step."""
-        timed, step_time, view_time = None, None, 0.0   # the trainer step_time belongs to
+        """The training thread: bursts of steps until closed or idle. A burst lasts about
+        BURST (or holds the asked speed), so a click waits at most that long for the trainer;
+        a trainer's pace is learned from its own steps: a new one (another method, backend or
+        size) starts with a burst of one step. After any step the views thread may take a
+        frame (_offer_frame); a burst that ends in an error shows it at once."""
+        timed, step_time = None, None   # the trainer step_time belongs to
         while not self.closed.is_set():
             if time.monotonic() - self.last_seen > self.idle_seconds:
                 self.close()
@@ -301,113 +295,114 @@ class LabSession:
                 if self.trainer is not timed:     # a new trainer: its pace is unknown
                     timed, step_time = self.trainer, None
                 speed = self.params["speed"]
-                budget = min(MAX_BURST, max(VIEW_PERIOD - view_time,
-                                            MIN_TRAIN_SHARE / (1 - MIN_TRAIN_SHARE) * view_time))
                 k = (max(1, round(speed * VIEW_PERIOD)) if speed
-                     else 1 if step_time is None else max(1, int(budget / step_time)))
+                     else 1 if step_time is None else max(1, int(BURST / step_time)))
                 before = self.trainer.step_count
-                self._train(k)
+                self._train(k, callback=self._offer_frame)
                 done = self.trainer.step_count - before
                 t1 = time.monotonic()
                 if done:
                     last = (t1 - t0) / done
                     step_time = last if step_time is None else 0.7 * step_time + 0.3 * last
                 self._times.append((t1, self.trainer.step_count))
-                self._publish()
-                view_time = 0.7 * view_time + 0.3 * (time.monotonic() - t1)
+                if not self.playing:      # stopped by an error: show it now
+                    self._publish()
             if speed:   # hold the asked pace: k steps per k / speed seconds
                 self.closed.wait(max(0.0, t0 + k / speed - time.monotonic()))
 
+    def _offer_frame(self, trainer):
+        """fit's callback in the training thread (the session's lock held): when the views
+        thread is waiting, the trainer is copied into its mirror and handed over as a frame.
+        Otherwise it costs one flag's look."""
+        if not self._want_frame:
+            return
+        with self._frames:
+            if not self._want_frame or self.closed.is_set():
+                return
+            if self._mirror_of is not trainer:    # a mirror of the same build as the trainer
+                self._mirror, self._mirror_of = build_trainer(self.params, self.dim), trainer
+            self._frame = self._take_frame(mirror(trainer, self._mirror))
+            self._want_frame = False
+            self._frames.notify_all()
+
     # ------------------------------------------------------------ views
-    def _rate(self, times):
+    def _run_views(self):
+        """The views thread: while playing, one frame from the training thread (taken after its
+        next step) made into a snapshot every VIEW_PERIOD, or as fast as they come when the
+        steps or the views are slower; the training thread never waits for it."""
+        while not self.closed.is_set():
+            if not self.playing:
+                self._views_wake.wait(0.25)
+                self._views_wake.clear()
+                continue
+            start = time.monotonic()
+            with self._frames:
+                self._want_frame = True
+                self._frames.wait_for(lambda: self._frame is not None or not self.playing
+                                      or self.closed.is_set(), 0.5)
+                frame, self._frame, self._want_frame = self._frame, None, False
+            if frame is not None:
+                self._show(frame)
+            self.closed.wait(max(0.0, start + VIEW_PERIOD - time.monotonic()))
+
+    def _rate(self, times, playing):
         """Events per second over the recent (time, count) pairs."""
         recent = [(t, c) for t, c in times if t > time.monotonic() - 3.0] or list(times)
         recent = recent if len(recent) >= 2 else list(times)[-2:]   # slow cycles: the last two
-        if len(recent) < 2 or recent[-1][0] == recent[0][0] or not self.playing:
+        if len(recent) < 2 or recent[-1][0] == recent[0][0] or not playing:
             return 0.0
         return (recent[-1][1] - recent[0][1]) / (recent[-1][0] - recent[0][0])
 
-    def _publish(self):
-        """Compute the views that are on and store them as the snapshot the page reads."""
-        t, p, now = self.trainer, self.params, time.monotonic()
-        on = set(p["views"])
-        self._heat_time = 0.0
-        self.version += 1
-        self._view_times.append((now, self.version))
-        snap = {"version": self.version, "session": self.id, "step": t.step_count,
-                "playing": self.playing, "dataset": p["dataset"], "method": p["method"],
-                "kind": t.kind, "dim": self.dim, "box": BOXES[p["dataset"]],
-                "backend": backends.resolve(t.backend, module="dense"),
-                "params": p, "half_steps": self.half_steps, "error": self.error,
-                "steps_per_second": round(self._rate(self._times), 1),
-                "views_per_second": round(self._rate(self._view_times), 1),
+    def _take_frame(self, trainer):
+        """A frame of `trainer` (the session's trainer or its mirror) with the settings and
+        figures beside it; the session's lock is held."""
+        t, p = self.trainer, self.params
+        self._seq += 1
+        stride = max(1, t.step_count // 400)
+        core = {"session": self.id, "step": t.step_count, "playing": self.playing,
+                "dataset": p["dataset"], "method": p["method"], "kind": t.kind,
+                "dim": self.dim, "box": BOXES[p["dataset"]],
+                "backend": backends.resolve(t.backend, module="dense"), "params": p,
+                "half_steps": dict(self.half_steps), "error": self.error,
+                "steps_per_second": round(self._rate(self._times, self.playing), 1),
                 "n_drawn": len(self.drawn), "max_drawn": MAX_DRAWN,
                 "sources": views.sources(t), "batch": self._batch()}
-        try:
-            # the views' products are as small as a step's: one BLAS thread (minigan.threads)
-            with threads.limit(threads.step_threads()):
-                snap.update(self._views(on, now))
-        except (ValueError, RuntimeError, FloatingPointError, MemoryError) as e:
-            snap["view_error"] = str(e)
-        try:
-            encoded = _encode(snap)
-        except ValueError as e:   # a number JSON cannot carry: say so rather than go silent
-            snap = {k: v for k, v in snap.items() if k in SNAPSHOT_CORE}
-            snap["view_error"] = f"a view held a value JSON cannot carry ({e})"
-            encoded = json.dumps(snap).encode()
-        with self.published:
-            self.snapshot, self.snapshot_version = encoded, self.version
-            self.published.notify_all()
-
-    def _views(self, on, now):
-        t, out = self.trainer, {}
-        real = self.heldout[:N_SHOWN] if self.target is not None else self.drawn
-        if "samples" in on:       # the same points until the data change: encoded once
-            self._real_json = self._real_json or Encoded(json.dumps(views.rounded(real, 3)))
-        out["real"] = self._real_json if "samples" in on else []
-        if not t._is_calibrated():
-            return out            # a trainer that has seen no data yet has nothing to show
-        fake = t.sample(N_SHOWN, seed=7)   # the same noise every time: the points move
-        if "samples" in on or "arrows" in on:
-            out["fake"] = views.rounded(fake, 3)
-        if "arrows" in on and len(real) >= 2:
-            out["arrows"] = {k: views.rounded(v, 5) for k, v in
-                             views.arrows(t, fake[:N_ARROWS], spread(real, 4 * N_ARROWS)).items()}
-        if "heat" in on and len(real) >= 2 and (not self.playing or now >= self._due["heat"]):
-            t0 = time.monotonic()
-            self._heat = Encoded(json.dumps(self._heat_map(spread(real, N_HEAT), fake[:N_HEAT]),
-                                            allow_nan=False))   # sent as is until refreshed
-            self._heat_time = time.monotonic() - t0
-            self._due["heat"] = now + self._heat_time / HEAT_SHARE
-        if "heat" in on and self._heat is not None:
-            out["heat"] = self._heat
-        if "map" in on:
-            out["map"] = views.gen_map(t, self.target)
-        if "curves" in on:
-            stride = max(1, t.step_count // 400)
-            out["curves"] = {"stride": stride,
+        return Frame(seq=self._seq, trainer=trainer, core=core,
+                     curves={"stride": stride,
                              "series": {k: views.rounded(v[::stride], 5)
-                                        for k, v in t.history.items()}}
-        if "mmd2" in on and self.mmd_sigmas is not None and (
-                not self.playing or now >= self._due["mmd2"]):
-            self._due["mmd2"] = now + 1.0
-            # the yardstick runs compiled when it can, whatever backend trains
-            value = mmd.mmd2(t.sample(1000, seed=11), self.heldout, self.mmd_sigmas,
-                             backend=default_backend())
-            if not self.mmd_curve or self.mmd_curve[-1][0] != t.step_count:
-                self.mmd_curve.append([t.step_count, round(value, 6)])
-        out["mmd2"] = self.mmd_curve[-400:]
-        if "modes" in on and (not self.playing or now >= self._due["modes"]):
-            self._due["modes"] = now + 1.0
-            self.figures = views.modes(t, self.params["dataset"])
-        out["modes"] = self.figures
-        return out
+                                        for k, v in t.history.items()}},
+                     dataset=p["dataset"], dim=self.dim, target=self.target,
+                     heldout=self.heldout, mmd_sigmas=self.mmd_sigmas, on=set(p["views"]),
+                     heat_resolution=p["heat_resolution"], playing=self.playing,
+                     memory=self.memory)
 
-    def _heat_map(self, real, fake):
-        x0, x1, y0, y1 = BOXES[self.params["dataset"]]
-        if self.dim == 1:
-            pts = np.linspace(x0, x1, 200)[:, None]
-            return {"n": 200, "values": views.rounded(views.heat(self.trainer, pts, real, fake), 5)}
-        n = self.params["heat_resolution"]
-        values = views.heat_plane(self.trainer, (x0, x1, y0, y1), n, real, fake)
-        return {"n": n, "values": views.rounded(values, 4)}
+    def _publish(self):
+        """A snapshot of the trainer itself, now (the caller holds the session's lock)."""
+        self._show(self._take_frame(self.trainer))
+
+    def _show(self, frame):
+        """Compute the frame's views and store them as the snapshot the page reads; a frame
+        older than one already shown is dropped."""
+        with self._view_lock:
+            if frame.seq < self._shown:
+                return
+            self._shown, now = frame.seq, time.monotonic()
+            self.version += 1
+            self._view_times.append((now, self.version))
+            snap = {"version": self.version, **frame.core,
+                    "views_per_second": round(self._rate(self._view_times, frame.playing), 1)}
+            try:
+                # the views' products are as small as a step's: one BLAS thread (minigan.threads)
+                with threads.limit(threads.step_threads()):
+                    snap.update(render(frame, now))
+            except (ValueError, RuntimeError, FloatingPointError, MemoryError) as e:
+                snap["view_error"] = str(e)
+            try:
+                encoded = encode(snap)
+            except ValueError as e:   # a number JSON cannot carry: say so rather than go silent
+                snap = {k: v for k, v in snap.items() if k in SNAPSHOT_CORE}
+                snap["view_error"] = f"a view held a value JSON cannot carry ({e})"
+                encoded = json.dumps(snap).encode()
+            with self.published:
+                self.snapshot, self.snapshot_version = encoded, self.version
+                self.published.notify_all()
