@@ -369,8 +369,7 @@ class LabSession:
                 "sources": views.sources(t), "batch": self._batch()}
         return Frame(seq=self._seq, trainer=trainer, core=core,
                      curves={"stride": stride,
-                             "series": {k: views.rounded(v[::stride], 5)
-                                        for k, v in t.history.items()}},
+                             "series": {k: v[::stride] for k, v in t.history.items()}},
                      dataset=p["dataset"], dim=self.dim, target=self.target,
                      heldout=self.heldout, mmd_sigmas=self.mmd_sigmas, on=set(p["views"]),
                      heat_resolution=p["heat_resolution"], playing=self.playing,

@@ -58,7 +58,7 @@ class Frame:
     seq: int              # frames are numbered as taken: an older one is never shown later
     trainer: object       # the mirror (while playing) or the session's trainer (paused)
     core: dict            # the snapshot's plain fields (minigan.lab.session.SNAPSHOT_CORE)
-    curves: dict          # {"stride": s, "series": every s-th value of each history series}
+    curves: dict          # {"stride": s, "series": every s-th value of each history list}
     dataset: str
     dim: int
     target: object        # the data set's distribution, None for drawn points
@@ -113,7 +113,9 @@ def render(frame, now):
     if "map" in on:
         out["map"] = views.gen_map(t, frame.target)
     if "curves" in on:
-        out["curves"] = frame.curves
+        out["curves"] = {"stride": frame.curves["stride"],
+                         "series": {k: views.rounded(v, 5)
+                                    for k, v in frame.curves["series"].items()}}
     if "mmd2" in on and frame.mmd_sigmas is not None and (
             not frame.playing or now >= mem.due["mmd2"]):
         mem.due["mmd2"] = now + 1.0
