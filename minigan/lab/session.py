@@ -1,4 +1,4 @@
-"""One open page of the lab: its settings, its trainer, the thread that trains it, its views.
+"""One open page of the lab: its settings, its trainer, the threads that train it and show it.
 
 A LabSession owns one trainer (minigan.GMN, GAN or MMDGAN, built from the library's defaults
 and the page's settings) and two background threads. While playing, the training thread calls
