@@ -227,17 +227,19 @@ def test_the_labs_views_run_blas_on_one_thread(caller_at_2, monkeypatch):
     from minigan.lab import session as lab_session
 
     seen = []
-    original = lab_session.LabSession._views
+    original = lab_session.render
 
-    def recording(self, on, now):
+    def recording(frame, now):
         seen.append(blas_counts())
-        return original(self, on, now)
+        return original(frame, now)
 
-    monkeypatch.setattr(lab_session.LabSession, "_views", recording)
+    monkeypatch.setattr(lab_session, "render", recording)
     lab = lab_session.LabSession("t")
     try:
         lab.control("step")
     finally:
         lab.close()
+        lab.thread.join(timeout=30)
+        lab.views_thread.join(timeout=30)
     assert seen and all(set(counts.values()) == {1} for counts in seen)
     assert blas_counts() == caller_at_2
