@@ -9,9 +9,14 @@ view is on (the defaults).
 
     python docs/lab_speed.py            # the machine as it is
     python docs/lab_speed.py --busy 2   # with two more processes spinning (a busy laptop)
+    python docs/lab_speed.py --cases ring-gmn-cython --rounds 4 --against DIR
+        # this checkout and the one in DIR (built in place) in turn, four rounds: a before and
+        # after measured side by side on a machine whose speed drifts
 
 Figures: docs/results.md, "The lab".
 """
+import argparse
+import os
 import re
 import subprocess
 import sys
@@ -37,18 +42,35 @@ def renders(page):
 
 
 def main():
-    busy = int(sys.argv[sys.argv.index("--busy") + 1]) if "--busy" in sys.argv else 0
-    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
+    names = {"-".join(c): c for c in CASES}
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--busy", type=int, default=0, help="processes spinning beside the lab")
+    p.add_argument("--cases", nargs="+", choices=list(names), default=list(names))
+    p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--against", metavar="DIR", help="another minigan checkout, built in place")
+    args = p.parse_args()
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    checkouts = [here] + ([os.path.abspath(args.against)] if args.against else [])
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                for _ in range(args.busy)]
     try:
-        measure()
+        for _ in range(args.rounds):
+            for checkout in checkouts:
+                measure([names[c] for c in args.cases], checkout)
     finally:
         for p in spinners:
             p.kill()
 
 
-def measure():
+def measure(cases, checkout):
+    """Each case once, in one lab server that imports minigan from the checkout `checkout`."""
+    env = dict(os.environ, PYTHONPATH=checkout)
+    where = subprocess.run([sys.executable, "-c", "import minigan; print(minigan.__file__)"],
+                           env=env, cwd=checkout, capture_output=True, text=True,
+                           check=True).stdout.strip()
+    print(f"minigan from {os.path.dirname(os.path.dirname(where))}")
     server = subprocess.Popen([sys.executable, "-m", "minigan", "lab", "--no-browser"],
-                              stdout=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, text=True, env=env, cwd=checkout)
     url = next(m.group(0) for line in server.stdout if (m := re.search(r"http://\S+", line)))
     printed = time.monotonic()
     try:
@@ -60,7 +82,7 @@ def measure():
                 time.sleep(0.02)
             print(f"first view {time.monotonic() - printed:.2f} s after the URL was printed "
                   f"(Chromium's start included)")
-            for dataset, method, backend in CASES:
+            for dataset, method, backend in cases:
                 page.select_option("#dataset", dataset)
                 page.select_option("#method", method)
                 page.select_option('[data-param="backend"]', backend)
