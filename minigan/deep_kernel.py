@@ -90,6 +90,12 @@ come back (`selection`):
 Either way the training may also penalise phi's weights (`weight_decay`, L2: it maximises
 J - weight_decay * sum_l ||W_l||^2, `weight_penalty`), a smoother phi that memorises less.
 
+Which shape of phi (`choose_kernel`, what mmd_test(kernel="deep") does unless phi's shape is
+given): the MLP and the periodic map of FEATURE_MAPS are each learned from one seed, so on the
+same fit and held-out rows, and the kernel with the larger best held-out J is kept.  Neither
+shape suits every problem (waves that match a grid of clusters, an MLP for differences at the
+data's scale), and the held-out J is the criterion the early stopping already trusts.
+
 What each choice buys, measured on the blobs, Blob-D and HDGM: docs/results.md (the MMD
 two-sample test).
 
@@ -122,6 +128,10 @@ FREQUENCY = 7.0            # spread of its initial frequencies, on standardised 
 MAX_FREQUENCY = 1e3        # beyond: periods of a thousandth of a standard deviation (noise)
 PEAK_CANDIDATES = 2000     # frequencies drawn to find the peaks of (peak_frequencies)
 BANDWIDTH_GRID = 2.0 ** np.arange(-5, 3)   # sigma_q's starting grid, times the median
+FEATURE_MAPS = {           # the shapes of phi that choose_kernel learns and chooses between
+    "mlp": dict(hidden=HIDDEN, n_features=N_FEATURES, periodic=0),
+    "periodic": dict(hidden=(), n_features=16, periodic=16),   # 16 waves, then a linear map
+}
 
 
 # ------------------------------------------------------------------ criterion
@@ -500,6 +510,29 @@ def learn_kernel(X, Y, hidden=HIDDEN, n_features=N_FEATURES, activation="tanh", 
         for p, saved in zip(kernel.params, best_params):
             p[...] = saved
     return kernel, history
+
+
+def choose_kernel(X, Y, seed=None, frequency=FREQUENCY, **training):
+    """The kernel mmd_test(kernel="deep") learns when phi's shape is not given: one
+    learn_kernel per feature map of FEATURE_MAPS, all from one seed (so with the same fit and
+    held-out rows), and the kernel whose best held-out J is the largest (ties: the first).
+
+    X: (n, d), Y: (m, d); frequency: the periodic map's (check_periodic); training:
+    learn_kernel's other settings, with selection "holdout" (the choice is made on the rows
+    no training saw). Returns (kernel, history): the chosen kernel's history, plus "chosen"
+    (its name in FEATURE_MAPS) and "best_J_holdout" ({name: its best held-out J}).
+    """
+    if training.get("selection", SELECTION) != "holdout":
+        raise ValueError(f"choosing a feature map needs selection='holdout' (held-out rows to "
+                         f"choose on), got selection={training['selection']!r}")
+    start = int(np.random.default_rng(check_seed(seed)).integers(2**63))
+    learned = {name: learn_kernel(X, Y, seed=start, frequency=frequency, **shape, **training)
+               for name, shape in FEATURE_MAPS.items()}
+    best = {name: float(np.max(np.nan_to_num(history["J_holdout"], nan=-np.inf)))
+            for name, (_, history) in learned.items()}
+    chosen = max(best, key=best.get)
+    kernel, history = learned[chosen]
+    return kernel, {**history, "chosen": chosen, "best_J_holdout": best}
 
 
 def standardisation(Z):

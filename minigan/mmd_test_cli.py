@@ -177,7 +177,10 @@ def _add_deep_flags(p):
     """The learned kernel's settings (minigan.deep_kernel.learn_kernel); each is left to the
     library's default when not given."""
     g = p.add_argument_group("--kernel deep", "how the kernel is learned (defaults: "
-                             "minigan.deep_kernel; what each choice buys: docs/results.md)")
+                             "minigan.deep_kernel; with none of --hidden, --features, "
+                             "--periodic an MLP and a periodic map are both learned and the "
+                             "one with the larger held-out J is tested; what each choice "
+                             "buys: docs/results.md)")
     g.add_argument("--train-fraction", type=float, help="share of each sample the kernel is "
                    "learned on (default 0.5)")
     g.add_argument("--hidden", type=_widths, help="the feature MLP's hidden widths, like 50,50 ('none': the "
@@ -194,7 +197,7 @@ def _add_deep_flags(p):
     g.add_argument("--holdout", type=float, help="holdout: share of the training rows held out")
     g.add_argument("--weight-decay", type=float, help="L2 penalty on the feature MLP's weights")
     g.add_argument("--periodic", type=int_at_least(0), help="waves in a periodic first layer, "
-                   "sin(x W + b), for samples on a regular grid (default 0: none)")
+                   "sin(x W + b), for samples on a regular grid (0: none)")
     g.add_argument("--frequency", type=float, help="--periodic: the spread of the waves' "
                    "starting frequencies, on the standardised rows")
 

@@ -236,7 +236,10 @@ def mmd_test(X, Y, sigmas=None, estimator="unbiased", method="permutation",
     train_fraction: kernel="deep" only: share of each sample the kernel is learned on, in
             (0, 1); None: TRAIN_FRACTION (0.5).
     hidden, n_features: kernel="deep" only: the hidden widths and output width of the feature
-            MLP; None: deep_kernel.HIDDEN and deep_kernel.N_FEATURES.
+            MLP; None: deep_kernel.HIDDEN and deep_kernel.N_FEATURES. When none of hidden,
+            n_features and periodic is given (and selection is "holdout"), two feature maps
+            are learned, this MLP and a periodic one (deep_kernel.FEATURE_MAPS), and the one
+            with the larger held-out J is tested (deep_kernel.choose_kernel).
     selection, max_steps, patience, holdout, weight_decay: kernel="deep" only: how the
             kernel is trained and which parameters are kept
             (minigan.deep_kernel.learn_kernel); None: the defaults there
@@ -398,9 +401,16 @@ def _learned_kernel_test(X, Y, kernel, sigmas, estimator, method, n_permutations
     if deep:
         X, Y = X[rng.permutation(len(X))], Y[rng.permutation(len(Y))]
         n_tr, m_tr = _train_rows(len(X), train_fraction), _train_rows(len(Y), train_fraction)
-        kernel, _ = deep_kernel.learn_kernel(
-            X[:n_tr], Y[:m_tr], hidden=hidden, n_features=n_features, seed=rng,
-            periodic=periodic, frequency=frequency, **training)
+        # phi's shape not given: learn each of deep_kernel.FEATURE_MAPS, keep the best on the
+        # held-out rows (with selection="last" there are none to choose on: the MLP)
+        if (all(deep_settings[k] is None for k in ("hidden", "n_features", "periodic"))
+                and training["selection"] == "holdout"):
+            kernel, _ = deep_kernel.choose_kernel(X[:n_tr], Y[:m_tr], seed=rng,
+                                                  frequency=frequency, **training)
+        else:
+            kernel, _ = deep_kernel.learn_kernel(
+                X[:n_tr], Y[:m_tr], hidden=hidden, n_features=n_features, seed=rng,
+                periodic=periodic, frequency=frequency, **training)
         X, Y, train_rows = X[n_tr:], Y[m_tr:], [n_tr, m_tr]
     checked = kernel if deep else _checked_kernel(kernel)   # a DeepKernel is trusted
     statistic, p_value, threshold = _permutation_test(
