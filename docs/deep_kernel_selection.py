@@ -5,9 +5,10 @@ Each candidate is a set of mmd_test(kernel="deep") arguments (`train_fraction`, 
 `selection`, `max_steps`, `patience`, `holdout`, `weight_decay`). A candidate that also sets
 Adam's step size `lr` (not an mmd_test argument) learns its kernel with learn_kernel on the
 first half of each sample (after shuffling the rows, as mmd_test does) and tests it with
-mmd_test(kernel=the learned kernel) on the second half: the same test. A candidate
-`choose=[options, ...]` does the same with one learn_kernel per options, all from one seed (so
-on the same held-out rows), and tests the kernel whose best held-out J is the largest. Every trial draws one
+mmd_test(kernel=the learned kernel) on the second half: the same test. A candidate that gives
+none of `hidden`, `n_features`, `periodic` (with hold-out selection) gets mmd_test's choice
+between two feature maps (minigan.deep_kernel.choose_kernel); the MLP's candidates give
+`hidden` to stay the MLP alone. Every trial draws one
 (X, Y) pair and runs every candidate and the aggregated Gaussian test (sigmas="aggregate") on
 that same pair, so the columns differ by the test only. Rejection rates at alpha = 0.05, 200
 permutations; the CPU seconds are the mean process time of one deep test (learning the kernel
@@ -55,12 +56,13 @@ _spec = importlib.util.spec_from_file_location(
 demo = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(demo)
 
+MLP = dict(hidden=minigan.deep_kernel.HIDDEN)   # phi an MLP, given: mmd_test does not choose
 CANDIDATES = {   # name: mmd_test arguments (kernel="deep")
-    "holdout-0.2": dict(selection="holdout", holdout=0.2, patience=5, max_steps=300),
-    "holdout-0.5": dict(selection="holdout", holdout=0.5, patience=10, max_steps=300),
+    "holdout-0.2": dict(MLP, selection="holdout", holdout=0.2, patience=5, max_steps=300),
+    "holdout-0.5": dict(MLP, selection="holdout", holdout=0.5, patience=10, max_steps=300),
     "last-100": dict(selection="last", max_steps=100),
-    "weight-decay-0.01": dict(weight_decay=0.01),
-    "train-0.3": dict(train_fraction=0.3),
+    "weight-decay-0.01": dict(MLP, weight_decay=0.01),
+    "train-0.3": dict(MLP, train_fraction=0.3),
     "last-50": dict(selection="last", max_steps=50),
     "last-300": dict(selection="last", max_steps=300),
     "last-1000": dict(selection="last", max_steps=1000),
@@ -76,9 +78,9 @@ CANDIDATES = {   # name: mmd_test arguments (kernel="deep")
     "sin-16-f12": dict(periodic=16, frequency=12.0),
     "sin-16-linear": dict(periodic=16, hidden=(), n_features=16),
     "sin-16-last-100": dict(periodic=16, selection="last", max_steps=100),
-    # two feature maps learned on the same fit rows (the default's and sin-16-linear's), and
-    # the one whose held-out J is the larger kept
-    "choose-sin-16-linear": dict(choose=[{}, dict(periodic=16, hidden=(), n_features=16)]),
+    # mmd_test's default: the MLP and sin-16-linear learned on the same fit rows, the one
+    # whose held-out J is the larger kept (minigan.deep_kernel.choose_kernel)
+    "choose-sin-16-linear": dict(),
 }
 CEILINGS = {     # name: (Gaussian length-scale, share of each sample tested)
     "gaussian-0.5": (0.5, 0.5), "gaussian-0.7": (0.7, 0.5), "gaussian-1.0": (1.0, 0.5),
@@ -112,15 +114,7 @@ PROBLEMS = {     # name: (P sampler, Q sampler, n per sample, trials)
 
 def deep_test(X, Y, options, seed):
     """One deep test with the candidate's options -> (MMDTestResult, J on the tested rows)."""
-    if "choose" in options:    # learn each on the same rows, keep the best held-out J
-        X, Y = X[seed.permutation(len(X))], Y[seed.permutation(len(Y))]
-        h, g, start = len(X) // 2, len(Y) // 2, int(seed.integers(2**63))
-        learned = [minigan.deep_kernel.learn_kernel(X[:h], Y[:g], seed=start, **choice)
-                   for choice in options["choose"]]   # the same seed: the same hold-out rows
-        kernel = max(learned, key=lambda kh: max(kh[1]["J_holdout"]))[0]
-        result = minigan.mmd_test(X[h:], Y[g:], kernel=kernel, alpha=ALPHA,
-                                  n_permutations=N_PERMUTATIONS, seed=seed)
-    elif "lr" in options:      # learn_kernel on half the rows, mmd_test on the others
+    if "lr" in options:        # learn_kernel on half the rows, mmd_test on the others
         X, Y = X[seed.permutation(len(X))], Y[seed.permutation(len(Y))]   # as mmd_test does
         h, g = len(X) // 2, len(Y) // 2
         kernel, _ = minigan.deep_kernel.learn_kernel(X[:h], Y[:g], seed=seed, **options)

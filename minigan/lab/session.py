@@ -373,9 +373,8 @@ class LabSession:
         return Frame(seq=self._seq, trainer=trainer, core=core,
                      curves={"stride": stride,
                              "series": {k: v[::stride] for k, v in t.history.items()}},
-                     dataset=p["dataset"], dim=self.dim, target=self.target,
-                     heldout=self.heldout, mmd_sigmas=self.mmd_sigmas, on=set(p["views"]),
-                     heat_resolution=p["heat_resolution"], playing=self.playing,
+                     target=self.target, heldout=self.heldout, mmd_sigmas=self.mmd_sigmas,
+                     on=set(p["views"]), heat_resolution=p["heat_resolution"],
                      memory=self.memory)
 
     def _publish(self):

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import mmd
 from . import views
-from .settings import BOXES, default_backend, spread
+from .settings import default_backend, spread
 
 N_SHOWN, N_ARROWS, N_HEAT = 500, 64, 64     # points drawn, arrows, samples for the heat map
 HEAT_SHARE = 0.15        # of the views thread's time the heat map (the costliest view) may take
@@ -59,15 +59,16 @@ class Frame:
     trainer: object       # the mirror (while playing) or the session's trainer (paused)
     core: dict            # the snapshot's plain fields (minigan.lab.session.SNAPSHOT_CORE)
     curves: dict          # {"stride": s, "series": every s-th value of each history list}
-    dataset: str
-    dim: int
     target: object        # the data set's distribution, None for drawn points
     heldout: np.ndarray   # the held-out real sample (or the drawn points)
     mmd_sigmas: object    # the MMD^2 yardstick's bandwidths (None: too few points)
     on: set               # the views the page shows
     heat_resolution: int
-    playing: bool
     memory: Memory = field(repr=False)
+
+    @property
+    def playing(self):
+        return self.core["playing"]
 
 
 class Encoded(str):
@@ -127,14 +128,14 @@ def render(frame, now):
     out["mmd2"] = mem.mmd_curve[-400:]
     if "modes" in on and (not frame.playing or now >= mem.due["modes"]):
         mem.due["modes"] = now + 1.0
-        mem.figures = views.modes(t, frame.dataset)
+        mem.figures = views.modes(t, frame.core["dataset"])
     out["modes"] = mem.figures
     return out
 
 
 def _heat_map(frame, real, fake):
-    x0, x1, y0, y1 = BOXES[frame.dataset]
-    if frame.dim == 1:
+    x0, x1, y0, y1 = frame.core["box"]
+    if frame.core["dim"] == 1:
         pts = np.linspace(x0, x1, 200)[:, None]
         return {"n": 200, "values": views.rounded(views.heat(frame.trainer, pts, real, fake), 5)}
     n = frame.heat_resolution
